@@ -1,0 +1,105 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util'
+import type { ParseArgsConfig } from 'node:util'
+import { CliError, formatError } from './errors.ts'
+import { setLogLevel } from './log.ts'
+
+type Options = NonNullable<ParseArgsConfig['options']>
+
+interface Command {
+  summary: string
+  usage: string
+  options: Options
+  help: Record<string, string>
+  run: (values: Record<string, string | boolean | undefined>) => Promise<void>
+}
+
+const common: Options = {
+  help: { type: 'boolean', short: 'h' },
+  json: { type: 'boolean' },
+  'log-level': { type: 'string' }
+}
+
+const commonHelp: Record<string, string> = {
+  json: 'print one machine-readable JSON object instead of text',
+  'log-level': 'error | warn | info | debug (default info)',
+  help: 'show this help'
+}
+
+const commands: Record<string, Command> = {
+  generate: {
+    summary: 'run one generation',
+    usage: 'shardmesh generate --local --model PATH|URL [--tokenizer PATH] --prompt TEXT [options]',
+    options: {
+      local: { type: 'boolean' },
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      prompt: { type: 'string', default: '' },
+      'max-tokens': { type: 'string', default: '256' },
+      temperature: { type: 'string', default: '0' },
+      'top-k': { type: 'string', default: '0' },
+      'top-p': { type: 'string', default: '1' },
+      seed: { type: 'string', default: '0' },
+      backend: { type: 'string', default: 'cpu' },
+      stages: { type: 'string', default: '1' }
+    },
+    help: {
+      local: 'run every layer in this process (required: the mesh path comes with `start`)',
+      model: 'GGUF file, llama2.c .bin, Hugging Face folder (config.json + *.safetensors), or an http(s) URL of one of the files (downloaded once into the cache)',
+      tokenizer: 'tokenizer file when the model has none inside: llama2.c tok*.bin, tokenizer.json, or a GGUF',
+      prompt: 'text to continue (default empty: start from BOS)',
+      'max-tokens': 'most tokens to generate (default 256)',
+      temperature: '0 = greedy (default 0)',
+      'top-k': 'sample among the k most likely tokens; 0 = off',
+      'top-p': 'nucleus sampling threshold; 1 = off',
+      seed: 'sampling seed: the draw at each position depends only on (seed, position)',
+      backend: 'cpu',
+      stages: 'split the layers into this many stages chained in-process (same tokens as 1)'
+    },
+    run: async values => { await (await import('./commands/generate.ts')).generateCommand(values) }
+  }
+}
+
+function usage (): string {
+  const lines = ['Usage: shardmesh <command> [options]', '', 'Commands:']
+  for (const [name, c] of Object.entries(commands)) lines.push(`  ${name.padEnd(10)} ${c.summary}`)
+  lines.push('', 'Run `shardmesh <command> --help` for a command\'s options.')
+  return lines.join('\n')
+}
+
+function commandHelp (name: string, c: Command): string {
+  const lines = [c.usage, '', c.summary, '', 'Options:']
+  const all = { ...c.help, ...commonHelp }
+  for (const [flag, text] of Object.entries(all)) {
+    const def = c.options[flag]?.default
+    lines.push(`  --${flag.padEnd(14)} ${text}${def !== undefined && def !== '' ? ` [${String(def)}]` : ''}`)
+  }
+  return lines.join('\n') + `\n\n(${name})`
+}
+
+async function main (argv: string[]): Promise<void> {
+  const [name, ...rest] = argv
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(usage() + '\n')
+    return
+  }
+  const command = commands[name]
+  if (command === undefined) throw new CliError(`unknown command "${name}"\n\n${usage()}`)
+  let values: Record<string, string | boolean | undefined>
+  try {
+    values = parseArgs({ args: rest, options: { ...command.options, ...common }, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
+  } catch (err) {
+    throw new CliError(`${(err as Error).message}\n\n${commandHelp(name, command)}`)
+  }
+  if (values.help === true) {
+    process.stdout.write(commandHelp(name, command) + '\n')
+    return
+  }
+  if (typeof values['log-level'] === 'string') setLogLevel(values['log-level'])
+  await command.run(values)
+}
+
+main(process.argv.slice(2)).catch(err => {
+  process.stderr.write(`shardmesh: ${formatError(err)}\n`)
+  process.exitCode = err instanceof CliError ? 2 : 1
+})

@@ -1,0 +1,81 @@
+import type { ModelConfig, Tensor } from '@shardmesh/model'
+
+/** Where a stage reads its weights from: a checkpoint's tensor map, or fetched parts. */
+export type TensorSource = Pick<Map<string, Tensor>, 'get'>
+
+/** Dtype of activations crossing a stage boundary. */
+export type ActivationDType = 'F32' | 'F16'
+
+export interface SamplingParams {
+  /** 0 means greedy (argmax, lowest index on ties). @default 0 */
+  temperature?: number
+  /** Keep only the k most likely tokens; 0 disables. @default 0 */
+  topK?: number
+  /** Keep the smallest set of tokens whose probability reaches p; 1 disables. @default 1 */
+  topP?: number
+  /** Seed of the counter-based RNG; the draw for a position depends only on (seed, position). @default 0 */
+  seed?: number
+}
+
+export interface StageInit {
+  config: ModelConfig
+  /** Layers `[l0, l1)` this stage runs. */
+  layers: [number, number]
+  /** Embed token ids before the first layer. @default layers[0] === 0 */
+  embed?: boolean
+  /** Apply the final norm and the LM head after the last layer. @default layers[1] === config.nLayers */
+  head?: boolean
+  tensors: TensorSource
+  /**
+   * Dtype of the hidden states this stage emits downstream; F16 halves the bytes on the
+   * wire and in output logs at the cost of rounding. @default 'F32'
+   */
+  activations?: ActivationDType
+}
+
+/** What a stage receives for positions `[position, position + n)`. */
+export type StageInput =
+  | { position: number, tokens: ArrayLike<number> }
+  | { position: number, hidden: Float32Array }
+
+export interface ForwardOptions {
+  /** Return logits of every position, `(n, vocab)`, instead of only the last. */
+  allLogits?: boolean
+  /** Sample the token that follows the last position (head stages only). */
+  sample?: SamplingParams
+  signal?: AbortSignal
+}
+
+export interface StageOutput {
+  /** Hidden states `(n, dim)` for the next stage (non-head stages). */
+  hidden?: Float32Array
+  /** Logits `(vocab)` of the last position, or `(n, vocab)` with `allLogits` (head stages). */
+  logits?: Float32Array
+  /** The sampled next token, when `sample` was given. */
+  token?: number
+}
+
+/** One session's state on one stage: its KV cache for the stage's layers. */
+export interface StageSession {
+  /** Positions held in the KV cache; the next forward must start here. */
+  readonly position: number
+  forward(input: StageInput, options?: ForwardOptions): Promise<StageOutput>
+  /** Forget positions `>= position` (rewind for replay). */
+  truncate(position: number): void
+  close(): void
+}
+
+/** A range of layers loaded on a backend; sessions share its weights. */
+export interface Stage {
+  readonly config: ModelConfig
+  readonly layers: [number, number]
+  readonly embed: boolean
+  readonly head: boolean
+  createSession(): StageSession
+  close(): Promise<void>
+}
+
+export interface Backend {
+  readonly name: string
+  createStage(init: StageInit): Promise<Stage>
+}

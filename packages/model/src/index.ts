@@ -1,0 +1,6 @@
+export type { Checkpoint, CheckpointFormat, DType, ModelConfig, RopeLayout, Tensor, TokenizerSpec } from './types.ts'
+export * from './errors.ts'
+export { bf16ToF32, f16Table, f16ToF32, f32ToF16 } from './f16.ts'
+export { layerManifest, partBytes, partsForStage, partTensors, PART_ALIGNMENT } from './manifest.ts'
+export type { LayerManifest, ManifestPart, ManifestTensor, PartKind } from './manifest.ts'
+export { bytesPerRow, dequantizeQ4_0, dequantizeQ8_0, QK, quantizeQ4_0, quantizeQ8_0, tensorByteLength, toFloat32 } from './quant.ts'

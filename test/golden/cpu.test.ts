@@ -1,0 +1,4 @@
+import { cpuBackend } from '@shardmesh/engine'
+import { goldenSuite } from './suite.ts'
+
+goldenSuite('cpu', async () => cpuBackend())

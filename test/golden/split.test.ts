@@ -1,0 +1,39 @@
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
+import { createTokenizer, loadModel, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import type { Checkpoint } from '@shardmesh/model'
+import { storiesDir } from '../fixtures.ts'
+
+const models: Array<[string, () => Promise<Checkpoint>]> = [
+  ['stories260K', async () => await loadModel(join(storiesDir(), 'stories260K.gguf'))],
+  ['synthetic tiny-gqa2', async () => syntheticModel(SYNTHETIC_PRESETS['tiny-gqa2'])],
+  ['synthetic tiny-gqa4-untied', async () => syntheticModel(SYNTHETIC_PRESETS['tiny-gqa4-untied'])]
+]
+
+async function run (model: Checkpoint, nStages: number, prompt: string, sampling: { temperature: number, seed: number }): Promise<number[]> {
+  const backend = cpuBackend()
+  const stages = await Promise.all(evenRanges(model.config.nLayers, nStages).map(layers =>
+    backend.createStage({ config: model.config, layers, tensors: model.tensors })))
+  const result = await generate({
+    sessions: stages.map(s => s.createSession()),
+    promptTokens: createTokenizer(model.tokenizer!).encode(prompt),
+    maxTokens: 40,
+    contextLength: model.config.contextLength,
+    sampling
+  })
+  return result.tokens
+}
+
+describe.each(models)('%s split into stages', (_name, load) => {
+  it.each([
+    ['greedy', { temperature: 0, seed: 0 }],
+    ['sampled at T=0.9', { temperature: 0.9, seed: 1234 }]
+  ])('gives the single-stage tokens for 2, 3 and n_layers stages (%s)', async (_label, sampling) => {
+    const model = await load()
+    const single = await run(model, 1, 'Once upon a time', sampling)
+    expect(single.length).toBe(40)
+    const counts = [...new Set([2, 3, model.config.nLayers])].filter(k => k <= model.config.nLayers)
+    for (const k of counts) expect(await run(model, k, 'Once upon a time', sampling), `${k} stages`).toEqual(single)
+  })
+})
