@@ -1,0 +1,5 @@
+export { createTokenizer } from './tokenizer.ts'
+export type { DecodeOptions, DecodePieceOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer.ts'
+export type { DecodeMode } from './decode.ts'
+export { readLlama2cTokenizer } from './llama2c.ts'
+export { tokenizerFromHfJson } from './hf-json.ts'
