@@ -9,7 +9,7 @@ const path = join(storiesDir(), 'stories260K.bin')
 const bytes = new Uint8Array(readFileSync(path))
 
 /** A copy of the file with header field `i` (0..6) set to `v`. */
-function withHeader (i: number, v: number, src = bytes): Uint8Array {
+function withHeader (i: number, v: number, src: Uint8Array = bytes): Uint8Array {
   const copy = src.slice()
   new DataView(copy.buffer).setInt32(4 * i, v, true)
   return copy

@@ -1,0 +1,124 @@
+import { CorruptCheckpointError } from '../errors.ts'
+import { f32ToF16 } from '../f16.ts'
+import { bytesPerRow, QK, quantizeQ4_0, quantizeQ8_0, toFloat32 } from '../quant.ts'
+import type { Checkpoint, ModelConfig, Tensor, TokenizerSpec } from '../types.ts'
+import { encodeGguf, type GgufEntry } from './encode.ts'
+import { toGgufName } from './names.ts'
+import { checkLlamaTensors, llamaShapes } from './shapes.ts'
+
+export interface WriteGgufOptions {
+  /**
+   * Storage type for the 2-D weight matrices (embeddings, wq..w3, output). A matrix whose rows
+   * are not whole 32-value blocks keeps its own dtype under Q8_0/Q4_0. Norms are always F32.
+   * @default each matrix keeps its dtype
+   */
+  matrixType?: 'F32' | 'F16' | 'Q8_0' | 'Q4_0'
+}
+
+function configEntries (c: ModelConfig): GgufEntry[] {
+  return [
+    { key: 'general.architecture', type: 'string', value: 'llama' },
+    { key: 'general.name', type: 'string', value: c.name },
+    { key: 'llama.vocab_size', type: 'u32', value: c.vocabSize },
+    { key: 'llama.context_length', type: 'u32', value: c.contextLength },
+    { key: 'llama.embedding_length', type: 'u32', value: c.dim },
+    { key: 'llama.feed_forward_length', type: 'u32', value: c.hiddenDim },
+    { key: 'llama.block_count', type: 'u32', value: c.nLayers },
+    { key: 'llama.attention.head_count', type: 'u32', value: c.nHeads },
+    { key: 'llama.attention.head_count_kv', type: 'u32', value: c.nKvHeads },
+    { key: 'llama.rope.dimension_count', type: 'u32', value: c.headDim },
+    { key: 'llama.rope.freq_base', type: 'f32', value: c.ropeTheta },
+    { key: 'llama.attention.layer_norm_rms_epsilon', type: 'f32', value: c.normEps },
+    { key: 'tokenizer.ggml.bos_token_id', type: 'u32', value: c.bosId },
+    { key: 'tokenizer.ggml.eos_token_id', type: 'u32', value: c.eosId }
+  ]
+}
+
+/** A piece's bytes with each space (0x20) spelled as SentencePiece's '▁' (E2 96 81). */
+function sentencePiece (piece: Uint8Array): Uint8Array {
+  const out: number[] = []
+  for (const b of piece) {
+    if (b === 0x20) out.push(0xe2, 0x96, 0x81)
+    else out.push(b)
+  }
+  return new Uint8Array(out)
+}
+
+function tokenizerEntries (t: TokenizerSpec): GgufEntry[] {
+  const entries: GgufEntry[] = [
+    { key: 'tokenizer.ggml.model', type: 'string', value: 'llama' },
+    { key: 'tokenizer.ggml.tokens', type: 'string[]', value: t.pieces.map(sentencePiece) },
+    { key: 'tokenizer.ggml.scores', type: 'f32[]', value: t.scores }
+  ]
+  if (t.types !== undefined) entries.push({ key: 'tokenizer.ggml.token_type', type: 'i32[]', value: t.types })
+  entries.push(
+    { key: 'tokenizer.ggml.unknown_token_id', type: 'u32', value: t.unkId },
+    { key: 'tokenizer.ggml.add_space_prefix', type: 'bool', value: t.addDummyPrefix }
+  )
+  return entries
+}
+
+/**
+ * Hugging Face `rotate_half` order → interleaved, as llama.cpp's convert_hf_to_gguf permutes Q/K:
+ * within each head of `headDim` rows, new row 2i = old row i, new row 2i+1 = old row i + headDim/2.
+ * Works on raw rows, so any dtype is permuted losslessly.
+ */
+function interleaveHeads (data: Uint8Array, rowBytes: number, nHeads: number, headDim: number): Uint8Array {
+  const out = new Uint8Array(data.byteLength)
+  const half = headDim / 2
+  for (let h = 0; h < nHeads; h++) {
+    for (let i = 0; i < half; i++) {
+      const src = h * headDim + i
+      const dst = h * headDim + 2 * i
+      out.set(data.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes)
+      out.set(data.subarray((src + half) * rowBytes, (src + half + 1) * rowBytes), (dst + 1) * rowBytes)
+    }
+  }
+  return out
+}
+
+type MatrixType = NonNullable<WriteGgufOptions['matrixType']>
+
+function encode (values: Float32Array, dtype: MatrixType): Uint8Array {
+  switch (dtype) {
+    case 'F32': return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
+    case 'F16': return new Uint8Array(Uint16Array.from(values, f32ToF16).buffer)
+    case 'Q8_0': return quantizeQ8_0(values)
+    case 'Q4_0': return quantizeQ4_0(values)
+  }
+}
+
+/** One tensor as stored in the file: norms as F32, matrices in `matrixType`, Q/K rows interleaved if needed. */
+function fileTensor (t: Tensor, config: ModelConfig, matrixType: MatrixType | undefined): Tensor {
+  const name = toGgufName(t.name)
+  if (t.shape.length === 1) {
+    return { name, dtype: 'F32', shape: t.shape, data: t.dtype === 'F32' ? t.data : encode(toFloat32(t), 'F32') }
+  }
+  const cols = t.shape[1]
+  let data = t.data
+  if (config.ropeLayout === 'half' && /\.w[qk]$/.test(t.name)) {
+    const heads = t.name.endsWith('wq') ? config.nHeads : config.nKvHeads
+    data = interleaveHeads(data, bytesPerRow(t.dtype, cols), heads, config.headDim)
+  }
+  const blocked = matrixType === 'Q8_0' || matrixType === 'Q4_0'
+  if (matrixType === undefined || matrixType === t.dtype || (blocked && cols % QK !== 0)) {
+    return { name, dtype: t.dtype, shape: t.shape, data }
+  }
+  return { name, dtype: matrixType, shape: t.shape, data: encode(toFloat32({ ...t, data }), matrixType) }
+}
+
+/**
+ * Serialize a Llama checkpoint as GGUF v3 (llama.* and tokenizer metadata, tensors aligned to 32).
+ * A `half` RoPE layout checkpoint has its wq/wk rows permuted so the file reads as `interleaved`.
+ */
+export function writeGguf (ckpt: Checkpoint, opts: WriteGgufOptions = {}): Uint8Array {
+  const { config, tensors } = ckpt
+  checkLlamaTensors(tensors, config, ckpt.source)
+  if (config.headDim * config.nHeads !== config.dim || config.headDim % 2 !== 0) {
+    throw new CorruptCheckpointError(`${ckpt.source}: GGUF llama needs an even headDim = dim / nHeads, got ${config.headDim} (dim ${config.dim}, ${config.nHeads} heads)`)
+  }
+  const entries = configEntries(config)
+  if (ckpt.tokenizer !== undefined) entries.push(...tokenizerEntries(ckpt.tokenizer))
+  const fileTensors = [...llamaShapes(config).keys()].map((name) => fileTensor(tensors.get(name) as Tensor, config, opts.matrixType))
+  return encodeGguf(entries, fileTensors)
+}
