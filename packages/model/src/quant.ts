@@ -112,7 +112,7 @@ export function dequantizeQ4_0 (bytes: Uint8Array, n: number): Float32Array {
  * Bytes of one row of `cols` values stored as `dtype`. Quantized rows must be whole blocks;
  * `name` (a tensor name) makes the error say which tensor broke that rule.
  */
-export function bytesPerRow (dtype: DType, cols: number, name = dtype): number {
+export function bytesPerRow (dtype: DType, cols: number, name: string = dtype): number {
   if (!Number.isSafeInteger(cols) || cols < 0) {
     throw new CorruptCheckpointError(`${name}: invalid row length ${cols}`)
   }
@@ -130,7 +130,7 @@ export function bytesPerRow (dtype: DType, cols: number, name = dtype): number {
 }
 
 /** Bytes of a whole row-major tensor: rows = product of all but the innermost dimension. */
-export function tensorByteLength (dtype: DType, shape: number[], name = dtype): number {
+export function tensorByteLength (dtype: DType, shape: number[], name: string = dtype): number {
   if (shape.length === 0) return bytesPerRow(dtype, 1, name)
   let rows = 1
   for (const d of shape.slice(0, -1)) {
