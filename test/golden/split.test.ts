@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
-import { createTokenizer, loadModel, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { createTokenizer, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { loadModel } from '@shardmesh/model/node'
 import type { Checkpoint } from '@shardmesh/model'
 import { storiesDir } from '../fixtures.ts'
 

@@ -1,5 +1,6 @@
 import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
-import { createTokenizer, loadModel, progressBar } from '@shardmesh/model'
+import { createTokenizer } from '@shardmesh/model'
+import { loadModel, progressBar } from '@shardmesh/model/node'
 import { CliError } from '../errors.ts'
 
 type Values = Record<string, string | boolean | undefined>
