@@ -1,10 +1,10 @@
 import { open, readFile, stat } from 'node:fs/promises'
 import { basename, join } from 'node:path'
 import { CorruptCheckpointError, MissingFieldError, UnsupportedArchitectureError } from '../errors.ts'
+import { checkLlamaTensors } from '../gguf/shapes.ts'
 import { parseHfConfig } from './hf-config.ts'
 import { isIgnorableHfTensor, normalizedName } from './names.ts'
 import { parseSafetensors } from './parse.ts'
-import { checkLlamaTensors } from '../gguf/shapes.ts'
 import type { Checkpoint, Tensor } from '../types.ts'
 
 /** A checkpoint read from a Hugging Face folder. */
