@@ -6,7 +6,7 @@ export type { LayerManifest, ManifestPart, ManifestTensor, PartKind } from './ma
 export { bytesPerRow, dequantizeQ4_0, dequantizeQ8_0, QK, quantizeQ4_0, quantizeQ8_0, tensorByteLength, toFloat32 } from './quant.ts'
 export { syntheticModel, syntheticTokenizer, SYNTHETIC_PRESETS } from './synthetic.ts'
 export type { SyntheticModelInit } from './synthetic.ts'
-export { convertTensor, quantizeCheckpoint } from './convert.ts'
+export { convertTensor, encodeValues, quantizeCheckpoint } from './convert.ts'
 export type { MatrixDType } from './convert.ts'
 export { createTokenizer, readLlama2cTokenizer, tokenizerFromHfJson } from './tokenizer/index.ts'
 export type { DecodeMode, DecodeOptions, DecodePieceOptions, EncodeOptions, StreamDecoder, Tokenizer } from './tokenizer/index.ts'

@@ -1,15 +1,10 @@
 import { CorruptCheckpointError, TruncatedCheckpointError } from './errors.ts'
 import type { Checkpoint, ModelConfig, Tensor } from './types.ts'
+import { baseName } from './util.ts'
 
 const HEADER_BYTES = 28
 /** llama2.c's versioned exports (v1, v2) start with this uint32 (bytes "24ka"); the legacy v0 has no magic. */
 const AK42_MAGIC = 0x616b3432
-
-/** `models/stories260K.bin` → `stories260K`. */
-function baseName (source: string): string {
-  const file = source.split(/[?#]/)[0].split(/[\\/]/).pop() ?? source
-  return file.replace(/\.[^.]*$/, '') || source
-}
 
 /**
  * Load a llama2.c legacy (version 0) checkpoint: a header of 7 int32s (dim, hidden_dim,

@@ -4,12 +4,7 @@ import { Metadata } from './metadata.ts'
 import { fromGgufName } from './names.ts'
 import { parseGguf } from './parse.ts'
 import { checkLlamaTensors } from './shapes.ts'
-
-/** `models/stories260K.gguf?x=1` → `stories260K`. */
-function baseName (source: string): string {
-  const file = source.split(/[?#]/)[0].split(/[\\/]/).pop() ?? source
-  return file.replace(/\.[^.]*$/, '') || source
-}
+import { baseName } from '../util.ts'
 
 function positive (values: Record<string, number>, source: string): void {
   for (const [key, v] of Object.entries(values)) {

@@ -1,6 +1,8 @@
+import { convertTensor, encodeValues } from '../convert.ts'
+import type { MatrixDType } from '../convert.ts'
 import { CorruptCheckpointError } from '../errors.ts'
-import { f32ToF16 } from '../f16.ts'
-import { bytesPerRow, QK, quantizeQ4_0, quantizeQ8_0, toFloat32 } from '../quant.ts'
+import { toFloat32 } from '../quant.ts'
+import { halfToInterleavedRows } from '../rope-permute.ts'
 import type { Checkpoint, ModelConfig, Tensor, TokenizerSpec } from '../types.ts'
 import { encodeGguf, type GgufEntry } from './encode.ts'
 import { toGgufName } from './names.ts'
@@ -12,7 +14,7 @@ export interface WriteGgufOptions {
    * are not whole 32-value blocks keeps its own dtype under Q8_0/Q4_0. Norms are always F32.
    * @default each matrix keeps its dtype
    */
-  matrixType?: 'F32' | 'F16' | 'Q8_0' | 'Q4_0'
+  matrixType?: MatrixDType
 }
 
 function configEntries (c: ModelConfig): GgufEntry[] {
@@ -58,57 +60,16 @@ function tokenizerEntries (t: TokenizerSpec): GgufEntry[] {
   return entries
 }
 
-/**
- * Hugging Face `rotate_half` order → interleaved, as llama.cpp's convert_hf_to_gguf permutes Q/K:
- * within each head of `headDim` rows, new row 2i = old row i, new row 2i+1 = old row i + headDim/2.
- * Works on raw rows, so any dtype is permuted losslessly.
- */
-function interleaveHeads (data: Uint8Array, rowBytes: number, nHeads: number, headDim: number): Uint8Array {
-  const out = new Uint8Array(data.byteLength)
-  const half = headDim / 2
-  for (let h = 0; h < nHeads; h++) {
-    for (let i = 0; i < half; i++) {
-      const src = h * headDim + i
-      const dst = h * headDim + 2 * i
-      out.set(data.subarray(src * rowBytes, (src + 1) * rowBytes), dst * rowBytes)
-      out.set(data.subarray((src + half) * rowBytes, (src + half + 1) * rowBytes), (dst + 1) * rowBytes)
-    }
-  }
-  return out
-}
-
-type MatrixType = NonNullable<WriteGgufOptions['matrixType']>
-
-function encode (values: Float32Array, dtype: MatrixType): Uint8Array {
-  switch (dtype) {
-    case 'F32': return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
-    case 'F16': {
-      const half = new Uint16Array(values.length)
-      for (let i = 0; i < values.length; i++) half[i] = f32ToF16(values[i]) // a loop: ~10× faster than Uint16Array.from(values, fn)
-      return new Uint8Array(half.buffer)
-    }
-    case 'Q8_0': return quantizeQ8_0(values)
-    case 'Q4_0': return quantizeQ4_0(values)
-  }
-}
-
 /** One tensor as stored in the file: norms as F32, matrices in `matrixType`, Q/K rows interleaved if needed. */
-function fileTensor (t: Tensor, config: ModelConfig, matrixType: MatrixType | undefined): Tensor {
+function fileTensor (t: Tensor, config: ModelConfig, matrixType: MatrixDType | undefined): Tensor {
   const name = toGgufName(t.name)
   if (t.shape.length === 1) {
-    return { name, dtype: 'F32', shape: t.shape, data: t.dtype === 'F32' ? t.data : encode(toFloat32(t), 'F32') }
+    return { name, dtype: 'F32', shape: t.shape, data: t.dtype === 'F32' ? t.data : encodeValues(toFloat32(t), 'F32') }
   }
-  const cols = t.shape[1]
-  let data = t.data
   if (config.ropeLayout === 'half' && /\.w[qk]$/.test(t.name)) {
-    const heads = t.name.endsWith('wq') ? config.nHeads : config.nKvHeads
-    data = interleaveHeads(data, bytesPerRow(t.dtype, cols), heads, config.headDim)
+    t = halfToInterleavedRows(t, t.name.endsWith('wq') ? config.nHeads : config.nKvHeads)
   }
-  const blocked = matrixType === 'Q8_0' || matrixType === 'Q4_0'
-  if (matrixType === undefined || matrixType === t.dtype || (blocked && cols % QK !== 0)) {
-    return { name, dtype: t.dtype, shape: t.shape, data }
-  }
-  return { name, dtype: matrixType, shape: t.shape, data: encode(toFloat32({ ...t, data }), matrixType) }
+  return { ...(matrixType === undefined ? t : convertTensor(t, matrixType)), name }
 }
 
 /**
