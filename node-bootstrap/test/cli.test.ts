@@ -135,3 +135,14 @@ describe('bad input gets one clear line, never a bare stack trace', () => {
     expect(missing.stderr).toMatch(/nope\.gguf does not exist/)
   })
 })
+
+describe('a tokenizer that does not fit the model', () => {
+  it('is refused with both files named', async () => {
+    const tmp = await mkdtemp(join(tmpdir(), 'shardmesh-tok-'))
+    // a model with a 400-row embedding table and a 512-piece tokenizer
+    await writeFile(join(tmp, 'small.gguf'), writeGguf(syntheticModel(SYNTHETIC_PRESETS['tiny-gqa2'])))
+    const r = await shardmesh(['generate', '--local', '--model', join(tmp, 'small.gguf'), '--tokenizer', join(dir, 'stories260K.gguf'), '--prompt', 'hi'])
+    expect(r.code).not.toBe(0)
+    expect(r.stderr).toMatch(/CorruptCheckpointError: tokenizer .*stories260K\.gguf has 512 pieces, more than the 400 rows of .*small\.gguf/)
+  })
+})

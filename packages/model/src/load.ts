@@ -1,6 +1,6 @@
 import { open, readFile, stat } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import { MissingFieldError } from './errors.ts'
+import { CorruptCheckpointError, MissingFieldError } from './errors.ts'
 import { fetchModel } from './fetch.ts'
 import type { FetchProgress } from './fetch.ts'
 import { readGguf } from './gguf/read.ts'
@@ -65,6 +65,11 @@ export async function loadModel (location: string, opts: LoadModelOptions = {}):
   }
   const tokenizerPath = opts.tokenizerPath ?? hfTokenizer
   if (tokenizerPath !== undefined) ckpt.tokenizer = await loadTokenizer(tokenizerPath, ckpt)
+  const pieces = ckpt.tokenizer?.pieces.length ?? 0
+  if (pieces > ckpt.config.vocabSize) {
+    // an embedding table may be padded beyond the tokenizer, never the other way round
+    throw new CorruptCheckpointError(`tokenizer ${tokenizerPath ?? location} has ${pieces} pieces, more than the ${ckpt.config.vocabSize} rows of ${location}'s embedding table`)
+  }
   return ckpt
 }
 
