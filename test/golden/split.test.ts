@@ -1,7 +1,8 @@
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
-import { createTokenizer, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { createTokenizer, layerManifest, partBytes, partsForStage, partTensors, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import type { Tensor } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import type { Checkpoint } from '@shardmesh/model'
 import { storiesDir } from '../fixtures.ts'
@@ -36,5 +37,26 @@ describe.each(models)('%s split into stages', (_name, load) => {
     expect(single.length).toBe(40)
     const counts = [...new Set([2, 3, model.config.nLayers])].filter(k => k <= model.config.nLayers)
     for (const k of counts) expect(await run(model, k, 'Once upon a time', sampling), `${k} stages`).toEqual(single)
+  })
+})
+
+describe('stages built from manifest parts', () => {
+  it('give the tokens of stages built from the whole checkpoint', async () => {
+    const model = syntheticModel(SYNTHETIC_PRESETS['tiny-gqa4-untied'])
+    const manifest = layerManifest(model)
+    const backend = cpuBackend()
+    const stages = await Promise.all(evenRanges(model.config.nLayers, 3).map(async layers => {
+      // only the bytes of the parts this stage needs, as a peer would fetch them
+      const tensors = new Map<string, Tensor>()
+      for (const part of partsForStage(manifest, layers)) for (const t of partTensors(part, partBytes(model, part).slice())) tensors.set(t.name, t)
+      return await backend.createStage({ config: manifest.config, layers, tensors })
+    }))
+    const result = await generate({
+      sessions: stages.map(s => s.createSession()),
+      promptTokens: createTokenizer(model.tokenizer!).encode('Once upon a time'),
+      maxTokens: 40,
+      contextLength: model.config.contextLength
+    })
+    expect(result.tokens).toEqual(await run(model, 1, 'Once upon a time', { temperature: 0, seed: 0 }))
   })
 })
