@@ -1,94 +1,94 @@
-import { UnsupportedTensorTypeError, f16Table, bf16ToF32 } from '@shardmesh/model'
+import { CorruptCheckpointError, UnsupportedTensorTypeError, f16Table, tensorByteLength, toFloat32 } from '@shardmesh/model'
 import type { DType, Tensor } from '@shardmesh/model'
+import { defaultArena } from './wasm/arena.ts'
+import type { WasmArena } from './wasm/arena.ts'
+import { rowBytes } from './wasm/kernels.ts'
+import type { Layout } from './wasm/kernels.ts'
 
 /**
- * A weight matrix `(rows, cols)` kept in its stored dtype. Quantized and half matrices are
- * never expanded to F32 as a whole: kernels convert one element (or block) at a time.
+ * A weight matrix `(rows, cols)` copied once into a WebAssembly memory, where the matmul
+ * kernels read it. F32, F16, Q8_0 and Q4_0 keep their stored bytes (ggml block layouts);
+ * BF16 is widened to F32 on the way in. Quantized and half matrices are never expanded to
+ * F32 as a whole: the kernels dequantize block by block.
  */
 export interface CpuMatrix {
   name: string
+  /** The dtype the tensor was stored in. */
   dtype: DType
   rows: number
   cols: number
-  /** F32 data (4-aligned copy when the file's view was not aligned). */
-  f32?: Float32Array
-  /** F16 / BF16 bits. */
-  u16?: Uint16Array
-  /** Q8_0 / Q4_0 blocks. */
-  bytes?: Uint8Array
+  /** How the copy in `arena` is laid out. */
+  layout: Layout
+  arena: WasmArena
+  /** Byte offset of row 0 in the arena's memory. */
+  offset: number
 }
 
-function aligned (data: Uint8Array, width: number): ArrayBuffer | SharedArrayBuffer {
-  if (data.byteOffset % width === 0) return data.buffer
-  return data.slice().buffer
-}
+const LAYOUT: Partial<Record<DType, Layout>> = { F32: 'F32', BF16: 'F32', F16: 'F16', Q8_0: 'Q8_0', Q4_0: 'Q4_0' }
 
-function offsetOf (data: Uint8Array, width: number): number {
-  return data.byteOffset % width === 0 ? data.byteOffset : 0
-}
-
-export function cpuMatrix (t: Tensor): CpuMatrix {
-  const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape[0]]
-  const m: CpuMatrix = { name: t.name, dtype: t.dtype, rows, cols }
-  const n = rows * cols
-  switch (t.dtype) {
-    case 'F32':
-      m.f32 = new Float32Array(aligned(t.data, 4), offsetOf(t.data, 4), n)
-      break
-    case 'F16':
-    case 'BF16':
-      m.u16 = new Uint16Array(aligned(t.data, 2), offsetOf(t.data, 2), n)
-      break
-    case 'Q8_0':
-    case 'Q4_0':
-      m.bytes = t.data
-      break
-    default:
-      throw new UnsupportedTensorTypeError(`tensor ${t.name}: dtype ${String(t.dtype)} is not supported by the cpu backend`)
+/** Copy a tensor into `arena` (by default the process-wide one) as a matrix for `matmul`. */
+export function cpuMatrix (t: Tensor, arena: WasmArena = defaultArena()): CpuMatrix {
+  const layout = LAYOUT[t.dtype]
+  if (layout === undefined) {
+    throw new UnsupportedTensorTypeError(`tensor ${t.name}: dtype ${String(t.dtype)} is not supported by the cpu backend`)
   }
-  return m
+  const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape[0]]
+  const need = tensorByteLength(t.dtype, t.shape, t.name)
+  if (t.data.byteLength !== need) {
+    throw new CorruptCheckpointError(`${t.name}: ${t.dtype} [${t.shape.join(', ')}] needs ${need} bytes, has ${t.data.byteLength}`)
+  }
+  const offset = arena.alloc(rows * rowBytes(layout, cols))
+  if (t.dtype === 'BF16') {
+    const out = new Uint32Array(arena.memory.buffer, offset, rows * cols)
+    for (let i = 0; i < rows * cols; i++) out[i] = (t.data[2 * i] | (t.data[2 * i + 1] << 8)) << 16
+  } else {
+    arena.bytes.set(t.data, offset)
+  }
+  if (t.dtype === 'F16') {
+    const u = new Uint16Array(arena.memory.buffer, offset, rows * cols)
+    for (let i = 0; i < u.length; i++) {
+      if ((u[i] & 0x7c00) === 0x7c00) throw new CorruptCheckpointError(`${t.name}: F16 value ${i} is Inf or NaN`)
+    }
+  }
+  return { name: t.name, dtype: t.dtype, rows, cols, layout, arena, offset }
 }
 
-/** Row `r` of `m` as float32 into `out` (embedding lookup, vectors). */
+/** Row `r` of `m` as float32 into `out` (embedding lookup). */
 export function readRow (m: CpuMatrix, r: number, out: Float32Array, outOffset = 0): void {
-  const cols = m.cols
-  switch (m.dtype) {
+  const { cols, arena } = m
+  const at = m.offset + r * rowBytes(m.layout, cols)
+  const buffer = arena.memory.buffer
+  switch (m.layout) {
     case 'F32':
-      out.set(m.f32!.subarray(r * cols, (r + 1) * cols), outOffset)
+      out.set(new Float32Array(buffer, at, cols), outOffset)
       return
     case 'F16': {
       const table = f16Table()
-      const u = m.u16!
-      for (let j = 0; j < cols; j++) out[outOffset + j] = table[u[r * cols + j]]
-      return
-    }
-    case 'BF16': {
-      const u = m.u16!
-      for (let j = 0; j < cols; j++) out[outOffset + j] = bf16ToF32(u[r * cols + j])
+      const u = new Uint16Array(buffer, at, cols)
+      for (let j = 0; j < cols; j++) out[outOffset + j] = table[u[j]]
       return
     }
     case 'Q8_0': {
       const table = f16Table()
-      const b = m.bytes!
-      const rowBytes = (cols / 32) * 34
+      const b = new Uint8Array(buffer, at, (cols / 32) * 34)
+      const q = new Int8Array(buffer, at, (cols / 32) * 34)
       for (let blk = 0; blk < cols / 32; blk++) {
-        const o = r * rowBytes + blk * 34
+        const o = blk * 34
         const d = table[b[o] | (b[o + 1] << 8)]
-        for (let k = 0; k < 32; k++) out[outOffset + blk * 32 + k] = d * ((b[o + 2 + k] << 24) >> 24)
+        for (let k = 0; k < 32; k++) out[outOffset + blk * 32 + k] = d * q[o + 2 + k]
       }
       return
     }
     case 'Q4_0': {
       const table = f16Table()
-      const b = m.bytes!
-      const rowBytes = (cols / 32) * 18
+      const b = new Uint8Array(buffer, at, (cols / 32) * 18)
       for (let blk = 0; blk < cols / 32; blk++) {
-        const o = r * rowBytes + blk * 18
+        const o = blk * 18
         const d = table[b[o] | (b[o + 1] << 8)]
         for (let k = 0; k < 16; k++) {
-          const q = b[o + 2 + k]
-          out[outOffset + blk * 32 + k] = d * ((q & 15) - 8)
-          out[outOffset + blk * 32 + k + 16] = d * ((q >> 4) - 8)
+          const v = b[o + 2 + k]
+          out[outOffset + blk * 32 + k] = d * ((v & 15) - 8)
+          out[outOffset + blk * 32 + k + 16] = d * ((v >> 4) - 8)
         }
       }
     }
@@ -97,8 +97,5 @@ export function readRow (m: CpuMatrix, r: number, out: Float32Array, outOffset =
 
 /** The whole (small) tensor as float32: norms and other vectors. */
 export function vectorF32 (t: Tensor): Float32Array {
-  const m = cpuMatrix(t)
-  const out = new Float32Array(m.rows * m.cols)
-  for (let r = 0; r < m.rows; r++) readRow(m, r, out, r * m.cols)
-  return out
+  return toFloat32(t)
 }

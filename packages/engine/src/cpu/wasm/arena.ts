@@ -1,0 +1,105 @@
+import { f16Table } from '@shardmesh/model'
+import { StageConfigError } from '../../errors.ts'
+import { KERNEL_EXPORTS, kernelModuleBytes } from './kernels.ts'
+import type { Kernel, Layout } from './kernels.ts'
+
+const PAGE = 65536
+/** wasm32 memories end at 4 GiB. */
+const MAX_PAGES = 65536
+/** Allocations start on cache lines. */
+const ALIGN = 64
+
+const compiled = new Map<boolean, WebAssembly.Module>()
+
+function kernelModule (shared: boolean): WebAssembly.Module {
+  let module = compiled.get(shared)
+  if (module === undefined) {
+    module = new WebAssembly.Module(kernelModuleBytes(shared))
+    compiled.set(shared, module)
+  }
+  return module
+}
+
+/**
+ * One WebAssembly.Memory with the matmul kernels instantiated on it. Weight matrices are
+ * copied in once and bump-allocated: nothing is freed while the arena lives, and the memory
+ * goes away with the arena. x and y pass through one scratch region that grows as needed.
+ */
+export class WasmArena {
+  readonly memory: WebAssembly.Memory
+  private readonly kernels: Array<[string, Kernel]>
+  private readonly index: Record<Layout, number>
+  /** Byte offset of the f16 → f32 table the quantized kernels read block scales from. */
+  readonly table: number
+  /** Views of the whole memory, renewed when it grows. */
+  bytes = new Uint8Array(0)
+  f32 = new Float32Array(0)
+  private top = 0
+  private scratchAt = 0
+  private scratchBytes = 0
+
+  constructor () {
+    const module = kernelModule(false)
+    this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES })
+    const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } })
+    const layouts = Object.keys(KERNEL_EXPORTS) as Layout[]
+    this.kernels = layouts.map(l => [KERNEL_EXPORTS[l], instance.exports[KERNEL_EXPORTS[l]] as Kernel])
+    this.index = Object.fromEntries(layouts.map((l, i) => [l, i])) as Record<Layout, number>
+    const table = f16Table()
+    this.table = this.alloc(table.byteLength)
+    this.f32.set(table, this.table / 4)
+  }
+
+  /**
+   * y = x · Wᵀ with the matrix, x `(n, cols)` and y `(n, rows)` already in the memory
+   * (byte offsets).
+   */
+  matmul (layout: Layout, w: number, rows: number, cols: number, x: number, n: number, y: number): void {
+    this.kernels[this.index[layout]][1](w, rows, cols, x, n, y, 0, rows, this.table)
+  }
+
+  /** `byteLength` bytes for the arena's lifetime; returns their byte offset. */
+  alloc (byteLength: number): number {
+    const at = Math.ceil(this.top / ALIGN) * ALIGN
+    const end = at + byteLength
+    const have = this.memory.buffer.byteLength
+    if (end > have) {
+      const pages = Math.ceil((end - have) / PAGE)
+      if (have / PAGE + pages > MAX_PAGES) {
+        throw new StageConfigError(`the cpu backend's weights would need ${end} bytes; a WebAssembly memory holds at most 4 GiB`)
+      }
+      this.memory.grow(pages)
+    }
+    if (this.bytes.byteLength !== this.memory.buffer.byteLength) {
+      this.bytes = new Uint8Array(this.memory.buffer)
+      this.f32 = new Float32Array(this.memory.buffer)
+    }
+    this.top = end
+    return at
+  }
+
+  /** Byte offset of a scratch region of at least `byteLength` bytes, valid until the next call. */
+  scratch (byteLength: number): number {
+    if (byteLength > this.scratchBytes) {
+      this.scratchBytes = Math.max(byteLength, 2 * this.scratchBytes)
+      this.scratchAt = this.alloc(this.scratchBytes)
+    }
+    return this.scratchAt
+  }
+}
+
+/** A memory for weight matrices, with its kernels. */
+export function wasmArena (): WasmArena {
+  return new WasmArena()
+}
+
+let processArena: WasmArena | undefined
+
+/**
+ * The arena matrices go to unless they are given one: one per process, created on first use,
+ * never freed. Stages should own an arena instead (see `wasmArena`).
+ */
+export function defaultArena (): WasmArena {
+  processArena ??= new WasmArena()
+  return processArena
+}
