@@ -12,3 +12,23 @@ export class StageConfigError extends Error {
 export class NonFiniteActivationError extends Error {
   name = 'NonFiniteActivationError'
 }
+
+/** Why a WebGPU operation failed. */
+export type WebGpuErrorReason = 'no-adapter' | 'device-lost' | 'out-of-memory' | 'validation' | 'limit'
+
+/**
+ * The WebGPU backend failed: no adapter, the device was lost (driver reset, tab in the
+ * background, `destroy()`), out of GPU memory, a tensor beyond the adapter's limits, or a
+ * WebGPU validation error. `reason` says which; the fault-tolerance layer maps every
+ * WebGpuError to its WEBGPU class (`classification`).
+ */
+export class WebGpuError extends Error {
+  name = 'WebGpuError'
+  readonly classification = 'WEBGPU'
+  readonly reason: WebGpuErrorReason
+
+  constructor (reason: WebGpuErrorReason, message: string, options?: ErrorOptions) {
+    super(message, options)
+    this.reason = reason
+  }
+}
