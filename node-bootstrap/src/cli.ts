@@ -41,7 +41,8 @@ const commands: Record<string, Command> = {
       'top-p': { type: 'string', default: '1' },
       seed: { type: 'string', default: '0' },
       backend: { type: 'string', default: 'cpu' },
-      stages: { type: 'string', default: '1' }
+      stages: { type: 'string', default: '1' },
+      threads: { type: 'string' }
     },
     help: {
       local: 'run every layer in this process (required: the mesh path comes with `start`)',
@@ -54,7 +55,8 @@ const commands: Record<string, Command> = {
       'top-p': 'nucleus sampling threshold; 1 = off',
       seed: 'sampling seed: the draw at each position depends only on (seed, position)',
       backend: 'cpu',
-      stages: 'split the layers into this many stages chained in-process (same tokens as 1)'
+      stages: 'split the layers into this many stages chained in-process (same tokens as 1)',
+      threads: 'cpu threads per matmul (default: 2 where there are 2+ cores, else 1; same tokens for any count)'
     },
     run: async values => { await (await import('./commands/generate.ts')).generateCommand(values) }
   }

@@ -13,8 +13,8 @@ const models: Array<[string, () => Promise<Checkpoint>]> = [
   ['synthetic tiny-gqa4-untied', async () => syntheticModel(SYNTHETIC_PRESETS['tiny-gqa4-untied'])]
 ]
 
-async function run (model: Checkpoint, nStages: number, prompt: string, sampling: { temperature: number, seed: number }): Promise<number[]> {
-  const backend = cpuBackend()
+async function run (model: Checkpoint, nStages: number, prompt: string, sampling: { temperature: number, seed: number }, threads = 1): Promise<number[]> {
+  const backend = cpuBackend({ threads })
   const stages = await Promise.all(evenRanges(model.config.nLayers, nStages).map(layers =>
     backend.createStage({ config: model.config, layers, tensors: model.tensors })))
   const result = await generate({
@@ -24,6 +24,7 @@ async function run (model: Checkpoint, nStages: number, prompt: string, sampling
     contextLength: model.config.contextLength,
     sampling
   })
+  await Promise.all(stages.map(async s => { await s.close() }))
   return result.tokens
 }
 
@@ -37,6 +38,16 @@ describe.each(models)('%s split into stages', (_name, load) => {
     expect(single.length).toBe(40)
     const counts = [...new Set([2, 3, model.config.nLayers])].filter(k => k <= model.config.nLayers)
     for (const k of counts) expect(await run(model, k, 'Once upon a time', sampling), `${k} stages`).toEqual(single)
+  })
+
+})
+
+describe('matmuls split over 2 threads', () => {
+  it('give the single-thread tokens', async () => {
+    // large enough that decode matmuls pass the threading threshold (THREAD_MIN_MACS)
+    const model = syntheticModel({ dim: 512, hiddenDim: 1024, nLayers: 2, nHeads: 8, nKvHeads: 4, vocabSize: 1024, seed: 3 })
+    const sampling = { temperature: 0.8, seed: 5 }
+    expect(await run(model, 2, 'Once upon a time', sampling, 2)).toEqual(await run(model, 1, 'Once upon a time', sampling))
   })
 })
 

@@ -1,4 +1,4 @@
-import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
+import { availableThreads, cpuBackend, evenRanges, generate } from '@shardmesh/engine'
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel, progressBar } from '@shardmesh/model/node'
 import { CliError } from '../errors.ts'
@@ -24,6 +24,7 @@ export async function generateCommand (values: Values): Promise<void> {
   const topP = number(values, 'top-p', n => n > 0 && n <= 1, 'a number in (0, 1]')
   const seed = number(values, 'seed', n => Number.isInteger(n), 'an integer')
   const nStages = number(values, 'stages', n => Number.isInteger(n) && n >= 1, 'a whole number >= 1')
+  const threads = values.threads === undefined ? availableThreads() : number(values, 'threads', n => Number.isInteger(n) && n >= 1, 'a whole number >= 1')
   const json = values.json === true
 
   const model = await loadModel(values.model, {
@@ -37,7 +38,7 @@ export async function generateCommand (values: Values): Promise<void> {
   const prompt = String(values.prompt ?? '')
   const promptTokens = tokenizer.encode(prompt)
 
-  const backend = cpuBackend()
+  const backend = cpuBackend({ threads })
   const stages = await Promise.all(evenRanges(config.nLayers, nStages).map(layers => backend.createStage({ config, layers, tensors: model.tensors })))
   const sessions = stages.map(s => s.createSession())
   const stream = tokenizer.streamDecoder()

@@ -1,6 +1,8 @@
 export type { ActivationDType, Backend, ForwardOptions, SamplingParams, Stage, StageInit, StageInput, StageOutput, StageSession, TensorSource } from './types.ts'
 export { NonFiniteActivationError, StageConfigError, StageInputError } from './errors.ts'
 export { cpuBackend } from './cpu/backend.ts'
+export type { CpuBackendInit } from './cpu/backend.ts'
+export { availableThreads } from './cpu/wasm/arena.ts'
 export { argmax, sample } from './sampling.ts'
 export { uniform } from './rng.ts'
 export { fromF16, roundActivations, toF16 } from './activations.ts'

@@ -8,6 +8,8 @@ import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kerne
 import { KvCache } from './kv-cache.ts'
 import { readRow } from './matrix.ts'
 import { matmul } from './matmul.ts'
+import { wasmArena } from './wasm/arena.ts'
+import type { WasmArena } from './wasm/arena.ts'
 import { stageWeights } from './weights.ts'
 import type { StageWeights } from './weights.ts'
 
@@ -45,8 +47,10 @@ export class CpuStage implements Stage {
   readonly weights: StageWeights
   readonly rope: RopeTable
   readonly scratch = new Scratch()
+  /** The stage's own memory for weights and its matmul threads; freed with the stage. */
+  private readonly arena: WasmArena
 
-  constructor (init: StageInit) {
+  constructor (init: StageInit, threads: number) {
     const { config } = init
     const [l0, l1] = init.layers
     if (!Number.isInteger(l0) || !Number.isInteger(l1) || l0 < 0 || l1 > config.nLayers || l0 > l1) {
@@ -57,7 +61,13 @@ export class CpuStage implements Stage {
     this.embed = init.embed ?? l0 === 0
     this.head = init.head ?? l1 === config.nLayers
     this.activations = init.activations ?? 'F32'
-    this.weights = stageWeights(config, init.tensors, l0, l1, this.embed, this.head)
+    this.arena = wasmArena({ threads })
+    try {
+      this.weights = stageWeights(config, init.tensors, l0, l1, this.embed, this.head, this.arena)
+    } catch (err) {
+      this.arena.close()
+      throw err
+    }
     this.rope = new RopeTable(config.headDim, config.ropeTheta)
   }
 
@@ -65,7 +75,9 @@ export class CpuStage implements Stage {
     return new CpuStageSession(this)
   }
 
-  async close (): Promise<void> {}
+  async close (): Promise<void> {
+    this.arena.close()
+  }
 }
 
 class CpuStageSession implements StageSession {

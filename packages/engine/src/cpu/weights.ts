@@ -2,6 +2,7 @@ import { MissingFieldError } from '@shardmesh/model'
 import type { ModelConfig, Tensor } from '@shardmesh/model'
 import { StageConfigError } from '../errors.ts'
 import { cpuMatrix, vectorF32 } from './matrix.ts'
+import type { WasmArena } from './wasm/arena.ts'
 import type { CpuMatrix } from './matrix.ts'
 import type { TensorSource } from '../types.ts'
 
@@ -33,12 +34,12 @@ function need (tensors: TensorSource, name: string, shape: number[]): Tensor {
   return t
 }
 
-/** Gather and check the weights of layers [l0, l1) plus embedding and head as asked. */
-export function stageWeights (config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean): StageWeights {
+/** Gather and check the weights of layers [l0, l1) plus embedding and head as asked, copied into `arena`. */
+export function stageWeights (config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean, arena: WasmArena): StageWeights {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config
   const qDim = nHeads * headDim
   const kvDim = nKvHeads * headDim
-  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(need(tensors, name, shape))
+  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(need(tensors, name, shape), arena)
   const vector = (name: string): Float32Array => vectorF32(need(tensors, name, [dim]))
   const layers: LayerWeights[] = []
   for (let l = l0; l < l1; l++) {
