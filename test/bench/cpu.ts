@@ -5,7 +5,10 @@
  * RSS is its own. Prints a table and one JSON line per case.
  *
  *   pnpm bench                       # all cases
- *   pnpm bench -- stories260K        # one case
+ *   pnpm bench stories260K           # one case
+ *
+ * The 100M cases' weights are synthetic (SYNTHETIC_PRESETS['synthetic-100m'], 109.5M
+ * parameters); the stories260K case is single-threaded, as the issue's target is.
  */
 import { execFileSync } from 'node:child_process'
 import { join } from 'node:path'
@@ -18,6 +21,7 @@ import { storiesDir } from '../fixtures.ts'
 
 interface CaseResult {
   case: string
+  threads: number
   weightBytes: number
   promptTokens: number
   decodeTokens: number
@@ -31,10 +35,22 @@ interface CaseResult {
   peakRssMB: number
 }
 
-const cases: Record<string, { load: () => Promise<Checkpoint>, prompt: number, decode: number, stream: boolean, reps: number }> = {
-  stories260K: { load: async () => await loadModel(join(storiesDir(), 'stories260K.bin'), { tokenizerPath: join(storiesDir(), 'tok512.bin') }), prompt: 32, decode: 400, stream: false, reps: 5 },
-  'synthetic-100m-f32': { load: async () => syntheticModel(SYNTHETIC_PRESETS['synthetic-100m']), prompt: 16, decode: 8, stream: true, reps: 3 },
-  'synthetic-100m-q8_0': { load: async () => quantizeCheckpoint(syntheticModel(SYNTHETIC_PRESETS['synthetic-100m']), 'Q8_0'), prompt: 16, decode: 8, stream: true, reps: 3 }
+interface Case { load: () => Promise<Checkpoint>, prompt: number, decode: number, stream: boolean, reps: number, threads: number }
+
+const stories = async (): Promise<Checkpoint> => await loadModel(join(storiesDir(), 'stories260K.bin'), { tokenizerPath: join(storiesDir(), 'tok512.bin') })
+const m100 = (dtype: 'F32' | 'Q8_0' | 'Q4_0') => async (): Promise<Checkpoint> => {
+  const model = syntheticModel(SYNTHETIC_PRESETS['synthetic-100m'])
+  return dtype === 'F32' ? model : quantizeCheckpoint(model, dtype)
+}
+const big = { prompt: 16, decode: 16, stream: true, reps: 3 }
+
+const cases: Record<string, Case> = {
+  stories260K: { load: stories, prompt: 32, decode: 400, stream: false, reps: 5, threads: 1 },
+  'synthetic-100m-f32': { load: m100('F32'), ...big, threads: 1 },
+  'synthetic-100m-f32-2t': { load: m100('F32'), ...big, threads: 2 },
+  'synthetic-100m-q8_0': { load: m100('Q8_0'), ...big, threads: 1 },
+  'synthetic-100m-q8_0-2t': { load: m100('Q8_0'), ...big, threads: 2 },
+  'synthetic-100m-q4_0-2t': { load: m100('Q4_0'), ...big, threads: 2 }
 }
 
 function median (xs: number[]): number {
@@ -44,8 +60,7 @@ function median (xs: number[]): number {
 
 /** Single-thread memory read bandwidth: memchr over a buffer far larger than the caches. */
 function readBandwidth (): number {
-  const buf = Buffer.alloc(512 * 1024 * 1024)
-  buf.indexOf(1) // fault the pages in
+  const buf = Buffer.alloc(512 * 1024 * 1024, 2) // written, so no page is the shared zero page
   const times: number[] = []
   for (let i = 0; i < 5; i++) {
     const t0 = performance.now()
@@ -61,7 +76,7 @@ async function runCase (name: string): Promise<CaseResult> {
   const { config } = model
   let weightBytes = 0
   for (const t of model.tensors.values()) weightBytes += t.data.byteLength
-  const stage = await cpuBackend().createStage({ config, layers: [0, config.nLayers], tensors: model.tensors })
+  const stage = await cpuBackend({ threads: c.threads }).createStage({ config, layers: [0, config.nLayers], tensors: model.tensors })
   const prompt = Array.from({ length: c.prompt }, (_, i) => 1 + ((i * 37) % (config.vocabSize - 1)))
   const prefill: number[] = []
   const decode: number[] = []
@@ -77,6 +92,7 @@ async function runCase (name: string): Promise<CaseResult> {
   }
   const result: CaseResult = {
     case: name,
+    threads: c.threads,
     weightBytes,
     promptTokens: c.prompt,
     decodeTokens: c.decode,
@@ -90,6 +106,7 @@ async function runCase (name: string): Promise<CaseResult> {
     result.readBandwidthGBs = bw / 1e9
     result.streamMsPerToken = weightBytes / bw * 1000
   }
+  await stage.close()
   return result
 }
 
