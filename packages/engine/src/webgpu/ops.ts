@@ -50,7 +50,7 @@ export class WebGpuOps {
   /** Bind `build`'s kernel to buffers holding `inputs`; `output` is the index read back. */
   prepare (inputs: Array<ArrayBufferView | number>, output: number, step: Partial<Step>, build: (pool: ParamPool, buffers: GPUBuffer[]) => Encode): PreparedOp {
     const { ctx } = this
-    const pool = new ParamPool(ctx, 8)
+    const pool = new ParamPool(ctx, 4)
     const buffers = inputs.map((input, i) => {
       const bytes = typeof input === 'number' ? input : input.byteLength
       const buffer = ctx.storage(bytes, `op input ${i}`)
