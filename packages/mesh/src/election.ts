@@ -1,0 +1,315 @@
+import { HISTORY_LIMIT } from './constants.ts'
+import { isMajority, majority } from './quorum.ts'
+import { compareHeads } from './state-log.ts'
+import type { ElectionMessage, Heartbeat, PreVote, PreVoteRequest, Vote, VoteRequest } from './messages/election.ts'
+import type { VotingSet } from './quorum.ts'
+import type { ElectionRecord, ElectionRoleName, MemberStatus } from './types.ts'
+
+export interface ElectionTiming {
+  heartbeatIntervalMs: number
+  electionTimeoutMinMs: number
+  electionTimeoutMaxMs: number
+  fastElectionMinMs: number
+  fastElectionMaxMs: number
+  leaseMs: number
+  checkQuorumMs: number
+}
+
+/** What the election needs from the rest of the peer. */
+export interface ElectionDeps {
+  self: string
+  eligible: boolean
+  timing: ElectionTiming
+  now: () => number
+  publish: (msg: ElectionMessage) => void
+  votingSet: () => VotingSet
+  /** Head of this peer's replicated state. */
+  head: () => { version: number, term: number }
+  status: (peerId: string) => MemberStatus | undefined
+  lastSeen: (peerId: string) => number | undefined
+  /** Alive members whose last announcement names `coordinator` for `term`. */
+  announcers: (term: number, coordinator: string) => string[]
+  aliveCount: () => number
+  /** Count a rejected message by reason. */
+  reject: (reason: string) => void
+  /** Role, term or coordinator changed. */
+  onChange: () => void
+  /** This peer won `term`; `votes` are the granted votes it counted. */
+  onElected: (term: number, votes: Vote[]) => void
+  /** A heartbeat of the current coordinator was accepted. */
+  onHeartbeat: (hb: Heartbeat) => void
+  /** Fields of the next heartbeat that come from the replicated state. */
+  heartbeatState: () => Pick<Heartbeat, 'stateVersion' | 'stateTerm' | 'commitVersion' | 'ready'>
+}
+
+const OBSERVED_TERMS = 8
+
+/**
+ * Raft's election rules over gossipsub (DESIGN §5) with pre-vote, leases and check-quorum:
+ * - a follower that misses heartbeats for a random 1–2 s (150–450 ms once the coordinator's
+ *   connection dropped) asks for pre-votes for term+1; only with a majority does it bump the
+ *   term and ask for real votes, so a cut-off peer never inflates terms;
+ * - a peer grants (pre-)votes only to members with a state head at least as new as its own,
+ *   at most one vote per term, and only when its lease on the current coordinator expired;
+ * - a candidate with a majority of the voting set becomes coordinator and heartbeats;
+ * - a coordinator that cannot hear a majority for `checkQuorumMs` steps down;
+ * - a heartbeat is accepted only for the current or a newer term, and only from a peer
+ *   proven to have won it: a majority of granted votes observed on gossip, or a majority
+ *   of members announcing it as coordinator of that term. Stale terms are rejected.
+ */
+export class Election {
+  role: ElectionRoleName = 'follower'
+  term = 0
+  votedFor: string | null = null
+  coordinator: string | null = null
+  private readonly deps: ElectionDeps
+  private lastHeartbeatAt = 0
+  private lastQuorumAt = 0
+  private timer: ReturnType<typeof setTimeout> | undefined
+  private deadline = 0
+  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private preVote: { term: number, voters: Set<string> } | null = null
+  private candidacy: { term: number, voters: Set<string>, known: number[], votes: Vote[] } | null = null
+  /** term → candidate → voters seen granting it (the proof a heartbeat's sender won). */
+  private readonly observed = new Map<number, Map<string, Set<string>>>()
+  readonly history: ElectionRecord[] = []
+  private running = false
+
+  constructor (deps: ElectionDeps) {
+    this.deps = deps
+  }
+
+  start (): void {
+    this.running = true
+    this.arm(this.randomTimeout())
+  }
+
+  stop (): void {
+    this.running = false
+    clearTimeout(this.timer)
+    clearInterval(this.heartbeatTimer)
+  }
+
+  /** The coordinator's connection dropped or it went suspect: shorten the wait. */
+  coordinatorLost (): void {
+    if (!this.running || this.role !== 'follower') return
+    const { fastElectionMinMs: lo, fastElectionMaxMs: hi } = this.deps.timing
+    if (this.deadline - this.deps.now() > hi) this.arm(lo + Math.random() * (hi - lo))
+  }
+
+  handle (msg: ElectionMessage): void {
+    if (!this.running) return
+    switch (msg.type) {
+      case 'prevote-request': this.onPreVoteRequest(msg); break
+      case 'prevote': this.onPreVote(msg); break
+      case 'vote-request': this.onVoteRequest(msg); break
+      case 'vote': this.onVote(msg); break
+      case 'heartbeat': this.onHeartbeat(msg); break
+    }
+  }
+
+  private randomTimeout (): number {
+    const { electionTimeoutMinMs: lo, electionTimeoutMaxMs: hi } = this.deps.timing
+    return lo + Math.random() * (hi - lo)
+  }
+
+  private arm (delay: number): void {
+    clearTimeout(this.timer)
+    this.deadline = this.deps.now() + delay
+    this.timer = setTimeout(() => { this.onTimeout() }, delay)
+  }
+
+  private leaseExpired (): boolean {
+    if (this.role === 'coordinator') return false
+    if (this.coordinator === null) return true
+    if (this.deps.status(this.coordinator) !== 'alive') return true
+    return this.deps.now() - this.lastHeartbeatAt > this.deps.timing.leaseMs
+  }
+
+  private upToDate (lastTerm: number, lastVersion: number): boolean {
+    return compareHeads({ term: lastTerm, version: lastVersion }, this.deps.head()) >= 0
+  }
+
+  private mayLead (peerId: string): boolean {
+    const set = this.deps.votingSet()
+    return set.genesis || set.members.has(peerId)
+  }
+
+  private observe (term: number, candidate: string, voter: string): void {
+    let byCandidate = this.observed.get(term)
+    if (byCandidate === undefined) {
+      byCandidate = new Map()
+      this.observed.set(term, byCandidate)
+      for (const t of this.observed.keys()) if (t < term - OBSERVED_TERMS) this.observed.delete(t)
+    }
+    let voters = byCandidate.get(candidate)
+    if (voters === undefined) byCandidate.set(candidate, voters = new Set())
+    voters.add(voter)
+  }
+
+  private onTimeout (): void {
+    if (!this.running || this.role === 'coordinator') return
+    this.arm(this.randomTimeout())
+    if (!this.deps.eligible || !this.mayLead(this.deps.self)) return
+    const head = this.deps.head()
+    this.preVote = { term: this.term + 1, voters: new Set([this.deps.self]) }
+    this.deps.publish({ type: 'prevote-request', term: this.preVote.term, candidate: this.deps.self, lastVersion: head.version, lastTerm: head.term })
+    this.checkPreVotes()
+  }
+
+  private onPreVoteRequest (msg: PreVoteRequest): void {
+    if (msg.candidate === this.deps.self) return
+    if (msg.term <= this.term) { this.deps.reject('stale-term'); return }
+    if (!this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion) || !this.leaseExpired()) return
+    this.deps.publish({ type: 'prevote', term: msg.term, candidate: msg.candidate, voter: this.deps.self })
+  }
+
+  private onPreVote (msg: PreVote): void {
+    if (msg.candidate !== this.deps.self) return
+    if (this.preVote === null || msg.term !== this.preVote.term) {
+      if (msg.term <= this.term) this.deps.reject('stale-vote')
+      return
+    }
+    this.preVote.voters.add(msg.voter)
+    this.checkPreVotes()
+  }
+
+  private checkPreVotes (): void {
+    if (this.preVote === null || !isMajority(this.deps.votingSet(), this.preVote.voters)) return
+    const term = this.preVote.term
+    this.preVote = null
+    if (term === this.term + 1) this.startElection()
+  }
+
+  private startElection (): void {
+    this.term++
+    this.role = 'candidate'
+    this.votedFor = this.deps.self
+    this.coordinator = null
+    clearInterval(this.heartbeatTimer)
+    this.candidacy = { term: this.term, voters: new Set([this.deps.self]), known: [this.deps.votingSet().size], votes: [] }
+    this.observe(this.term, this.deps.self, this.deps.self)
+    const head = this.deps.head()
+    this.arm(this.randomTimeout())
+    this.deps.onChange()
+    this.deps.publish({ type: 'vote-request', term: this.term, candidate: this.deps.self, lastVersion: head.version, lastTerm: head.term })
+    this.checkVotes()
+  }
+
+  private onVoteRequest (msg: VoteRequest): void {
+    if (msg.candidate === this.deps.self) return
+    this.observe(msg.term, msg.candidate, msg.candidate)
+    if (msg.term < this.term) { this.deps.reject('stale-term'); return }
+    if (!this.leaseExpired()) return
+    if (msg.term > this.term) this.stepDown(msg.term)
+    if ((this.votedFor !== null && this.votedFor !== msg.candidate) || !this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion)) return
+    this.votedFor = msg.candidate
+    this.observe(msg.term, msg.candidate, this.deps.self)
+    this.arm(this.randomTimeout())
+    const head = this.deps.head()
+    this.deps.publish({ type: 'vote', term: msg.term, candidate: msg.candidate, voter: this.deps.self, known: this.deps.votingSet().size, lastVersion: head.version, lastTerm: head.term })
+  }
+
+  private onVote (msg: Vote): void {
+    this.observe(msg.term, msg.candidate, msg.voter)
+    if (msg.term < this.term) { this.deps.reject('stale-vote'); return }
+    const c = this.candidacy
+    if (msg.candidate !== this.deps.self || this.role !== 'candidate' || c === null || c.term !== msg.term) return
+    const set = this.deps.votingSet()
+    if (!set.genesis && !set.members.has(msg.voter)) { this.deps.reject('vote-from-non-member'); return }
+    if (c.voters.has(msg.voter)) return
+    c.voters.add(msg.voter)
+    c.known.push(msg.known)
+    c.votes.push(msg)
+    this.checkVotes()
+  }
+
+  private checkVotes (): void {
+    const c = this.candidacy
+    if (c === null || this.role !== 'candidate' || !isMajority(this.deps.votingSet(), c.voters, c.known)) return
+    this.candidacy = null
+    this.role = 'coordinator'
+    this.coordinator = this.deps.self
+    const now = this.deps.now()
+    this.lastHeartbeatAt = now
+    this.lastQuorumAt = now
+    this.record(this.term, this.deps.self, 'won')
+    clearTimeout(this.timer)
+    this.deps.onChange()
+    this.deps.onElected(this.term, c.votes)
+    this.sendHeartbeat()
+    this.heartbeatTimer = setInterval(() => { this.tick() }, this.deps.timing.heartbeatIntervalMs)
+  }
+
+  private tick (): void {
+    if (this.role !== 'coordinator') return
+    const now = this.deps.now()
+    const heard = new Set<string>()
+    for (const m of this.deps.votingSet().members) {
+      const seen = this.deps.lastSeen(m)
+      if (m === this.deps.self || (seen !== undefined && now - seen <= this.deps.timing.checkQuorumMs && this.deps.status(m) !== 'dead')) heard.add(m)
+    }
+    if (isMajority(this.deps.votingSet(), heard)) this.lastQuorumAt = now
+    else if (now - this.lastQuorumAt > this.deps.timing.checkQuorumMs) {
+      this.stepDown(this.term)
+      return
+    }
+    this.sendHeartbeat()
+  }
+
+  private sendHeartbeat (): void {
+    this.deps.publish({ type: 'heartbeat', term: this.term, coordinator: this.deps.self, ...this.deps.heartbeatState() })
+  }
+
+  /** Become a follower of `term` (a newer one, or the same after losing quorum). */
+  private stepDown (term: number): void {
+    const changed = this.role !== 'follower' || term !== this.term || this.coordinator !== null
+    if (term > this.term) this.votedFor = null
+    this.term = term
+    this.role = 'follower'
+    this.coordinator = null
+    this.candidacy = null
+    clearInterval(this.heartbeatTimer)
+    this.arm(this.randomTimeout())
+    if (changed) this.deps.onChange()
+  }
+
+  private proven (term: number, peer: string): boolean {
+    const set = this.deps.votingSet()
+    if (isMajority(set, this.observed.get(term)?.get(peer) ?? new Set())) return true
+    const announcers = new Set(this.deps.announcers(term, peer))
+    announcers.add(peer)
+    return isMajority(set, announcers) || announcers.size >= majority(this.deps.aliveCount())
+  }
+
+  private onHeartbeat (msg: Heartbeat): void {
+    const from = msg.coordinator
+    if (from === this.deps.self) return
+    if (msg.term < this.term) { this.deps.reject('stale-term'); return }
+    if (msg.term === this.term && this.coordinator === from) {
+      this.lastHeartbeatAt = this.deps.now()
+      this.arm(this.randomTimeout())
+      this.deps.onHeartbeat(msg)
+      return
+    }
+    if (msg.term === this.term && this.coordinator !== null) { this.deps.reject('not-elected'); return }
+    if (!this.proven(msg.term, from)) { this.deps.reject('unproven-coordinator'); return }
+    if (msg.term > this.term) this.votedFor = null
+    this.term = msg.term
+    this.role = 'follower'
+    this.coordinator = from
+    this.candidacy = null
+    this.preVote = null
+    clearInterval(this.heartbeatTimer)
+    this.lastHeartbeatAt = this.deps.now()
+    this.arm(this.randomTimeout())
+    this.record(msg.term, from, 'heartbeat')
+    this.deps.onChange()
+    this.deps.onHeartbeat(msg)
+  }
+
+  private record (term: number, coordinator: string, how: ElectionRecord['how']): void {
+    this.history.push({ term, coordinator, how, at: this.deps.now() })
+    if (this.history.length > HISTORY_LIMIT) this.history.splice(0, this.history.length - HISTORY_LIMIT)
+  }
+}

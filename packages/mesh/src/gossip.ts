@@ -1,0 +1,94 @@
+import { StrictSign } from '@libp2p/gossipsub'
+import type { GossipsubOpts } from '@libp2p/gossipsub'
+import { createTopicScoreParams } from '@libp2p/gossipsub/score'
+import type { RPC } from '@libp2p/gossipsub/message'
+import { MAX_RPC_BYTES, TOPIC_PREFIX } from './constants.ts'
+import type { GossipCounters } from './gossip-counters.ts'
+
+export type Plane = 'membership' | 'election' | 'state'
+export const PLANES: readonly Plane[] = ['membership', 'election', 'state']
+
+/** `/shardmesh/<meshId>/<plane>/1` */
+export function topicName (meshId: string, plane: Plane): string {
+  return `/${TOPIC_PREFIX}/${meshId}/${plane}/1`
+}
+
+function hex (bytes: Uint8Array | undefined): string {
+  if (bytes === undefined) return ''
+  let s = ''
+  for (const b of bytes) s += b.toString(16).padStart(2, '0')
+  return s
+}
+
+/** FNV-1a over the payload, for messages without `from`/`seqno` (which StrictSign rejects anyway). */
+function fnv (bytes: Uint8Array | undefined): string {
+  let h = 0x811c9dc5
+  for (const b of bytes ?? []) h = Math.imul(h ^ b, 0x01000193)
+  return (h >>> 0).toString(16)
+}
+
+/**
+ * Duplicate detection before signature verification: (from, seqno) is the StrictSign
+ * message id, so a copy arriving from a second mesh peer costs a map lookup, not an
+ * ed25519 verification.
+ */
+function fastMsgId (msg: RPC.Message): string {
+  if (msg.from === undefined || msg.seqno === undefined) return `u:${msg.topic}:${fnv(msg.data)}`
+  return `${hex(msg.from)}:${hex(msg.seqno)}`
+}
+
+/**
+ * Gossipsub settings that work from 2 to ~100 peers:
+ * - StrictSign: every message carries `from`, `seqno`, the signature and the key; gossipsub
+ *   drops anything else before our validators run.
+ * - floodPublish: a peer's own messages go straight to every subscribed connected peer, so
+ *   heartbeats and votes take one hop where a direct connection exists (small meshes are
+ *   fully connected); forwarding through the mesh (D peers) covers the rest.
+ * - D=6, Dlo=3, Dhi=10, Dout=1: a 3-peer mesh keeps everyone at Dlo-satisfied; a 50-peer
+ *   mesh with ~8–16 connections per peer keeps 6 mesh links (log-depth delivery).
+ * - heartbeat every 700 ms: mesh repairs after a kill within a second, at modest IHAVE traffic.
+ * - allowPublishToZeroTopicPeers: the first peer of a mesh announces to nobody without an error.
+ * - Scoring: IP colocation off (every local peer, and NATed tabs, share an address);
+ *   delivery-rate penalties off (the election topic is quiet between elections); invalid
+ *   messages weigh -10 each (squared), so a peer sending a few forged or malformed messages
+ *   is graylisted and its RPCs dropped (`gossip-graylisted`).
+ */
+export function gossipOptions (meshId: string, counters: GossipCounters, overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
+  const topics = ['membership', 'election', 'state'].map(p => topicName(meshId, p as Plane))
+  const topicParams = createTopicScoreParams({
+    topicWeight: 1,
+    timeInMeshWeight: 0.01,
+    timeInMeshQuantum: 1000,
+    timeInMeshCap: 100,
+    firstMessageDeliveriesWeight: 0,
+    meshMessageDeliveriesWeight: 0,
+    meshFailurePenaltyWeight: 0,
+    invalidMessageDeliveriesWeight: -10,
+    invalidMessageDeliveriesDecay: 0.5
+  })
+  return {
+    globalSignaturePolicy: StrictSign,
+    allowPublishToZeroTopicPeers: true,
+    ignoreDuplicatePublishError: true,
+    floodPublish: true,
+    emitSelf: false,
+    fallbackToFloodsub: false,
+    D: 6,
+    Dlo: 3,
+    Dhi: 10,
+    Dout: 1,
+    Dscore: 3,
+    Dlazy: 6,
+    heartbeatInterval: 700,
+    allowedTopics: topics,
+    maxInboundDataLength: MAX_RPC_BYTES,
+    fastMsgIdFn: fastMsgId,
+    scoreParams: {
+      IPColocationFactorWeight: 0,
+      topics: Object.fromEntries(topics.map(t => [t, topicParams]))
+    },
+    metricsRegister: counters.register,
+    metricsTopicStrToLabel: new Map(topics.map(t => [t, t])),
+    ...overrides
+  }
+}

@@ -1,0 +1,95 @@
+import type { ElectionRoleName, Capabilities, ElectionRecord, GossipFaults, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+import type { GossipCounters } from './gossip-counters.ts'
+import type { StatusChange } from './membership.ts'
+import type { MeshTiming } from './timing.ts'
+import type { TypedEventTarget } from '@libp2p/interface'
+
+export type { Capabilities, ElectionRecord, ElectionRoleName, GossipFaults, LayerRange, LogEntry, Member, MemberStatus, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+export { mesh } from './mesh.ts'
+export type { MeshComponents } from './mesh.ts'
+export type { StatusChange } from './membership.ts'
+export type { MeshTiming } from './timing.ts'
+export type { VotingSet } from './quorum.ts'
+export { InvalidMessageError, InvalidTransactionError, MeshConfigError, MeshNotStartedError, NotCoordinatorError, StateTooLargeError } from './errors.ts'
+export { DEFAULT_TIMING, meshTiming } from './timing.ts'
+export { GossipCounters } from './gossip-counters.ts'
+export { gossipOptions, topicName, PLANES } from './gossip.ts'
+export type { Plane } from './gossip.ts'
+export { isMajority, majority, votingSet } from './quorum.ts'
+export { StateLog, compareHeads, emptyState } from './state-log.ts'
+export { parseMembership } from './messages/membership.ts'
+export type { Announce } from './messages/membership.ts'
+export { parseElection } from './messages/election.ts'
+export type { ElectionMessage, Heartbeat, PreVote, PreVoteRequest, Vote, VoteRequest } from './messages/election.ts'
+export { parseStateMessage, parseTransaction } from './messages/state.ts'
+export type { Append, Snapshot, StateMessage, SyncRequest } from './messages/state.ts'
+export { encodeMessage } from './codec.ts'
+export { detectRuntime, defaultCapabilities } from './runtime.ts'
+export { meshView } from './view.ts'
+export { createMeshPeer } from './peer.ts'
+export type { MeshNode, MeshPeerInit, MeshServices } from './peer.ts'
+
+export interface MeshEvents {
+  /** Role, term or coordinator changed. */
+  coordinator: CustomEvent<{ coordinator: string | null, term: number, role: ElectionRoleName }>
+  /** A member's status changed (alive / suspect / dead), with the local time and why. */
+  member: CustomEvent<StatusChange>
+  /** The local copy of the replicated state moved to a new head. */
+  state: CustomEvent<{ version: number, term: number }>
+  /** An internal error was caught (the peer keeps running). */
+  error: CustomEvent<Error>
+}
+
+/** Options of the `mesh()` service; every field is optional. */
+export interface MeshInit {
+  /** Peers with different mesh ids use different topics. @default 'default' */
+  meshId?: string
+  /** Announced role; the bootstrap node has no special authority. @default 'peer' */
+  role?: MeshRole
+  /** May stand for coordinator (every member votes). @default true */
+  eligible?: boolean
+  /**
+   * What this peer offers, or a probe run once at start (e.g. a short engine benchmark).
+   * @default runtime detected, cpu backend, memoryBytes 0, no throughput
+   */
+  capabilities?: Capabilities | (() => Promise<Capabilities>)
+  /** Layer ranges held. @default [] */
+  layers?: LayerRange[]
+  /**
+   * Before the first configuration is in the replicated state, a candidate needs a
+   * majority of at least this many members (see quorum.ts). @default 1
+   */
+  expectedMembers?: number
+  /** Connections discovery keeps open to other members. @default 8 */
+  targetConnections?: number
+  /** Periods and timeouts. @default DEFAULT_TIMING */
+  timing?: Partial<MeshTiming>
+  /** Counters given to gossipsub's `metricsRegister` (the factories do this). */
+  gossipCounters?: GossipCounters
+}
+
+/** A peer's view of and handle on the mesh (the `mesh` service of a libp2p node). */
+export interface Mesh extends TypedEventTarget<MeshEvents> {
+  readonly peerId: string
+  coordinator: () => { peerId: string | null, term: number, role: ElectionRoleName }
+  members: () => Member[]
+  member: (peerId: string) => Member | undefined
+  /** This peer's copy of the replicated state (read only). */
+  state: () => Readonly<MeshState>
+  /** Newest version known committed (coordinator only; 0 elsewhere). */
+  commitVersion: () => number
+  /** Coordinators this peer saw, per term (`won` or accepted by `heartbeat`). */
+  history: () => ElectionRecord[]
+  /** Rejected messages by reason (ours and gossipsub's). */
+  rejections: () => Record<string, number>
+  /** Gossipsub RPC bytes and counts sent and received by this peer. */
+  traffic: () => { sentBytes: number, recvBytes: number, sentRpcs: number, recvRpcs: number }
+  view: () => MeshView
+  /** As coordinator: append `set`/`delete` to the log; resolves with its version once committed. */
+  propose: (tx: Transaction, options?: { signal?: AbortSignal }) => Promise<number>
+  /** Drop or delay received gossip (test harness). `null` clears. */
+  setFaults: (faults: GossipFaults | null) => void
+  setLayers: (layers: LayerRange[]) => void
+  setLoad: (load: number) => void
+  setCapabilities: (capabilities: Capabilities) => void
+}

@@ -1,0 +1,342 @@
+import { TopicValidatorResult } from '@libp2p/gossipsub'
+import type { GossipSub, Message } from '@libp2p/gossipsub'
+import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
+import { encodeMessage } from './codec.ts'
+import { FULL_ANNOUNCE_EVERY, FULL_ANNOUNCES_AT_START, DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MS, DIAL_TIMEOUT_MS, TARGET_CONNECTIONS, DEFAULT_MESH_ID } from './constants.ts'
+import { Counters } from './counters.ts'
+import { Discovery } from './discovery.ts'
+import { Election } from './election.ts'
+import { InvalidMessageError, InvalidTransactionError, MeshNotStartedError } from './errors.ts'
+import { faultAction } from './faults.ts'
+import { PLANES, topicName } from './gossip.ts'
+import { MembershipTable } from './membership.ts'
+import { parseElection } from './messages/election.ts'
+import { parseMembership } from './messages/membership.ts'
+import { parseStateMessage, parseTransaction } from './messages/state.ts'
+import { votingSet } from './quorum.ts'
+import { Replication } from './replication.ts'
+import { defaultCapabilities } from './runtime.ts'
+import { StateLog } from './state-log.ts'
+import { meshTiming } from './timing.ts'
+import { meshView } from './view.ts'
+import type { DialComponents } from './discovery.ts'
+import type { GossipCounters } from './gossip-counters.ts'
+import type { Plane } from './gossip.ts'
+import type { StatusChange } from './membership.ts'
+import type { Announce } from './messages/membership.ts'
+import type { MeshTiming } from './timing.ts'
+import type { Capabilities, ElectionRecord, ElectionRoleName, GossipFaults, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+import type { Mesh, MeshEvents, MeshInit } from './index.ts'
+
+export interface MeshComponents extends DialComponents {
+  peerId: PeerId
+  events: TypedEventTarget<Libp2pEvents>
+  pubsub: GossipSub
+  addressManager: { getAddresses: () => Array<{ toString: () => string }> }
+}
+
+type Parsed = { plane: Plane, msg: unknown }
+
+const EventTargetBase = EventTarget as unknown as new () => TypedEventTarget<MeshEvents>
+
+/** The mesh as a libp2p service: membership, election and the replicated state over gossipsub. */
+export class MeshService extends EventTargetBase implements Mesh {
+  readonly peerId: string
+  private readonly components: MeshComponents
+  private readonly timing: MeshTiming
+  private readonly meshId: string
+  private readonly role: MeshRole
+  private readonly eligible: boolean
+  private readonly expectedMembers: number
+  private capabilities: Capabilities
+  private readonly capabilitiesProbe?: () => Promise<Capabilities>
+  private layers: LayerRange[]
+  private load = 0
+  private readonly counters = new Counters()
+  private readonly gossip?: GossipCounters
+  private readonly table: MembershipTable
+  private readonly log = new StateLog()
+  private readonly election: Election
+  private readonly replication: Replication
+  private readonly discovery: Discovery
+  private readonly topics: Map<string, Plane>
+  private readonly parsed = new WeakMap<Message, Parsed>()
+  private faults: GossipFaults | null = null
+  private seq = 0
+  private lastAnnounceAt = 0
+  private lastProfile = ''
+  private newMemberSeen = false
+  private earlyTimer: ReturnType<typeof setTimeout> | undefined
+  private intervals: Array<ReturnType<typeof setInterval>> = []
+  private started = false
+  private lastRole: ElectionRoleName = 'follower'
+
+  constructor (components: MeshComponents, init: MeshInit = {}) {
+    super()
+    this.components = components
+    this.peerId = components.peerId.toString()
+    this.timing = meshTiming(init.timing)
+    this.meshId = init.meshId ?? DEFAULT_MESH_ID
+    this.role = init.role ?? 'peer'
+    this.eligible = init.eligible ?? true
+    this.expectedMembers = init.expectedMembers ?? 1
+    this.capabilities = typeof init.capabilities === 'object' ? init.capabilities : defaultCapabilities()
+    if (typeof init.capabilities === 'function') this.capabilitiesProbe = init.capabilities
+    this.layers = init.layers ?? []
+    this.gossip = init.gossipCounters
+    this.gossip?.setRejectionSink(reason => { this.counters.inc(reason) })
+    this.topics = new Map(PLANES.map(p => [topicName(this.meshId, p), p]))
+    this.table = new MembershipTable(this.peerId, this.timing)
+    const now = (): number => Date.now()
+    const reject = (reason: string): void => { this.counters.inc(reason) }
+    const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, this.table.alive(), this.peerId, this.expectedMembers)
+    this.election = new Election({
+      self: this.peerId,
+      eligible: this.eligible,
+      timing: this.timing,
+      now,
+      publish: msg => { this.publish('election', msg) },
+      votingSet: voting,
+      head: () => ({ version: this.log.version, term: this.log.term }),
+      status: id => this.table.status(id),
+      lastSeen: id => this.table.lastSeen(id),
+      announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
+      aliveCount: () => this.table.alive().length,
+      reject,
+      onChange: () => { this.onElectionChange() },
+      onElected: (term, votes) => { this.replication.onElected(term, votes).catch(err => { this.fault('replication', err) }) },
+      onHeartbeat: hb => { this.replication.onHeartbeat(hb) },
+      heartbeatState: () => this.replication.heartbeatState()
+    })
+    this.replication = new Replication({
+      self: this.peerId,
+      log: this.log,
+      timing: this.timing,
+      now,
+      publish: msg => { this.publish('state', msg) },
+      election: () => this.election,
+      votingSet: voting,
+      members: () => this.table.rawRows(),
+      status: id => this.table.status(id),
+      deadSince: id => this.table.deadSince(id),
+      reject,
+      onStateChange: () => {
+        this.announceSoon()
+        this.dispatchEvent(new CustomEvent('state', { detail: { version: this.log.version, term: this.log.term } }))
+      }
+    })
+    this.discovery = new Discovery(components, {
+      self: this.peerId,
+      targetConnections: init.targetConnections ?? TARGET_CONNECTIONS,
+      dialTimeoutMs: DIAL_TIMEOUT_MS,
+      backoffMs: DIAL_BACKOFF_MS,
+      backoffMaxMs: DIAL_BACKOFF_MAX_MS,
+      now,
+      onDialError: () => { this.counters.inc('dial-failed') }
+    })
+  }
+
+  readonly [Symbol.toStringTag] = '@shardmesh/mesh'
+
+  async start (): Promise<void> {
+    if (this.capabilitiesProbe !== undefined) this.capabilities = await this.capabilitiesProbe()
+  }
+
+  afterStart (): void {
+    const { pubsub, events } = this.components
+    for (const [topic, plane] of this.topics) {
+      pubsub.topicValidators.set(topic, async (_peer, msg) => await this.validate(plane, msg))
+      pubsub.subscribe(topic)
+    }
+    pubsub.addEventListener('message', this.onMessage)
+    events.addEventListener('peer:connect', this.onConnect)
+    events.addEventListener('peer:disconnect', this.onDisconnect)
+    this.started = true
+    this.election.start()
+    this.announce()
+    this.intervals = [
+      setInterval(() => { this.announce() }, this.timing.announceIntervalMs),
+      setInterval(() => { this.sweep() }, this.timing.sweepIntervalMs),
+      setInterval(() => { this.discovery.topUp(this.table.rawRows()) }, this.timing.discoveryIntervalMs)
+    ]
+  }
+
+  /** Everything is torn down in beforeStop, while gossipsub still runs. */
+  stop (): void {}
+
+  beforeStop (): void {
+    if (!this.started) return
+    this.started = false
+    for (const i of this.intervals) clearInterval(i)
+    clearTimeout(this.earlyTimer)
+    this.election.stop()
+    this.replication.stop()
+    this.discovery.stop()
+    const { pubsub, events } = this.components
+    pubsub.removeEventListener('message', this.onMessage)
+    events.removeEventListener('peer:connect', this.onConnect)
+    events.removeEventListener('peer:disconnect', this.onDisconnect)
+    for (const topic of this.topics.keys()) pubsub.topicValidators.delete(topic)
+  }
+
+  // --- gossip in and out ---
+
+  private async validate (plane: Plane, msg: Message): Promise<TopicValidatorResult> {
+    if (msg.type !== 'signed') { this.counters.inc('unsigned'); return TopicValidatorResult.Reject }
+    const from = msg.from.toString()
+    const fault = faultAction(this.faults, plane, from)
+    if (fault.drop) { this.counters.inc('fault-dropped'); return TopicValidatorResult.Ignore }
+    if (fault.delayMs > 0) await new Promise(resolve => setTimeout(resolve, fault.delayMs))
+    try {
+      const parsed = plane === 'membership' ? parseMembership(msg.data, from) : plane === 'election' ? parseElection(msg.data, from) : parseStateMessage(msg.data, from)
+      this.parsed.set(msg, { plane, msg: parsed })
+      return TopicValidatorResult.Accept
+    } catch (err) {
+      this.counters.inc(err instanceof InvalidMessageError ? err.reason : 'malformed')
+      return TopicValidatorResult.Reject
+    }
+  }
+
+  private readonly onMessage = (evt: CustomEvent<Message>): void => {
+    const msg = evt.detail
+    const parsed = this.parsed.get(msg)
+    if (parsed === undefined || msg.type !== 'signed' || !this.started) return
+    const from = msg.from.toString()
+    try {
+      if (parsed.plane === 'membership') {
+        const a = parsed.msg as Announce
+        this.noteChange(this.table.announce(a, Date.now()))
+        this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion)
+        return
+      }
+      this.noteChange(this.table.heard(from, Date.now()))
+      if (parsed.plane === 'election') this.election.handle(parsed.msg as Parameters<Election['handle']>[0])
+      else this.replication.handle(parsed.msg as Parameters<Replication['handle']>[0])
+    } catch (err) {
+      this.fault(parsed.plane, err)
+    }
+  }
+
+  private publish (plane: Plane, msg: object): void {
+    if (!this.started) return
+    this.components.pubsub.publish(topicName(this.meshId, plane), encodeMessage(msg)).catch(() => { this.counters.inc('publish-failed') })
+  }
+
+  private fault (where: string, err: unknown): void {
+    this.counters.inc(`internal-error-${where}`)
+    this.dispatchEvent(new CustomEvent('error', { detail: err instanceof Error ? err : new Error(String(err)) }))
+  }
+
+  // --- membership ---
+
+  private announce (): void {
+    if (!this.started) return
+    this.lastAnnounceAt = Date.now()
+    const profile = {
+      addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16),
+      role: this.role,
+      eligible: this.eligible,
+      capabilities: this.capabilities,
+      layers: this.layers
+    }
+    const key = JSON.stringify(profile)
+    const seq = ++this.seq
+    const full = seq <= FULL_ANNOUNCES_AT_START || seq % FULL_ANNOUNCE_EVERY === 0 || key !== this.lastProfile || this.newMemberSeen
+    this.lastProfile = key
+    this.newMemberSeen = false
+    const a: Announce = {
+      type: 'announce',
+      peerId: this.peerId,
+      seq,
+      profile: full ? profile : undefined,
+      load: this.load,
+      term: this.election.term,
+      coordinator: this.election.coordinator,
+      stateVersion: this.log.version,
+      stateTerm: this.log.term
+    }
+    this.noteChange(this.table.announce(a, this.lastAnnounceAt))
+    this.publish('membership', a)
+  }
+
+  /** Announce now (acks and role changes travel fast), but not more often than the early-gap. */
+  private announceSoon (): void {
+    if (!this.started || this.earlyTimer !== undefined) return
+    const wait = this.lastAnnounceAt + this.timing.earlyAnnounceMinGapMs - Date.now()
+    this.earlyTimer = setTimeout(() => { this.earlyTimer = undefined; this.announce() }, Math.max(0, wait))
+  }
+
+  private sweep (): void {
+    for (const change of this.table.sweep(Date.now())) this.noteChange(change)
+  }
+
+  private noteChange (change: StatusChange | undefined): void {
+    if (change === undefined) return
+    if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.peerId) {
+      // tell the newcomer who we are with our next announcement, and maybe connect to it
+      this.newMemberSeen = true
+      this.announceSoon()
+      this.discovery.topUp(this.table.rawRows())
+    }
+    if (change.status !== 'alive' && change.peerId === this.election.coordinator) this.election.coordinatorLost()
+    this.dispatchEvent(new CustomEvent('member', { detail: change }))
+  }
+
+  private readonly onConnect = (evt: CustomEvent<PeerId>): void => {
+    this.noteChange(this.table.connected(evt.detail.toString(), true, Date.now()))
+  }
+
+  private readonly onDisconnect = (evt: CustomEvent<PeerId>): void => {
+    this.noteChange(this.table.connected(evt.detail.toString(), false, Date.now()))
+  }
+
+  private onElectionChange (): void {
+    const { role, term, coordinator } = this.election
+    if (this.lastRole === 'coordinator' && role !== 'coordinator') this.replication.onStepDown()
+    this.lastRole = role
+    this.announceSoon()
+    this.dispatchEvent(new CustomEvent('coordinator', { detail: { coordinator, term, role } }))
+  }
+
+  // --- public API ---
+
+  coordinator (): { peerId: string | null, term: number, role: ElectionRoleName } {
+    return { peerId: this.election.coordinator, term: this.election.term, role: this.election.role }
+  }
+
+  members (): Member[] { return this.table.list() }
+  member (peerId: string): Member | undefined { return this.table.get(peerId) }
+  state (): Readonly<MeshState> { return this.log.current() }
+  commitVersion (): number { return this.replication.commitVersion }
+  history (): ElectionRecord[] { return [...this.election.history] }
+  rejections (): Record<string, number> { return this.counters.toJSON() }
+
+  traffic (): { sentBytes: number, recvBytes: number, sentRpcs: number, recvRpcs: number } {
+    const g = this.gossip
+    return { sentBytes: g?.sentBytes ?? 0, recvBytes: g?.recvBytes ?? 0, sentRpcs: g?.sentRpcs ?? 0, recvRpcs: g?.recvRpcs ?? 0 }
+  }
+
+  view (): MeshView { return meshView(this.coordinator(), this.log.version, this.table.list(), Date.now()) }
+
+  async propose (tx: Transaction, options: { signal?: AbortSignal } = {}): Promise<number> {
+    if (!this.started) throw new MeshNotStartedError('the mesh is not started')
+    let checked: Transaction
+    try {
+      checked = parseTransaction(tx)
+    } catch (err) {
+      throw new InvalidTransactionError((err as Error).message)
+    }
+    if (checked.op !== 'set' && checked.op !== 'delete') throw new InvalidTransactionError(`"${checked.op}" transactions are written by the coordinator itself`)
+    return await this.replication.propose(checked, options)
+  }
+
+  setFaults (faults: GossipFaults | null): void { this.faults = faults }
+  setLayers (layers: LayerRange[]): void { this.layers = layers; this.announceSoon() }
+  setLoad (load: number): void { this.load = load }
+  setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announceSoon() }
+}
+
+/** The mesh as a libp2p service: `services: { pubsub: gossipsub(gossipOptions(…)), mesh: mesh(init) }`. */
+export function mesh (init: MeshInit = {}): (components: MeshComponents) => Mesh {
+  return components => new MeshService(components, init)
+}

@@ -1,0 +1,51 @@
+import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { webRTC } from '@libp2p/webrtc'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID } from './constants.ts'
+import { GossipCounters } from './gossip-counters.ts'
+import { gossipOptions } from './gossip.ts'
+import { mesh } from './mesh.ts'
+import type { MeshNode, MeshPeerInit } from './peer-init.ts'
+
+export type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
+
+/**
+ * A browser peer (DESIGN §2): WebSockets to the bootstrap/relay, a circuit relay v2
+ * reservation for signalling, WebRTC for direct peer connections (after the upgrade the
+ * connection is direct). Dial failures (including the @libp2p/webrtc 6.0.33 dial race,
+ * which needs the pnpm patch) are retried with backoff by the mesh's discovery.
+ */
+export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode> {
+  const counters = new GossipCounters()
+  const meshId = init.meshId ?? DEFAULT_MESH_ID
+  const gater = { ...init.connectionGater }
+  // the default browser gater refuses ws:// and private addresses; local deployments need them
+  if (init.allowLocalDial === true && gater.denyDialMultiaddr === undefined) gater.denyDialMultiaddr = () => false
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: init.listen ?? ['/p2p-circuit', '/webrtc'] },
+    transports: [webSockets(), webRTC(), circuitRelayTransport()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: gater,
+    connectionManager: init.connectionManager,
+    connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
+    peerDiscovery: (init.bootstrap ?? []).length > 0 ? [bootstrap({ list: init.bootstrap ?? [], timeout: 10 })] : [],
+    services: {
+      identify: identify(),
+      ping: ping(),
+      pubsub: gossipsub(gossipOptions(meshId, counters, { runOnLimitedConnection: true, ...init.gossipsub })),
+      mesh: mesh({ ...init, gossipCounters: counters })
+    } as any
+  }) as unknown as MeshNode
+  if (init.start !== false) await node.start()
+  return node
+}

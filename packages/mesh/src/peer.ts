@@ -1,0 +1,49 @@
+import { bootstrap } from '@libp2p/bootstrap'
+import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
+import { gossipsub } from '@libp2p/gossipsub'
+import { identify } from '@libp2p/identify'
+import { noise } from '@libp2p/noise'
+import { ping } from '@libp2p/ping'
+import { tcp } from '@libp2p/tcp'
+import { webSockets } from '@libp2p/websockets'
+import { yamux } from '@libp2p/yamux'
+import { createLibp2p } from 'libp2p'
+import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID } from './constants.ts'
+import { GossipCounters } from './gossip-counters.ts'
+import { gossipOptions } from './gossip.ts'
+import { mesh } from './mesh.ts'
+import type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
+
+export type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
+
+/**
+ * A Node peer: TCP and WebSockets, Noise, yamux, identify, ping, gossipsub (StrictSign) and
+ * the mesh service; optionally a circuit relay v2 server for browsers. The browser build
+ * (peer.browser.ts, through the package.json `browser` map) has the same signature.
+ */
+export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode> {
+  const counters = new GossipCounters()
+  const meshId = init.meshId ?? DEFAULT_MESH_ID
+  const services: Record<string, unknown> = {
+    identify: identify(),
+    ping: ping(),
+    pubsub: gossipsub(gossipOptions(meshId, counters, init.gossipsub)),
+    mesh: mesh({ ...init, gossipCounters: counters })
+  }
+  if (init.relayServer === true) services.relay = circuitRelayServer({ reservations: { maxReservations: 256 } })
+  const node = await createLibp2p({
+    privateKey: init.privateKey,
+    start: false,
+    addresses: { listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'] },
+    transports: [tcp(), webSockets()],
+    connectionEncrypters: [noise()],
+    streamMuxers: [yamux()],
+    connectionGater: init.connectionGater,
+    connectionManager: { inboundConnectionThreshold: 64, maxIncomingPendingConnections: 32, ...init.connectionManager },
+    connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
+    peerDiscovery: (init.bootstrap ?? []).length > 0 ? [bootstrap({ list: init.bootstrap ?? [], timeout: 10 })] : [],
+    services: services as any
+  }) as unknown as MeshNode
+  if (init.start !== false) await node.start()
+  return node
+}
