@@ -162,7 +162,8 @@ export class GpuContext {
 
   /**
    * Run `work` inside validation and out-of-memory error scopes; a captured error becomes a
-   * WebGpuError, and so does any failure once the device is lost.
+   * WebGpuError, and so does any failure once the device is lost. Other errors (bad shapes,
+   * limits) pass through as they are.
    */
   async guarded<T> (what: string, work: () => Promise<T> | T): Promise<T> {
     this.checkAlive()
@@ -175,9 +176,10 @@ export class GpuContext {
     } catch (err) {
       void device.popErrorScope().catch(() => {})
       void device.popErrorScope().catch(() => {})
+      // a map or submit that fails because the device just went away reports the loss
+      await Promise.race([device.lost, new Promise(resolve => setTimeout(resolve, 20))])
       this.checkAlive()
-      if (err instanceof WebGpuError) throw err
-      throw new WebGpuError('validation', `${what}: ${(err as Error).message}`, { cause: err })
+      throw err
     }
     const [validation, memory] = await Promise.all([device.popErrorScope(), device.popErrorScope()]).catch(() => [null, null])
     this.checkAlive()
