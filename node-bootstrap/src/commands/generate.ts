@@ -1,4 +1,4 @@
-import { availableThreads, cpuBackend, evenRanges, generate } from '@shardmesh/engine'
+import { availableThreads, cpuBackend, evenRanges, generate, webgpuBackend } from '@shardmesh/engine'
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel, progressBar } from '@shardmesh/model/node'
 import { CliError } from '../errors.ts'
@@ -17,7 +17,7 @@ function number (values: Values, flag: string, check: (n: number) => boolean, wh
 export async function generateCommand (values: Values): Promise<void> {
   if (values.local !== true) throw new CliError('generate runs with --local (every layer in this process); the mesh runs through `shardmesh start`')
   if (typeof values.model !== 'string') throw new CliError('--model is required (a GGUF, llama2.c .bin, Hugging Face folder, or http(s) URL)')
-  if (values.backend !== 'cpu') throw new CliError(`--backend must be cpu, got "${String(values.backend)}"`)
+  if (values.backend !== 'cpu' && values.backend !== 'webgpu') throw new CliError(`--backend must be cpu or webgpu, got "${String(values.backend)}"`)
   const maxTokens = number(values, 'max-tokens', n => Number.isInteger(n) && n >= 0, 'a whole number >= 0')
   const temperature = number(values, 'temperature', n => n >= 0, 'a number >= 0')
   const topK = number(values, 'top-k', n => Number.isInteger(n) && n >= 0, 'a whole number >= 0')
@@ -38,7 +38,8 @@ export async function generateCommand (values: Values): Promise<void> {
   const prompt = String(values.prompt ?? '')
   const promptTokens = tokenizer.encode(prompt)
 
-  const backend = cpuBackend({ threads })
+  // webgpu: Dawn in Node; without a GPU, VK_ICD_FILENAMES picks SwiftShader (packages/engine README)
+  const backend = values.backend === 'webgpu' ? webgpuBackend() : cpuBackend({ threads })
   const stages = await Promise.all(evenRanges(config.nLayers, nStages).map(layers => backend.createStage({ config, layers, tensors: model.tensors })))
   const sessions = stages.map(s => s.createSession())
   const stream = tokenizer.streamDecoder()
