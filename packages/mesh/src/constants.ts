@@ -59,7 +59,7 @@ export const TARGET_CONNECTIONS = 8
 export const DISCOVERY_INTERVAL_MS = 1000
 /** A failed dial to a member is retried after this long, doubled per failure up to the max. */
 export const DIAL_BACKOFF_MS = 500
-export const DIAL_BACKOFF_MAX_MS = 10_000
+export const DIAL_BACKOFF_MAX_MS = 4000
 export const DIAL_TIMEOUT_MS = 5000
 
 /** Largest message accepted per topic (bytes of the JSON payload). */

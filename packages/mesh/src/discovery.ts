@@ -24,7 +24,8 @@ export interface DiscoveryInit {
 
 /**
  * Discovery through the membership topic: announcements carry each member's addresses,
- * and a peer dials alive members it is not connected to until it holds `targetConnections`
+ * and a peer dials members it is not connected to (alive ones first, then suspect and dead
+ * ones, which may only be behind a healed partition) until it holds `targetConnections`
  * connections, so the mesh stays connected when the bootstrap node goes away. Failed dials
  * (undialable transports, a dead peer, the WebRTC dial race) back off exponentially and retry.
  */
@@ -56,13 +57,16 @@ export class Discovery {
     if (budget <= 0) return
     const now = this.init.now()
     const candidates = [...members].filter(m =>
-      m.peerId !== this.init.self && m.status === 'alive' && m.addrs.length > 0 &&
+      m.peerId !== this.init.self && m.addrs.length > 0 &&
       !connected.has(m.peerId) && !this.dialing.has(m.peerId) && (this.failures.get(m.peerId)?.retryAt ?? 0) <= now)
-    // random order, so that 50 peers do not all dial the same few
+    // random order, so that 50 peers do not all dial the same few; alive members first, then
+    // suspect and dead ones (a partition heals only if someone dials across it)
     for (let i = candidates.length - 1; i > 0; i--) {
       const j = Math.floor(Math.random() * (i + 1));
       [candidates[i], candidates[j]] = [candidates[j], candidates[i]]
     }
+    const rank = { alive: 0, suspect: 1, dead: 2 }
+    candidates.sort((a, b) => rank[a.status] - rank[b.status])
     for (const m of candidates) {
       if (budget-- <= 0) break
       this.dial(m)

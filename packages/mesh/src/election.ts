@@ -150,6 +150,11 @@ export class Election {
   private onTimeout (): void {
     if (!this.running || this.role === 'coordinator') return
     this.arm(this.randomTimeout())
+    if (this.coordinator !== null) {
+      // heartbeats missed: this peer no longer knows a coordinator
+      this.coordinator = null
+      this.deps.onChange()
+    }
     if (!this.deps.eligible || !this.mayLead(this.deps.self)) return
     const head = this.deps.head()
     this.preVote = { term: this.term + 1, voters: new Set([this.deps.self]) }

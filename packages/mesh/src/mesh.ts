@@ -274,6 +274,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     if (change === undefined) return
     if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.peerId) {
       // tell the newcomer who we are with our next announcement, and maybe connect to it
+      if (this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === change.peerId)) this.table.connected(change.peerId, true, change.at)
       this.newMemberSeen = true
       this.announceSoon()
       this.discovery.topUp(this.table.rawRows())
