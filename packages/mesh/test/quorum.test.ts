@@ -1,0 +1,32 @@
+import { describe, expect, it } from 'vitest'
+import { isMajority, majority, meshTiming, MeshConfigError, votingSet } from '../src/index.ts'
+
+describe('quorum rule', () => {
+  it('uses the replicated configuration once it exists, whatever this peer sees alive', () => {
+    const config = ['a', 'b', 'c', 'd', 'e']
+    // a minority side sees only two members alive, but still needs 3 of the 5
+    const set = votingSet(config, ['a', 'b'], 'a', 1)
+    expect(set).toMatchObject({ size: 5, genesis: false })
+    expect(isMajority(set, new Set(['a', 'b']))).toBe(false)
+    expect(isMajority(set, new Set(['c', 'd', 'e']))).toBe(true)
+    expect(isMajority(set, new Set(['a', 'b', 'x', 'y']))).toBe(false) // votes of non-members do not count
+    expect(majority(4)).toBe(3)
+    expect(majority(1)).toBe(1)
+  })
+
+  it('before the first configuration: every alive member, at least expectedMembers, widened by what voters see', () => {
+    const set = votingSet([], ['a', 'b', 'c'], 'a', 1)
+    expect(set).toMatchObject({ size: 3, genesis: true })
+    expect(isMajority(set, new Set(['a', 'b']))).toBe(true)
+    expect(isMajority(set, new Set(['a', 'b']), [5])).toBe(false) // a voter sees 5 members
+    expect(isMajority(votingSet([], ['a'], 'a', 5), new Set(['a', 'b']))).toBe(false)
+    expect(isMajority(votingSet([], [], 'a', 1), new Set(['a']))).toBe(true) // a mesh of one
+  })
+
+  it('checks timing overrides', () => {
+    expect(meshTiming({ heartbeatIntervalMs: 100 }).heartbeatIntervalMs).toBe(100)
+    expect(() => meshTiming({ electionTimeoutMinMs: 3000 })).toThrow(MeshConfigError)
+    expect(() => meshTiming({ heartbeatIntervalMs: 800 })).toThrow(MeshConfigError)
+    expect(() => meshTiming({ deadAfterMs: -1 })).toThrow(MeshConfigError)
+  })
+})
