@@ -29,7 +29,8 @@ export interface ElectionDeps {
   lastSeen: (peerId: string) => number | undefined
   /** Alive members whose last announcement names `coordinator` for `term`. */
   announcers: (term: number, coordinator: string) => string[]
-  aliveCount: () => number
+  /** Members other than this peer whose status is alive. */
+  aliveOthers: () => number
   /** Count a rejected message by reason. */
   reject: (reason: string) => void
   /** Role, term or coordinator changed. */
@@ -73,6 +74,8 @@ export class Election {
   /** term → candidate → voters seen granting it (the proof a heartbeat's sender won). */
   private readonly observed = new Map<number, Map<string, Set<string>>>()
   readonly history: ElectionRecord[] = []
+  /** Highest term of any heartbeat, vote request or vote seen, proven or not: a candidate always goes above it. */
+  private maxSeenTerm = 0
   private running = false
 
   constructor (deps: ElectionDeps) {
@@ -99,6 +102,7 @@ export class Election {
 
   handle (msg: ElectionMessage): void {
     if (!this.running) return
+    if (msg.type !== 'prevote-request' && msg.type !== 'prevote') this.maxSeenTerm = Math.max(this.maxSeenTerm, msg.term)
     switch (msg.type) {
       case 'prevote-request': this.onPreVoteRequest(msg); break
       case 'prevote': this.onPreVote(msg); break
@@ -157,7 +161,8 @@ export class Election {
     }
     if (!this.deps.eligible || !this.mayLead(this.deps.self)) return
     const head = this.deps.head()
-    this.preVote = { term: this.term + 1, voters: new Set([this.deps.self]) }
+    // never stand in a term someone may already have won (even one this peer could not verify)
+    this.preVote = { term: Math.max(this.term, this.maxSeenTerm) + 1, voters: new Set([this.deps.self]) }
     this.deps.publish({ type: 'prevote-request', term: this.preVote.term, candidate: this.deps.self, lastVersion: head.version, lastTerm: head.term })
     this.checkPreVotes()
   }
@@ -183,11 +188,11 @@ export class Election {
     if (this.preVote === null || !isMajority(this.deps.votingSet(), this.preVote.voters)) return
     const term = this.preVote.term
     this.preVote = null
-    if (term === this.term + 1) this.startElection()
+    if (term > this.term && term > this.maxSeenTerm) this.startElection(term)
   }
 
-  private startElection (): void {
-    this.term++
+  private startElection (term: number): void {
+    this.term = term
     this.role = 'candidate'
     this.votedFor = this.deps.self
     this.coordinator = null
@@ -279,12 +284,18 @@ export class Election {
     if (changed) this.deps.onChange()
   }
 
+  /**
+   * Did `peer` win `term`? Yes if this peer saw a majority of its voting set grant it votes,
+   * or a majority of its voting set — or of the other members it sees alive — announce it
+   * as that term's coordinator. (A newcomer that knows nobody else trusts the first claim.)
+   */
   private proven (term: number, peer: string): boolean {
     const set = this.deps.votingSet()
     if (isMajority(set, this.observed.get(term)?.get(peer) ?? new Set())) return true
     const announcers = new Set(this.deps.announcers(term, peer))
     announcers.add(peer)
-    return isMajority(set, announcers) || announcers.size >= majority(this.deps.aliveCount())
+    announcers.delete(this.deps.self)
+    return isMajority(set, announcers) || announcers.size >= majority(this.deps.aliveOthers())
   }
 
   private onHeartbeat (msg: Heartbeat): void {

@@ -101,7 +101,7 @@ export class MeshService extends EventTargetBase implements Mesh {
       status: id => this.table.status(id),
       lastSeen: id => this.table.lastSeen(id),
       announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
-      aliveCount: () => this.table.alive().length,
+      aliveOthers: () => this.table.alive().filter(id => id !== this.peerId).length,
       reject,
       onChange: () => { this.onElectionChange() },
       onElected: (term, votes) => { this.replication.onElected(term, votes).catch(err => { this.fault('replication', err) }) },
