@@ -59,6 +59,42 @@ const commands: Record<string, Command> = {
       threads: 'cpu threads per matmul (default: 2 where there are 2+ cores, else 1; same tokens for any count)'
     },
     run: async values => { await (await import('./commands/generate.ts')).generateCommand(values) }
+  },
+  start: {
+    summary: 'run a bootstrap node: WebSockets/TCP listener, circuit relay, gossipsub, HTTP API',
+    usage: 'shardmesh start [--port 8080] [--listen MULTIADDRS] [--json]',
+    options: {
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      listen: { type: 'string' },
+      memory: { type: 'string' },
+      'mesh-id': { type: 'string' }
+    },
+    help: {
+      port: 'HTTP port of the API (GET /api/mesh); 0 picks a free one',
+      host: 'HTTP address to bind',
+      listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0/ws,/ip4/127.0.0.1/tcp/0)',
+      memory: 'memory budget to announce, in MiB (default half of RAM)',
+      'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")'
+    },
+    run: async values => { await (await import('./commands/start.ts')).startCommand(values) }
+  },
+  peer: {
+    summary: 'run a Node compute peer that joins a mesh',
+    usage: 'shardmesh peer --bootstrap MULTIADDR [--listen MULTIADDRS] [--json]',
+    options: {
+      bootstrap: { type: 'string' },
+      listen: { type: 'string' },
+      memory: { type: 'string' },
+      'mesh-id': { type: 'string' }
+    },
+    help: {
+      bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
+      listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/tcp/0/ws)',
+      memory: 'memory budget to announce, in MiB (default half of RAM)',
+      'mesh-id': 'mesh name (default "default")'
+    },
+    run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   }
 }
 
