@@ -33,14 +33,17 @@ async function stage (layers: [number, number], activations: 'F32' | 'F16' = 'F3
 const rowOf = (logits: Float32Array, p: number): number[] => Array.from(logits.subarray(p * config.vocabSize, (p + 1) * config.vocabSize))
 
 describe('webgpu stage', () => {
-  it('prefill of n positions equals n single-position steps bit for bit', async () => {
+  it('prefill of n positions equals n single-position steps bit for bit, across 128-position batches', async () => {
     const s = await stage([0, config.nLayers])
-    const prefill = (await s.createSession().forward({ position: 0, tokens }, { allLogits: true })).logits!
+    const long = Array.from({ length: 140 }, (_, i) => tokens[i % tokens.length] + Math.floor(i / tokens.length))
+    const prefill = (await s.createSession().forward({ position: 0, tokens: long }, { allLogits: true })).logits!
     const step = s.createSession()
-    for (let p = 0; p < tokens.length; p++) {
-      const logits = (await step.forward({ position: p, tokens: [tokens[p]] })).logits!
+    for (let p = 0; p < long.length; p++) {
+      const logits = (await step.forward({ position: p, tokens: [long[p]] })).logits!
       expect(Array.from(logits), `position ${p}`).toEqual(rowOf(prefill, p))
     }
+    const lastOnly = await s.createSession().forward({ position: 0, tokens: long }, { sample: {} })
+    expect(Array.from(lastOnly.logits!)).toEqual(rowOf(prefill, long.length - 1))
     await s.close()
   })
 

@@ -127,6 +127,10 @@ export class WebGpuStage implements Stage {
         if (outBytes > 0) encoder.copyBufferToBuffer(this.head ? scratch.logits : scratch.x, 0, staging, 0, outBytes)
         if (step.k > 0) encoder.copyBufferToBuffer(scratch.topk, 0, staging, outBytes, step.k * 8)
         ctx.device.queue.submit([encoder.finish()])
+        if (outBytes + step.k * 8 === 0) { // an early batch of a head stage's long prefill
+          await ctx.device.queue.onSubmittedWorkDone()
+          return { bytes: new ArrayBuffer(0), outBytes }
+        }
         return { bytes: await this.readback.read(outBytes + step.k * 8), outBytes }
       })
       const values = new Float32Array(out.bytes, 0, out.outBytes / 4)
