@@ -17,11 +17,15 @@ import type { GpuMatrix } from './matrix.ts'
 import { ParamPool } from './params.ts'
 import type { Step } from './params.ts'
 import { Readback } from './readback.ts'
+import { timePass } from './timing.ts'
+import type { OpTiming } from './timing.ts'
 
 /** One kernel bound to uploaded inputs, ready to run (once for a result, many times to time it). */
 export interface PreparedOp {
   /** Run the kernel `reps` times in one submission and wait for the GPU. */
   run: (reps?: number) => Promise<void>
+  /** Time `reps` runs in one submission (wall, and GPU timestamps where available). */
+  time: (reps: number) => Promise<OpTiming>
   /** The output buffer's contents (or those of input `index`, for kernels that work in place). */
   read: (index?: number) => Promise<ArrayBuffer>
   destroy: () => void
@@ -73,6 +77,7 @@ export class WebGpuOps {
           await ctx.device.queue.onSubmittedWorkDone()
         })
       },
+      time: async reps => await timePass(ctx, encode, full, reps),
       read: async (index = output) => {
         const bytes = bytesOf(index)
         return await ctx.guarded('op readback', async () => {
