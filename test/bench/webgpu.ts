@@ -19,7 +19,7 @@ import { join } from 'node:path'
 import { cpuBackend, webgpuBackend } from '@shardmesh/engine'
 import type { Backend } from '@shardmesh/engine'
 import { convertTensor, quantizeCheckpoint, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
-import type { Checkpoint, DType, Tensor } from '@shardmesh/model'
+import type { Checkpoint, MatrixDType, Tensor } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from '../../packages/engine/src/cpu/kernels.ts'
 import { cpuMatrix, readRow } from '../../packages/engine/src/cpu/matrix.ts'
@@ -77,8 +77,8 @@ async function benchOps (): Promise<OpRow[]> {
     rows.push(row)
     process.stdout.write(JSON.stringify({ kind: 'op', device, ...row }) + '\n')
   }
-  const matrix = (dtype: DType, r: number, c: number): Tensor => convertTensor({ name: `w${r}x${c}`, dtype: 'F32', shape: [r, c], data: new Uint8Array(rand(r * c, r + c).buffer) }, dtype)
-  for (const dtype of ['F32', 'F16', 'Q8_0', 'Q4_0'] as DType[]) {
+  const matrix = (dtype: MatrixDType, r: number, c: number): Tensor => convertTensor({ name: `w${r}x${c}`, dtype: 'F32', shape: [r, c], data: new Uint8Array(rand(r * c, r + c).buffer) }, dtype)
+  for (const dtype of ['F32', 'F16', 'Q8_0', 'Q4_0'] as MatrixDType[]) {
     const t = matrix(dtype, hidden, dim)
     const gm = ops.upload(t)
     const cm = cpuMatrix(t)
