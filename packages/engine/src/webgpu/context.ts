@@ -138,11 +138,11 @@ export class GpuContext {
     return this.device.createBuffer({ size, usage, label })
   }
 
-  storage (bytes: number, label: string, extra = 0): GPUBuffer {
+  storage (bytes: number, label: string): GPUBuffer {
     if (bytes > this.maxBindingBytes) {
       throw new WebGpuError('limit', `${label}: ${bytes} bytes exceed the largest storage binding (${this.maxBindingBytes} bytes)`)
     }
-    return this.buffer(bytes, BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC | extra, label)
+    return this.buffer(bytes, BufferUsage.STORAGE | BufferUsage.COPY_DST | BufferUsage.COPY_SRC, label)
   }
 
   bindGroup (kinds: BindingKind[], resources: Array<GPUBuffer | GPUBufferBinding>, label: string): GPUBindGroup {

@@ -2,8 +2,3 @@ import type { Step } from '../params.ts'
 
 /** Records one kernel's dispatches into a compute pass for a forward step. */
 export type Encode = (pass: GPUComputePassEncoder, step: Step) => void
-
-/** Chain encoders into one. */
-export function sequence (parts: Encode[]): Encode {
-  return (pass, step) => { for (const part of parts) part(pass, step) }
-}
