@@ -54,7 +54,7 @@ const commands: Record<string, Command> = {
       'top-k': 'sample among the k most likely tokens; 0 = off',
       'top-p': 'nucleus sampling threshold; 1 = off',
       seed: 'sampling seed: the draw at each position depends only on (seed, position)',
-      backend: 'cpu',
+      backend: 'cpu | webgpu (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
       stages: 'split the layers into this many stages chained in-process (same tokens as 1)',
       threads: 'cpu threads per matmul (default: 2 where there are 2+ cores, else 1; same tokens for any count)'
     },
