@@ -1,0 +1,6 @@
+export { DEFAULT_MAX_FRAME_BYTES, FRAME_VERSION, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
+export { InvalidControlMessageError, InvalidFrameError } from './errors.ts'
+export type { FrameErrorCode } from './errors.ts'
+export { decodeFrame, encodeFrame } from './frame.ts'
+export type { DecodeFrameOptions, Frame, FrameDType, FrameKind } from './frame.ts'
+export { activationPayload, frameActivations, frameTokens, tokenPayload } from './payload.ts'
