@@ -1,0 +1,119 @@
+import { InvalidControlMessageError } from './errors.ts'
+
+/**
+ * Control messages travel on the same length-prefixed streams as frames. Layout: magic "SC",
+ * version byte, then UTF-8 JSON of one of the types below, checked field by field.
+ */
+export const CONTROL_MAGIC_0 = 0x53 // 'S'
+export const CONTROL_MAGIC_1 = 0x43 // 'C'
+export const CONTROL_VERSION = 1
+/** Largest control message accepted (a route of 64 hops with a few addresses each fits). */
+export const MAX_CONTROL_BYTES = 64 * 1024
+const MAX_HOPS = 256
+const MAX_ADDRS = 16
+
+/** A peer and where to dial it (multiaddrs ending in /p2p/<id>, or none when connected). */
+export interface PeerRef { peerId: string, addrs: string[] }
+/** One stage of a session's route. */
+export interface RouteHop extends PeerRef { layers: [number, number] }
+
+export interface ControlSampling { temperature: number, topK: number, topP: number, seed: number }
+
+/**
+ * - `open`: start a session on `route[hop]` (forwarded hop by hop); the last hop sends sampled
+ *   ids to `head`
+ * - `close`: drop the session's KV cache and output log (forwarded hop by hop)
+ * - `error`: a stage refused or failed one session's input (sent to the head)
+ */
+export type ControlMessage =
+  | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling }
+  | { type: 'close', session: string }
+  | { type: 'error', session: string, code: string, message: string }
+
+export function isControlMessage (bytes: Uint8Array): boolean {
+  return bytes.byteLength >= 3 && bytes[0] === CONTROL_MAGIC_0 && bytes[1] === CONTROL_MAGIC_1
+}
+
+export function encodeControl (msg: ControlMessage): Uint8Array {
+  const json = new TextEncoder().encode(JSON.stringify(checkControl(msg)))
+  const out = new Uint8Array(3 + json.byteLength)
+  out[0] = CONTROL_MAGIC_0
+  out[1] = CONTROL_MAGIC_1
+  out[2] = CONTROL_VERSION
+  out.set(json, 3)
+  if (out.byteLength > MAX_CONTROL_BYTES) throw new InvalidControlMessageError(`control message of ${out.byteLength} bytes exceeds ${MAX_CONTROL_BYTES}`)
+  return out
+}
+
+/** Parse and check a control message; anything malformed throws InvalidControlMessageError. */
+export function decodeControl (bytes: Uint8Array): ControlMessage {
+  if (bytes.byteLength > MAX_CONTROL_BYTES) throw new InvalidControlMessageError(`control message of ${bytes.byteLength} bytes exceeds ${MAX_CONTROL_BYTES}`)
+  if (!isControlMessage(bytes)) throw new InvalidControlMessageError('not a control message (bad magic)')
+  if (bytes[2] !== CONTROL_VERSION) throw new InvalidControlMessageError(`control version ${bytes[2]}; this peer speaks version ${CONTROL_VERSION}`)
+  let value: unknown
+  try {
+    value = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(3)))
+  } catch {
+    throw new InvalidControlMessageError('control message is not UTF-8 JSON')
+  }
+  return checkControl(value)
+}
+
+const SESSION_HEX = /^[0-9a-f]{32}$/
+
+function fail (what: string): never {
+  throw new InvalidControlMessageError(`invalid control message: ${what}`)
+}
+
+function str (v: unknown, what: string, max = 512): string {
+  if (typeof v !== 'string' || v.length > max) fail(`${what} must be a string of at most ${max} characters`)
+  return v
+}
+
+function num (v: unknown, what: string, min: number, max: number, integer = false): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) fail(`${what} must be a ${integer ? 'whole ' : ''}number in [${min}, ${max}]`)
+  return v
+}
+
+function peerRef (v: unknown, what: string): PeerRef {
+  if (typeof v !== 'object' || v === null) fail(`${what} must be an object`)
+  const o = v as Record<string, unknown>
+  const addrs = o.addrs
+  if (!Array.isArray(addrs) || addrs.length > MAX_ADDRS) fail(`${what}.addrs must be an array of at most ${MAX_ADDRS}`)
+  return { peerId: str(o.peerId, `${what}.peerId`, 128), addrs: addrs.map((a, i) => str(a, `${what}.addrs[${i}]`)) }
+}
+
+function checkControl (value: unknown): ControlMessage {
+  if (typeof value !== 'object' || value === null) fail('not an object')
+  const o = value as Record<string, unknown>
+  const session = str(o.session, 'session', 32)
+  if (!SESSION_HEX.test(session)) fail('session must be 32 lowercase hex digits')
+  if (o.type === 'close') return { type: 'close', session }
+  if (o.type === 'error') return { type: 'error', session, code: str(o.code, 'code', 64), message: str(o.message, 'message', 2048) }
+  if (o.type !== 'open') fail(`unknown type ${JSON.stringify(o.type)}`)
+  if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
+  const route = o.route.map((h: unknown, i: number): RouteHop => {
+    const ref = peerRef(h, `route[${i}]`)
+    const layers = (h as { layers?: unknown }).layers
+    if (!Array.isArray(layers) || layers.length !== 2) fail(`route[${i}].layers must be [l0, l1]`)
+    const l0 = num(layers[0], `route[${i}].layers[0]`, 0, 1e6, true)
+    const l1 = num(layers[1], `route[${i}].layers[1]`, l0 + 1, 1e6, true)
+    return { ...ref, layers: [l0, l1] }
+  })
+  const s = o.sampling as Record<string, unknown> | null
+  if (typeof s !== 'object' || s === null) fail('sampling must be an object')
+  return {
+    type: 'open',
+    session,
+    model: str(o.model, 'model', 256),
+    hop: num(o.hop, 'hop', 0, route.length - 1, true),
+    route,
+    head: peerRef(o.head, 'head'),
+    sampling: {
+      temperature: num(s.temperature, 'sampling.temperature', 0, 100),
+      topK: num(s.topK, 'sampling.topK', 0, 1e7, true),
+      topP: num(s.topP, 'sampling.topP', 0, 1),
+      seed: num(s.seed, 'sampling.seed', 0, 2 ** 32 - 1, true)
+    }
+  }
+}
