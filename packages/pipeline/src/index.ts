@@ -1,0 +1,5 @@
+export type { PartSizes, Plan, PlanInput, PlanMember, PlanStage, StrategyName } from './plan-types.ts'
+export { STRATEGIES } from './plan-types.ts'
+export { partSizes, plan, replan, stageBytes } from './planner.ts'
+export { PLAN_KEY, currentPlan, planView, publishPlan } from './plan-state.ts'
+export { InvalidAllocationError, NotStartedError, PlanError, StageFailedError, StageUnreachableError } from './errors.ts'

@@ -1,0 +1,57 @@
+import type { Capabilities } from '@shardmesh/mesh'
+import type { ModelConfig } from '@shardmesh/model'
+
+export type StrategyName = 'layer' | 'balanced' | 'hardware_aware' | 'browser_optimized' | 'custom'
+
+export const STRATEGIES: StrategyName[] = ['layer', 'balanced', 'hardware_aware', 'browser_optimized', 'custom']
+
+/** One member as the planner sees it (a subset of the mesh's `Member`). */
+export interface PlanMember {
+  peerId: string
+  capabilities: Capabilities
+}
+
+/** Bytes of weights per part, from `layerManifest()` (see `partSizes`). */
+export interface PartSizes {
+  embedding: number
+  /** One entry per layer. */
+  layers: number[]
+  head: number
+  /** The head needs the embedding table too (tied embeddings). */
+  tiedHead: boolean
+}
+
+export interface PlanStage {
+  /** Layers `[l0, l1)`. */
+  range: [number, number]
+  primary: string
+  /** Peers that could take over this stage (memory fits), in order of preference. */
+  standbys: string[]
+  /** Why this peer got this range, for people reading `/api/mesh`. */
+  reason: string
+  /** Weight bytes the stage holds (layers, plus embedding/head on the first/last). */
+  bytes: number
+}
+
+export interface Plan {
+  /** Increases by one with every change. */
+  version: number
+  strategy: StrategyName
+  model: string
+  nLayers: number
+  stages: PlanStage[]
+}
+
+export interface PlanInput {
+  config: ModelConfig
+  /** @default each layer counted as 1 byte, embedding and head as 0 (no memory limits can apply) */
+  sizes?: PartSizes
+  members: PlanMember[]
+  strategy: StrategyName
+  /** For `custom`: explicit ranges and their peers, in layer order. */
+  allocation?: Array<{ range: [number, number], peer: string }>
+  /** Standbys listed per stage. @default 1 */
+  standbys?: number
+  /** The plan this one replaces; its version is continued. */
+  previous?: Plan
+}

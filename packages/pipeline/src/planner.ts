@@ -1,0 +1,170 @@
+import type { LayerManifest, ModelConfig } from '@shardmesh/model'
+import { InvalidAllocationError, PlanError } from './errors.ts'
+import { profiles } from './strategies.ts'
+import type { PeerProfile } from './strategies.ts'
+import type { PartSizes, Plan, PlanInput, PlanStage } from './plan-types.ts'
+
+/** Bytes of each part of a model, from its layer manifest. */
+export function partSizes (manifest: LayerManifest): PartSizes {
+  const of = (id: string): number => manifest.parts.find(p => p.id === id)?.byteLength ?? 0
+  return {
+    embedding: of('embedding'),
+    layers: Array.from({ length: manifest.config.nLayers }, (_, l) => of(`layer.${l}`)),
+    head: of('head'),
+    tiedHead: manifest.config.tiedEmbeddings
+  }
+}
+
+function unitSizes (config: ModelConfig): PartSizes {
+  return { embedding: 0, layers: new Array(config.nLayers).fill(1), head: 0, tiedHead: false }
+}
+
+/** Weight bytes of a stage `[l0, l1)` of a model with `nLayers` layers. */
+export function stageBytes (sizes: PartSizes, l0: number, l1: number): number {
+  const n = sizes.layers.length
+  let bytes = 0
+  for (let l = l0; l < l1; l++) bytes += sizes.layers[l]
+  if (l0 === 0) bytes += sizes.embedding
+  if (l1 === n) bytes += sizes.head + (sizes.tiedHead && l0 !== 0 ? sizes.embedding : 0)
+  return bytes
+}
+
+interface Score { max: number, sq: number, split: number }
+
+/**
+ * Contiguous ranges for `peers` in order, minimizing the slowest stage (then the sum of
+ * squared stage costs), each stage within its peer's memory. Null when nothing fits.
+ */
+function partition (peers: PeerProfile[], sizes: PartSizes, work: (l0: number, l1: number) => number): Array<[number, number]> | null {
+  const n = sizes.layers.length
+  const k = peers.length
+  const best: Array<Array<Score | null>> = Array.from({ length: k + 1 }, () => new Array(n + 1).fill(null))
+  best[0][0] = { max: 0, sq: 0, split: 0 }
+  for (let i = 1; i <= k; i++) {
+    const p = peers[i - 1]
+    for (let l = i; l <= n - (k - i); l++) {
+      for (let j = i - 1; j < l; j++) {
+        const prev = best[i - 1][j]
+        if (prev === null || stageBytes(sizes, j, l) > p.capacity) continue
+        const c = work(j, l) / p.speed
+        const s: Score = { max: Math.max(prev.max, c), sq: prev.sq + c * c, split: j }
+        const cur = best[i][l]
+        if (cur === null || s.max < cur.max - 1e-12 || (Math.abs(s.max - cur.max) <= 1e-12 && s.sq < cur.sq - 1e-12)) best[i][l] = s
+      }
+    }
+  }
+  if (best[k][n] === null) return null
+  const ranges: Array<[number, number]> = []
+  for (let i = k, l = n; i > 0; i--) {
+    const j = best[i][l]!.split
+    ranges.unshift([j, l])
+    l = j
+  }
+  return ranges
+}
+
+function fmtBytes (b: number): string {
+  return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`
+}
+
+function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], count: number): string[] {
+  const fit = pool.filter(p => bytes <= p.capacity)
+  const out: string[] = []
+  for (let i = 0; i < fit.length && out.length < count; i++) out.push(fit[(stageIndex + i) % fit.length].peerId)
+  return out
+}
+
+function customRanges (input: PlanInput, byId: Map<string, PeerProfile>): Array<[number, number]> {
+  const alloc = input.allocation
+  if (alloc === undefined || alloc.length === 0) throw new InvalidAllocationError('the custom strategy needs an allocation: [{ range: [l0, l1], peer }]')
+  let next = 0
+  for (const a of alloc) {
+    if (!byId.has(a.peer)) throw new InvalidAllocationError(`peer ${a.peer} is not a live member`)
+    if (a.range[0] !== next || a.range[1] <= a.range[0]) throw new InvalidAllocationError(`range [${a.range.join(', ')}] does not continue at layer ${next}`)
+    next = a.range[1]
+  }
+  if (next !== input.config.nLayers) throw new InvalidAllocationError(`the allocation ends at layer ${next}; the model has ${input.config.nLayers}`)
+  if (new Set(alloc.map(a => a.peer)).size !== alloc.length) throw new InvalidAllocationError('a peer appears twice in the allocation')
+  return alloc.map(a => a.range)
+}
+
+/** The plan for these members: deterministic (same input, same plan) and within every memory budget. */
+export function plan (input: PlanInput): Plan {
+  const { config, strategy } = input
+  const sizes = input.sizes ?? unitSizes(config)
+  if (sizes.layers.length !== config.nLayers) throw new PlanError(`sizes list ${sizes.layers.length} layers; the model has ${config.nLayers}`)
+  const members = [...input.members].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
+  const all = profiles(strategy, members, config, sizes)
+  const usable = all.filter(p => p.excluded === undefined)
+  if (usable.length === 0) throw new PlanError(`no usable member for the ${strategy} strategy${all.length > 0 ? ': ' + all.map(p => `${p.peerId}: ${p.excluded}`).join('; ') : ''}`)
+  const byId = new Map(usable.map(p => [p.peerId, p]))
+  const layerWork = strategy === 'layer' || input.sizes === undefined
+    ? (l0: number, l1: number) => l1 - l0
+    : (l0: number, l1: number) => stageBytes({ ...sizes, embedding: 0 }, l0, l1)
+
+  let primaries: PeerProfile[]
+  let ranges: Array<[number, number]> | null
+  if (strategy === 'custom') {
+    ranges = customRanges(input, byId)
+    primaries = input.allocation!.map(a => byId.get(a.peer)!)
+    ranges.forEach((r, i) => {
+      const b = stageBytes(sizes, r[0], r[1])
+      if (b > primaries[i].capacity) throw new InvalidAllocationError(`layers [${r.join(', ')}] need ${fmtBytes(b)}; ${primaries[i].peerId} offers ${fmtBytes(primaries[i].capacity)}`)
+    })
+  } else {
+    const k = Math.min(usable.length, config.nLayers)
+    const bySpeed = [...usable].sort((a, b) => b.speed - a.speed || b.capacity - a.capacity || (a.peerId < b.peerId ? -1 : 1))
+    const byCapacity = [...usable].sort((a, b) => b.capacity - a.capacity || b.speed - a.speed || (a.peerId < b.peerId ? -1 : 1))
+    const inOrder = (set: PeerProfile[]): PeerProfile[] => set.slice(0, k).sort((a, b) => a.peerId < b.peerId ? -1 : 1)
+    primaries = inOrder(bySpeed)
+    ranges = partition(primaries, sizes, layerWork)
+    if (ranges === null) {
+      primaries = inOrder(byCapacity)
+      ranges = partition(primaries, sizes, layerWork)
+    }
+    if (ranges === null) {
+      const need = stageBytes(sizes, 0, config.nLayers)
+      const have = usable.reduce((a, p) => a + p.capacity, 0)
+      throw new PlanError(`the ${config.nLayers} layers (${fmtBytes(need)} of weights) do not fit the memory budgets of ${usable.length} member(s) (${fmtBytes(have)} in all, split into contiguous ranges)`)
+    }
+  }
+
+  const used = new Set(primaries.map(p => p.peerId))
+  const pool = usable.filter(p => !used.has(p.peerId)).sort((a, b) => b.speed - a.speed || (a.peerId < b.peerId ? -1 : 1))
+  const stages: PlanStage[] = ranges.map((range, i) => {
+    const p = primaries[i]
+    const bytes = stageBytes(sizes, range[0], range[1])
+    const budget = p.capacity === Infinity ? 'no declared budget' : `budget ${fmtBytes(p.capacity)}`
+    const share = strategy === 'custom' ? 'explicit allocation' : `${range[1] - range[0]} of ${config.nLayers} layers over ${ranges!.length} peer(s)`
+    return {
+      range,
+      primary: p.peerId,
+      standbys: standbysFor(i, bytes, pool, input.standbys ?? 1),
+      reason: `${strategy}: ${share}; ${p.basis}; ${fmtBytes(bytes)} of weights, ${budget}`,
+      bytes
+    }
+  })
+  return { version: (input.previous?.version ?? 0) + 1, strategy, model: config.name, nLayers: config.nLayers, stages }
+}
+
+/**
+ * Re-plan after members joined or left. Running sessions keep their route, and the plan
+ * keeps its ranges and primaries while every primary is still a member and the strategy and
+ * model are unchanged (only standbys are refreshed); otherwise a new plan is made. The
+ * version changes only when something did.
+ */
+export function replan (previous: Plan, input: PlanInput): Plan {
+  const live = new Set(input.members.map(m => m.peerId))
+  const keep = previous.strategy === input.strategy && previous.model === input.config.name && previous.nLayers === input.config.nLayers &&
+    previous.stages.every(s => live.has(s.primary))
+  if (!keep) return plan({ ...input, previous })
+  let fresh: Plan
+  try {
+    fresh = plan({ ...input, strategy: 'custom', allocation: previous.stages.map(s => ({ range: s.range, peer: s.primary })), previous })
+  } catch {
+    return plan({ ...input, previous }) // a primary's budget shrank below its range
+  }
+  const stages = previous.stages.map((s, i) => ({ ...s, standbys: fresh.stages[i].standbys }))
+  const changed = stages.some((s, i) => s.standbys.join() !== previous.stages[i].standbys.join())
+  return changed ? { ...previous, version: previous.version + 1, stages } : previous
+}

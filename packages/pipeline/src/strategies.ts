@@ -1,0 +1,78 @@
+import type { ModelConfig } from '@shardmesh/model'
+import type { PartSizes, PlanMember, StrategyName } from './plan-types.ts'
+
+/** How a strategy sees one peer: relative speed, memory budget, and why. */
+export interface PeerProfile {
+  peerId: string
+  /** Relative decode speed; a stage's cost is its work divided by this. */
+  speed: number
+  /** Weight bytes it may hold; Infinity when the peer declared no budget (memoryBytes 0). */
+  capacity: number
+  /** Excluded from this plan (with the reason). */
+  excluded?: string
+  basis: string
+}
+
+/** Backend priors when nothing was measured: a real GPU is worth several CPU cores. */
+const BACKEND_PRIOR = { cpu: 1, webgpu: 4, 'webgpu-fallback': 0.5 }
+/** Browser affinity priors (WebGPU maturity and JS speed per browser family). */
+const BROWSER_PRIOR: Record<string, number> = { node: 1, chrome: 1, edge: 1, firefox: 0.6, safari: 0.5 }
+/** Above this many weight bytes a model counts as large, where GPU peers matter more. */
+const LARGE_MODEL_BYTES = 256 * 1024 * 1024
+
+function measured (m: PlanMember): number | undefined {
+  const t = m.capabilities.throughput
+  return t !== undefined && t.decodeTokensPerSecond > 0 ? t.decodeTokensPerSecond : undefined
+}
+
+function capacityOf (m: PlanMember): number {
+  return m.capabilities.memoryBytes > 0 ? m.capabilities.memoryBytes : Infinity
+}
+
+function isFallback (m: PlanMember): boolean {
+  const a = m.capabilities.backend.adapter
+  return a !== undefined && (a.isFallbackAdapter === 'true' || /swiftshader/i.test(Object.values(a).join(' ')))
+}
+
+function backendPrior (m: PlanMember): [number, string] {
+  const b = m.capabilities.backend.kind
+  if (b === 'webgpu') return isFallback(m) ? [BACKEND_PRIOR['webgpu-fallback'], 'webgpu on a CPU-emulated adapter'] : [BACKEND_PRIOR.webgpu, 'webgpu adapter']
+  return [BACKEND_PRIOR.cpu, 'cpu backend']
+}
+
+/** Each strategy's view of the members (before partitioning). */
+export function profiles (strategy: StrategyName, members: PlanMember[], config: ModelConfig, sizes: PartSizes): PeerProfile[] {
+  const totalBytes = sizes.embedding + sizes.head + sizes.layers.reduce((a, b) => a + b, 0)
+  return members.map(m => {
+    const capacity = capacityOf(m)
+    const tput = measured(m)
+    switch (strategy) {
+      case 'layer':
+      case 'custom':
+        return { peerId: m.peerId, speed: 1, capacity, basis: 'equal share' }
+      case 'balanced':
+        return tput !== undefined
+          ? { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s` }
+          : { peerId: m.peerId, speed: 1, capacity, basis: 'no measurement, unit speed' }
+      case 'hardware_aware': {
+        const [prior, why] = backendPrior(m)
+        const p: PeerProfile = tput !== undefined
+          ? { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s on ${why}` }
+          : { peerId: m.peerId, speed: prior, capacity, basis: `prior ${prior} for ${why}` }
+        const binding = m.capabilities.backend.limits?.maxStorageBufferBindingSize
+        // the engine splits matrices by rows, so one row must fit a storage binding
+        const rowBytes = 4 * Math.max(config.dim, config.hiddenDim, config.nHeads * config.headDim)
+        if (m.capabilities.backend.kind === 'webgpu' && binding !== undefined && binding < rowBytes) p.excluded = `maxStorageBufferBindingSize ${binding} < one weight row (${rowBytes} bytes)`
+        return p
+      }
+      case 'browser_optimized': {
+        if (tput !== undefined) return { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s overrides the browser prior` }
+        const runtime = m.capabilities.runtime.name
+        const browser = BROWSER_PRIOR[runtime] ?? 0.3
+        const gpu = m.capabilities.backend.kind === 'webgpu' && !isFallback(m)
+        const modelFactor = gpu ? (totalBytes > LARGE_MODEL_BYTES ? 4 : 2) : 1
+        return { peerId: m.peerId, speed: browser * modelFactor, capacity, basis: `prior ${runtime} ×${browser}${gpu ? `, webgpu ×${modelFactor} for a ${totalBytes > LARGE_MODEL_BYTES ? 'large' : 'small'} model` : ''}` }
+      }
+    }
+  })
+}

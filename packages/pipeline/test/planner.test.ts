@@ -1,0 +1,103 @@
+import { describe, expect, it } from 'vitest'
+import { layerManifest, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import type { Capabilities } from '@shardmesh/mesh'
+import { partSizes, plan, replan, stageBytes } from '../src/index.ts'
+import type { PlanMember, StrategyName } from '../src/index.ts'
+
+const model = syntheticModel({ ...SYNTHETIC_PRESETS['tiny-gqa2'], nLayers: 6 })
+const config = model.config
+const sizes = partSizes(layerManifest(model))
+const total = stageBytes(sizes, 0, config.nLayers)
+
+function member (peerId: string, caps: Partial<Capabilities> = {}): PlanMember {
+  return { peerId, capabilities: { runtime: { name: 'node', version: '22' }, backend: { kind: 'cpu' }, memoryBytes: 0, ...caps } }
+}
+
+function covers (p: ReturnType<typeof plan>): void {
+  let next = 0
+  for (const s of p.stages) { expect(s.range[0]).toBe(next); expect(s.range[1]).toBeGreaterThan(next); next = s.range[1] }
+  expect(next).toBe(config.nLayers)
+}
+
+describe('planner', () => {
+  it('layer: contiguous even ranges, one per peer, deterministic whatever the member order', () => {
+    const ms = ['c', 'a', 'b'].map(id => member(id))
+    const p = plan({ config, sizes, members: ms, strategy: 'layer' })
+    covers(p)
+    expect(p.stages.map(s => s.range)).toEqual([[0, 2], [2, 4], [4, 6]])
+    expect(p.stages.map(s => s.primary)).toEqual(['a', 'b', 'c'])
+    expect(plan({ config, sizes, members: [...ms].reverse(), strategy: 'layer' })).toEqual(p)
+    expect(p.version).toBe(1)
+    expect(p.stages[0].reason).toMatch(/^layer: 2 of 6 layers/)
+  })
+
+  it('uses at most one peer per layer and lists the others as standbys', () => {
+    const p = plan({ config, sizes, members: 'abcdefgh'.split('').map(id => member(id)), strategy: 'layer' })
+    expect(p.stages).toHaveLength(6)
+    expect(p.stages.every(s => s.standbys.length === 1 && !p.stages.some(t => t.primary === s.standbys[0]))).toBe(true)
+  })
+
+  it('balanced: ranges follow measured throughput', () => {
+    const ms = [member('a', { throughput: { model: config.name, decodeTokensPerSecond: 300 } }), member('b', { throughput: { model: config.name, decodeTokensPerSecond: 100 } })]
+    const p = plan({ config, sizes, members: ms, strategy: 'balanced' })
+    covers(p)
+    const len = (id: string): number => { const s = p.stages.find(x => x.primary === id)!; return s.range[1] - s.range[0] }
+    expect(len('a')).toBeGreaterThan(len('b'))
+    expect(p.stages[0].reason).toContain('measured 300.0 tok/s')
+  })
+
+  it('respects memory budgets and fails with PlanError when nothing fits', () => {
+    const small = Math.ceil(total / 3)
+    const ms = [member('a', { memoryBytes: total }), member('b', { memoryBytes: small })]
+    const p = plan({ config, sizes, members: ms, strategy: 'layer' })
+    covers(p)
+    for (const s of p.stages) expect(s.bytes).toBeLessThanOrEqual(ms.find(m => m.peerId === s.primary)!.capabilities.memoryBytes)
+    expect(p.stages.find(s => s.primary === 'b')!.range[1] - p.stages.find(s => s.primary === 'b')!.range[0]).toBeLessThan(3)
+    expect(() => plan({ config, sizes, members: [member('a', { memoryBytes: small / 2 }), member('b', { memoryBytes: small / 2 })], strategy: 'balanced' }))
+      .toThrow(expect.objectContaining({ name: 'PlanError' }))
+  })
+
+  it('hardware_aware prefers a real GPU, browser_optimized lets measurement override the prior', () => {
+    const gpu = member('g', { backend: { kind: 'webgpu', adapter: { vendor: 'nvidia' } }, runtime: { name: 'chrome', version: '141' } })
+    const cpu = member('c')
+    const hw = plan({ config, sizes, members: [gpu, cpu], strategy: 'hardware_aware' })
+    const len = (p: ReturnType<typeof plan>, id: string): number => { const s = p.stages.find(x => x.primary === id)!; return s.range[1] - s.range[0] }
+    expect(len(hw, 'g')).toBeGreaterThan(len(hw, 'c'))
+    const ff = member('f', { runtime: { name: 'firefox', version: '140' } })
+    expect(len(plan({ config, sizes, members: [ff, cpu], strategy: 'browser_optimized' }), 'c')).toBeGreaterThan(3)
+    const fast = member('f', { runtime: { name: 'firefox', version: '140' }, throughput: { model: config.name, decodeTokensPerSecond: 50 } })
+    const slow = member('c', { throughput: { model: config.name, decodeTokensPerSecond: 10 } })
+    expect(len(plan({ config, sizes, members: [fast, slow], strategy: 'browser_optimized' }), 'f')).toBeGreaterThan(3)
+  })
+
+  it('custom: takes an explicit allocation and refuses gaps, unknown peers and overflows', () => {
+    const ms = [member('a'), member('b', { memoryBytes: 1 })]
+    const p = plan({ config, sizes, members: [member('a'), member('b')], strategy: 'custom', allocation: [{ range: [0, 1], peer: 'b' }, { range: [1, 6], peer: 'a' }] })
+    expect(p.stages.map(s => [s.range, s.primary])).toEqual([[[0, 1], 'b'], [[1, 6], 'a']])
+    const bad = (allocation: Array<{ range: [number, number], peer: string }>, members = [member('a'), member('b')]): void => {
+      expect(() => plan({ config, sizes, members, strategy: 'custom', allocation })).toThrow(expect.objectContaining({ name: 'InvalidAllocationError' }))
+    }
+    bad([{ range: [0, 2], peer: 'a' }, { range: [3, 6], peer: 'b' }])
+    bad([{ range: [0, 6], peer: 'z' }])
+    bad([{ range: [0, 5], peer: 'a' }])
+    bad([{ range: [0, 1], peer: 'b' }, { range: [1, 6], peer: 'a' }], ms)
+  })
+
+  it('replan keeps ranges while primaries live, re-plans with a new version when one leaves', () => {
+    const ms = ['a', 'b', 'c'].map(id => member(id))
+    const p1 = plan({ config, sizes, members: ms, strategy: 'layer' })
+    expect(replan(p1, { config, sizes, members: ms, strategy: 'layer' })).toBe(p1)
+    const joined = replan(p1, { config, sizes, members: [...ms, member('d')], strategy: 'layer' })
+    expect(joined.stages.map(s => [s.range, s.primary])).toEqual(p1.stages.map(s => [s.range, s.primary]))
+    expect(joined.version).toBe(2)
+    expect(joined.stages.every(s => s.standbys[0] === 'd')).toBe(true)
+    const left = replan(joined, { config, sizes, members: [member('a'), member('c'), member('d')], strategy: 'layer' })
+    expect(left.version).toBe(3)
+    expect(left.stages.map(s => s.primary)).toEqual(['a', 'c', 'd'])
+    covers(left)
+  })
+
+  it.each(['layer', 'balanced', 'hardware_aware', 'browser_optimized'] as StrategyName[])('%s plans 1..8 members covering every layer', (strategy) => {
+    for (let n = 1; n <= 8; n++) covers(plan({ config, sizes, members: Array.from({ length: n }, (_, i) => member(`p${i}`)), strategy }))
+  })
+})
