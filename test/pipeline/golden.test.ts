@@ -1,0 +1,38 @@
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { evenRanges } from '@shardmesh/engine'
+import { createTokenizer } from '@shardmesh/model'
+import { loadModel } from '@shardmesh/model/node'
+import { storiesDir } from '../fixtures.ts'
+import { localPipeline } from './local.ts'
+import type { LocalPipeline } from './local.ts'
+
+interface GoldenCase { tag: string, prompt: string, steps: number, num_prompt_tokens: number, prompt_tokens: number[], generated_tokens: number[] }
+const dir = storiesDir()
+const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as { cases: GoldenCase[] }
+const cases = golden.cases.filter(c => c.tag === 'main')
+
+describe('stories260K through in-process libp2p peers', () => {
+  const running: LocalPipeline[] = []
+  afterAll(async () => { await Promise.all(running.map(async p => { await p.stop() })) })
+
+  it.each([1, 2, 3, 5])('over %i peer(s): every golden case, all sessions at once, gives the golden tokens', async (peers) => {
+    const model = await loadModel(join(dir, 'stories260K.gguf'))
+    const tokenizer = createTokenizer(model.tokenizer!)
+    const p = await localPipeline(model, evenRanges(model.config.nLayers, peers))
+    running.push(p)
+    const results = await Promise.all(cases.map(async c => {
+      const promptTokens = tokenizer.encode(c.prompt)
+      expect(promptTokens).toEqual(c.prompt_tokens)
+      const streamed: number[] = []
+      const r = await p.driver.generate({ route: p.route, promptTokens, maxTokens: c.steps - c.num_prompt_tokens + 1, onToken: t => { streamed.push(t) } })
+      expect(streamed).toEqual(r.tokens)
+      return r.tokens
+    }))
+    results.forEach((tokens, i) => { expect(tokens, cases[i].prompt).toEqual(cases[i].generated_tokens) })
+    // every stage forwarded for every session, and closed them all
+    for (const s of p.servers) expect(s.stats().forwards).toBeGreaterThan(0)
+    await expect.poll(() => p.servers.map(s => s.stats().sessions)).toEqual(p.servers.map(() => 0))
+  })
+})

@@ -1,0 +1,42 @@
+import { cpuBackend } from '@shardmesh/engine'
+import { createMeshPeer } from '@shardmesh/mesh'
+import type { MeshNode } from '@shardmesh/mesh'
+import type { Checkpoint } from '@shardmesh/model'
+import { Endpoint, SessionDriver, StageServer } from '@shardmesh/pipeline'
+import type { RouteHop } from '@shardmesh/protocol'
+
+/** Real libp2p nodes in this process (TCP on 127.0.0.1): one head and one stage server per range. */
+export interface LocalPipeline {
+  head: MeshNode
+  driver: SessionDriver
+  nodes: MeshNode[]
+  servers: StageServer[]
+  route: RouteHop[]
+  stop: () => Promise<void>
+}
+
+export async function startNode (): Promise<MeshNode> {
+  return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}` })
+}
+
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>): Promise<LocalPipeline> {
+  const nodes = await Promise.all(ranges.map(async () => await startNode()))
+  const servers = await Promise.all(nodes.map(async (node, i) => {
+    const server = new StageServer({ endpoint: new Endpoint(node), backend: cpuBackend(), config: model.config, tensors: model.tensors })
+    await server.start()
+    await server.serve(ranges[i])
+    return server
+  }))
+  const head = await startNode()
+  const driver = new SessionDriver({ endpoint: new Endpoint(head), config: model.config })
+  await driver.start()
+  const route = nodes.map((n, i) => ({ peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String), layers: ranges[i] }))
+  return {
+    head, driver, nodes, servers, route,
+    stop: async () => {
+      await driver.stop()
+      await Promise.all(servers.map(async s => { await s.stop() }))
+      await Promise.all([head, ...nodes].map(async n => { await n.stop() }))
+    }
+  }
+}
