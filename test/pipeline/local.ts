@@ -11,6 +11,8 @@ export interface LocalPipeline {
   driver: SessionDriver
   nodes: MeshNode[]
   servers: StageServer[]
+  /** The stage servers' endpoints (rejection counters). */
+  endpoints: Endpoint[]
   route: RouteHop[]
   stop: () => Promise<void>
 }
@@ -19,10 +21,11 @@ export async function startNode (): Promise<MeshNode> {
   return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}` })
 }
 
-export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>): Promise<LocalPipeline> {
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number } = {}): Promise<LocalPipeline> {
   const nodes = await Promise.all(ranges.map(async () => await startNode()))
+  const endpoints = nodes.map(node => new Endpoint(node, { maxFrameBytes: options.maxFrameBytes }))
   const servers = await Promise.all(nodes.map(async (node, i) => {
-    const server = new StageServer({ endpoint: new Endpoint(node), backend: cpuBackend(), config: model.config, tensors: model.tensors })
+    const server = new StageServer({ endpoint: endpoints[i], backend: cpuBackend(), config: model.config, tensors: model.tensors })
     await server.start()
     await server.serve(ranges[i])
     return server
@@ -32,7 +35,7 @@ export async function localPipeline (model: Checkpoint, ranges: Array<[number, n
   await driver.start()
   const route = nodes.map((n, i) => ({ peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String), layers: ranges[i] }))
   return {
-    head, driver, nodes, servers, route,
+    head, driver, nodes, servers, endpoints, route,
     stop: async () => {
       await driver.stop()
       await Promise.all(servers.map(async s => { await s.stop() }))
