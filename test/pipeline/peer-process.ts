@@ -1,0 +1,35 @@
+/**
+ * A stage peer in its own process: starts a libp2p node and a stage server for one range of a
+ * model, prints `{"peerId", "addrs", "layers"}` as one JSON line, and runs until stdin closes
+ * or SIGTERM. Usage: node test/pipeline/peer-process.ts MODEL L0 L1
+ * (MODEL: a checkpoint path, or `synthetic:PRESET`).
+ */
+import { cpuBackend } from '@shardmesh/engine'
+import { createMeshPeer } from '@shardmesh/mesh'
+import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import type { Checkpoint } from '@shardmesh/model'
+import { loadModel } from '@shardmesh/model/node'
+import { Endpoint, StageServer } from '@shardmesh/pipeline'
+
+const [modelArg, l0, l1] = process.argv.slice(2)
+const model: Checkpoint = modelArg.startsWith('synthetic:')
+  ? syntheticModel(SYNTHETIC_PRESETS[modelArg.slice(10) as keyof typeof SYNTHETIC_PRESETS])
+  : await loadModel(modelArg)
+const layers: [number, number] = [Number(l0), Number(l1)]
+const node = await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-peer-${process.ppid}` })
+const server = new StageServer({ endpoint: new Endpoint(node), backend: cpuBackend(), config: model.config, tensors: model.tensors })
+await server.start()
+await server.serve(layers)
+process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), layers }) + '\n')
+
+let stopping = false
+async function shutdown (): Promise<void> {
+  if (stopping) return
+  stopping = true
+  await server.stop()
+  await node.stop()
+  process.exit(0)
+}
+process.on('SIGTERM', () => { void shutdown() })
+process.stdin.on('end', () => { void shutdown() })
+process.stdin.resume()
