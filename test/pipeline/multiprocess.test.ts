@@ -6,6 +6,7 @@ import { createTokenizer, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/m
 import { Endpoint, SessionDriver } from '@shardmesh/pipeline'
 import { loadModel } from '@shardmesh/model/node'
 import type { MeshNode } from '@shardmesh/mesh'
+import type { ModelConfig } from '@shardmesh/model'
 import { storiesDir } from '../fixtures.ts'
 import { startNode } from './local.ts'
 import { spawnPeers } from './processes.ts'
@@ -19,7 +20,7 @@ describe('stage peers in separate processes', () => {
   const cleanup: Array<() => Promise<void>> = []
   afterAll(async () => { for (const f of cleanup.reverse()) await f() })
 
-  async function head (config: Parameters<typeof SessionDriver>[0]['config']): Promise<SessionDriver> {
+  async function head (config: ModelConfig): Promise<SessionDriver> {
     const node: MeshNode = await startNode()
     const driver = new SessionDriver({ endpoint: new Endpoint(node), config })
     await driver.start()
