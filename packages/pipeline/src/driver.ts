@@ -25,7 +25,8 @@ export interface PipelineGenerateInit {
   sampling?: SamplingParams
   /** Sampled ids that end generation (not included). @default the model's stopIds */
   stopIds?: number[]
-  onToken?: (id: number) => void
+  /** Called with each generated token; returning `'stop'` ends generation there (finish reason `stop`). */
+  onToken?: (id: number) => void | 'stop'
   signal?: AbortSignal
 }
 
@@ -134,7 +135,7 @@ export class SessionDriver {
       while (tokens.length < maxTokens) {
         if (stop.has(next)) { finishReason = 'stop'; break }
         tokens.push(next)
-        req.onToken?.(next)
+        if (req.onToken?.(next) === 'stop') { finishReason = 'stop'; break }
         if (tokens.length === maxTokens) break
         next = await forward(position, [next])
         position++

@@ -11,3 +11,8 @@ export type { StageServerInit, StageServerStats, TensorLoader } from './stage-se
 export { SessionDriver, routeFromPlan } from './driver.ts'
 export type { PipelineGenerateInit, PipelineGenerateResult, SessionDriverInit } from './driver.ts'
 export { OutputLog } from './output-log.ts'
+export { createOpenAiHandler } from './openai/handlers.ts'
+export type { OpenAiHandler, OpenAiInit, ServedModel } from './openai/handlers.ts'
+export { ApiError } from './openai/errors.ts'
+export { chatPrompt } from './openai/chat.ts'
+export type { ChatMessage, ChatTemplate } from './openai/chat.ts'
