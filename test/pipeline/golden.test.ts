@@ -33,6 +33,6 @@ describe('stories260K through in-process libp2p peers', () => {
     results.forEach((tokens, i) => { expect(tokens, cases[i].prompt).toEqual(cases[i].generated_tokens) })
     // every stage forwarded for every session, and closed them all
     for (const s of p.servers) expect(s.stats().forwards).toBeGreaterThan(0)
-    await expect.poll(() => p.servers.map(s => s.stats().sessions)).toEqual(p.servers.map(() => 0))
+    await expect.poll(() => p.servers.map(s => s.stats().sessions), { timeout: 30_000 }).toEqual(p.servers.map(() => 0))
   })
 })
