@@ -35,6 +35,8 @@ export interface FileFetchOptions {
   /** Bytes of the file arrived, from `provider` (`local`: the store). */
   onBytes?: (bytes: number, provider: string) => void
   onFailure?: (provider: string, reason: FailureReason, message: string) => void
+  /** A block came from the network (not the store): its size. */
+  onNetworkBlock?: (bytes: number) => void
 }
 
 /** Copies a file's chunks into one buffer, refusing more (or fewer) bytes than expected. */
@@ -98,7 +100,11 @@ export async function fetchFile (ctx: FileFetchContext, target: FileTarget, prov
   const { libp2p } = ctx
   const candidates = providers.filter(p => !ctx.audit.distrusted.has(p.peerId) && p.peerId !== libp2p?.peerId.toString())
   if (libp2p === undefined || candidates.length === 0) {
-    throw new NoProvidersError(`${target.label} (${target.cid.toString()}) is not in the local store and no ${libp2p === undefined ? 'network (no libp2p node)' : 'provider is known (give providers, or join a mesh whose members announce it)'}`)
+    const skipped = providers.filter(p => ctx.audit.distrusted.has(p.peerId)).length
+    const why = libp2p === undefined
+      ? 'no network (no libp2p node)'
+      : skipped > 0 ? `every known provider (${skipped}) is distrusted for sending tampered blocks` : 'no provider is known (give providers, or join a mesh whose members announce it)'
+    throw new NoProvidersError(`${target.label} (${target.cid.toString()}) is not in the local store, and ${why}`)
   }
   const attempts: ContentUnavailableError['attempts'] = []
   for (const provider of candidates) {
@@ -146,7 +152,7 @@ async function attempt (ctx: FileFetchContext, libp2p: Libp2p, target: FileTarge
     }
     arm()
     session = ctx.helia.blockstore.createSession(target.cid, { providers: [peerIdFromString(provider.peerId).toCID()], minProviders: 1, maxProviders: 1, signal })
-    const recorder = recordingStore(ctx, session, arm)
+    const recorder = recordingStore(ctx, session, arm, options.onNetworkBlock)
     const chunks = unixfs({ blockstore: recorder }).cat(target.cid, { signal, blockReadConcurrency: ctx.blockConcurrency } as Parameters<ReturnType<typeof unixfs>['cat']>[1])
     return await collect(chunks, target, n => options.onBytes?.(n, provider.peerId))
   } catch (err) {
@@ -161,7 +167,7 @@ async function attempt (ctx: FileFetchContext, libp2p: Libp2p, target: FileTarge
 }
 
 /** The session blockstore, recording each CID asked for (for the audit) and counting blocks. */
-function recordingStore (ctx: FileFetchContext, session: Pick<Blockstore, 'get' | 'put' | 'has'>, onBlock: () => void): Pick<Blockstore, 'get' | 'put' | 'has'> {
+function recordingStore (ctx: FileFetchContext, session: Pick<Blockstore, 'get' | 'put' | 'has'>, onBlock: () => void, onNetworkBlock?: (bytes: number) => void): Pick<Blockstore, 'get' | 'put' | 'has'> {
   return {
     get: async function * (cid, options) {
       ctx.audit.expect(cid)
@@ -173,7 +179,11 @@ function recordingStore (ctx: FileFetchContext, session: Pick<Blockstore, 'get' 
       }
       onBlock()
       if (cached) ctx.counters.blocksCached++
-      else { ctx.counters.blocksFetched++; ctx.counters.bytesFetched += n }
+      else {
+        ctx.counters.blocksFetched++
+        ctx.counters.bytesFetched += n
+        onNetworkBlock?.(n)
+      }
     },
     has: async (cid, options) => await session.has(cid, options),
     put: async (cid, bytes, options) => await session.put(cid, bytes, options)

@@ -27,7 +27,7 @@ export interface FetchPartsResult {
   sources: Record<string, string>
   /** Bytes of the parts (network and store). */
   bytes: number
-  /** Bytes that came from the network. */
+  /** Bytes of blocks that came from the network (including the UnixFS interior nodes). */
   networkBytes: number
   ms: number
 }
@@ -53,9 +53,9 @@ export async function fetchParts (ctx: FileFetchContext, manifest: ModelManifest
         signal,
         onBytes: (n, provider) => {
           received += n
-          if (provider !== 'local') result.networkBytes += n
           emit?.(new CustomProgressEvent('weights:fetch:bytes', { part: part.id, provider, bytes: n, receivedBytes: received, totalBytes }))
         },
+        onNetworkBlock: n => { result.networkBytes += n },
         onFailure: (provider, reason, message) => emit?.(new CustomProgressEvent('weights:fetch:provider-failed', { part: part.id, provider, reason, message }))
       })
       ctx.counters.filesFetched++
