@@ -11,6 +11,8 @@ interface Command {
   usage: string
   options: Options
   help: Record<string, string>
+  /** The option a positional argument fills (`shardmesh import MODEL`). */
+  positional?: string
   run: (values: Record<string, string | boolean | undefined>) => Promise<void>
 }
 
@@ -95,6 +97,22 @@ const commands: Record<string, Command> = {
       'mesh-id': 'mesh name (default "default")'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
+  },
+  import: {
+    summary: 'import a model into IPFS (per-layer UnixFS files + manifest); prints the manifest CID',
+    usage: 'shardmesh import MODEL [--tokenizer PATH] [--store DIR] [--json]',
+    positional: 'model',
+    options: {
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      store: { type: 'string' }
+    },
+    help: {
+      model: 'the model (or give it as MODEL): GGUF file, llama2.c .bin, Hugging Face folder, or an http(s) URL',
+      tokenizer: 'tokenizer file when the model has none inside: llama2.c tok*.bin, tokenizer.json, or a GGUF',
+      store: 'blockstore directory (default $SHARDMESH_STORE or ~/.cache/shardmesh/blocks)'
+    },
+    run: async values => { await (await import('./commands/import.ts')).importCommand(values) }
   }
 }
 
@@ -125,7 +143,13 @@ async function main (argv: string[]): Promise<void> {
   if (command === undefined) throw new CliError(`unknown command "${name}"\n\n${usage()}`)
   let values: Record<string, string | boolean | undefined>
   try {
-    values = parseArgs({ args: rest, options: { ...command.options, ...common }, strict: true, allowPositionals: false }).values as Record<string, string | boolean | undefined>
+    const parsed = parseArgs({ args: rest, options: { ...command.options, ...common }, strict: true, allowPositionals: command.positional !== undefined })
+    values = parsed.values as Record<string, string | boolean | undefined>
+    if (parsed.positionals.length > 1) throw new Error(`one ${command.positional ?? 'argument'} expected, got ${parsed.positionals.length}`)
+    if (command.positional !== undefined && parsed.positionals.length === 1) {
+      if (values[command.positional] !== undefined) throw new Error(`give the ${command.positional} once (positional or --${command.positional})`)
+      values[command.positional] = parsed.positionals[0]
+    }
   } catch (err) {
     throw new CliError(`${(err as Error).message}\n\n${commandHelp(name, command)}`)
   }
