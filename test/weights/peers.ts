@@ -38,9 +38,9 @@ export interface WeightsPeer {
 }
 
 /** A mesh peer on 127.0.0.1 with a weights node on its libp2p node. */
-export async function startPeer (init: { bootstrap?: string[], role?: 'peer' | 'bootstrap', blockstore?: MemoryBlockstore, listen?: string[], relayServer?: boolean } = {}): Promise<WeightsPeer> {
+export async function startPeer (init: { bootstrap?: string[], role?: 'peer' | 'bootstrap', blockstore?: MemoryBlockstore, listen?: string[], relayServer?: boolean, partConcurrency?: number, blockConcurrency?: number } = {}): Promise<WeightsPeer> {
   const node = await createMeshPeer({ role: init.role ?? 'peer', bootstrap: init.bootstrap ?? [], listen: init.listen ?? ['/ip4/127.0.0.1/tcp/0'], relayServer: init.relayServer })
-  const weights = weightsNode({ libp2p: node, blockstore: init.blockstore })
+  const weights = weightsNode({ libp2p: node, blockstore: init.blockstore, partConcurrency: init.partConcurrency, blockConcurrency: init.blockConcurrency })
   try {
     await weights.start()
   } catch (err) {
