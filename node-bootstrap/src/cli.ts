@@ -64,8 +64,11 @@ const commands: Record<string, Command> = {
   },
   start: {
     summary: 'run a bootstrap node: WebSockets/TCP listener, circuit relay, gossipsub, HTTP API',
-    usage: 'shardmesh start [--port 8080] [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh start [--model PATH|URL|CID] [--port 8080] [--listen MULTIADDRS] [--json]',
     options: {
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      store: { type: 'string' },
       port: { type: 'string', default: '8080' },
       host: { type: 'string', default: '127.0.0.1' },
       listen: { type: 'string' },
@@ -73,6 +76,9 @@ const commands: Record<string, Command> = {
       'mesh-id': { type: 'string' }
     },
     help: {
+      model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
+      tokenizer: 'tokenizer file for a model without one inside (llama2.c tok*.bin, tokenizer.json, GGUF)',
+      store: 'block store directory (default $SHARDMESH_STORE or ~/.cache/shardmesh/blocks, as `import`)',
       port: 'HTTP port of the API (GET /api/mesh); 0 picks a free one',
       host: 'HTTP address to bind',
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0/ws,/ip4/127.0.0.1/tcp/0)',
