@@ -16,3 +16,8 @@ export type { OpenAiHandler, OpenAiInit, ServedModel } from './openai/handlers.t
 export { ApiError } from './openai/errors.ts'
 export { chatPrompt } from './openai/chat.ts'
 export type { ChatMessage, ChatTemplate } from './openai/chat.ts'
+export { PipelineService, pipelineNode } from './service.ts'
+export type { PipelineNodeInit, PipelineWeights } from './service.ts'
+export { Head, planReady } from './head.ts'
+export { CoordinatorLoop, SETTINGS_KEY, currentSettings, nextPlan, planMembers } from './coordinator-loop.ts'
+export type { PipelineSettings } from './coordinator-loop.ts'

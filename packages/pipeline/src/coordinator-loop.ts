@@ -1,0 +1,107 @@
+import type { Member, Mesh } from '@shardmesh/mesh'
+import type { LayerManifest } from '@shardmesh/model'
+import { partSizes, plan, replan } from './planner.ts'
+import { currentPlan, publishPlan } from './plan-state.ts'
+import type { Plan, PlanMember, StrategyName } from './plan-types.ts'
+
+/** Key of the served model's settings in the replicated state. */
+export const SETTINGS_KEY = 'pipeline.settings'
+
+/** What the coordinator publishes next to the plan: which model, how to plan it. */
+export interface PipelineSettings {
+  /** Manifest CID of the model. */
+  model: string
+  strategy: StrategyName
+  /** Compute peers to wait for before the first plan (then plan with whoever is alive). */
+  minPeers: number
+}
+
+export function currentSettings (state: { data: Record<string, unknown> }): PipelineSettings | undefined {
+  const s = state.data[SETTINGS_KEY] as PipelineSettings | undefined
+  if (typeof s !== 'object' || s === null || typeof s.model !== 'string') return undefined
+  return s
+}
+
+/**
+ * Who gets layers: alive members that are not the bootstrap; the bootstrap only when no
+ * other peer is alive (so a lone `shardmesh start --model` still serves).
+ */
+export function planMembers (members: Member[]): { members: PlanMember[], fallback: boolean } {
+  const alive = members.filter(m => m.status === 'alive')
+  const compute = alive.filter(m => m.role !== 'bootstrap')
+  const chosen = compute.length > 0 ? compute : alive
+  return { members: chosen.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), fallback: compute.length === 0 }
+}
+
+/**
+ * The coordinator's next plan, or undefined when the published one stands.
+ * - No plan yet: wait for `minPeers` compute peers (until `waitUntil`), then `plan`.
+ * - A plan: `replan` (ranges and primaries kept while they live: running sessions go on;
+ *   new peers become standbys). A plan that fell back to the bootstrap is fully re-planned
+ *   once compute peers are alive.
+ */
+export function nextPlan (input: {
+  previous: Plan | undefined
+  members: Member[]
+  manifest: LayerManifest
+  settings: PipelineSettings
+  waitOver: boolean
+}): Plan | undefined {
+  const { previous, manifest, settings } = input
+  const { members, fallback } = planMembers(input.members)
+  if (members.length === 0) return undefined
+  const computeCount = fallback ? 0 : members.length
+  const base = { config: manifest.config, sizes: partSizes(manifest), members, strategy: settings.strategy }
+  if (previous === undefined || previous.model !== manifest.config.name) {
+    if (computeCount < settings.minPeers && !input.waitOver) return undefined
+    return plan({ ...base, previous })
+  }
+  const bootstrapIds = new Set(input.members.filter(m => m.role === 'bootstrap').map(m => m.peerId))
+  const onBootstrap = previous.stages.some(s => bootstrapIds.has(s.primary))
+  const next = !fallback && onBootstrap ? plan({ ...base, previous }) : replan(previous, { ...base, previous })
+  return JSON.stringify(next) === JSON.stringify(previous) ? undefined : next
+}
+
+/** Coordinator side: keep settings and plan in the replicated state. */
+export class CoordinatorLoop {
+  private readonly mesh: Mesh
+  private readonly settings: PipelineSettings | undefined
+  private readonly manifestOf: (cid: string) => Promise<LayerManifest>
+  private readonly started = Date.now()
+  private readonly firstPlanWaitMs: number
+  private busy = false
+
+  constructor (init: { mesh: Mesh, settings?: PipelineSettings, manifestOf: (cid: string) => Promise<LayerManifest>, firstPlanWaitMs: number }) {
+    this.mesh = init.mesh
+    this.settings = init.settings
+    this.manifestOf = init.manifestOf
+    this.firstPlanWaitMs = init.firstPlanWaitMs
+  }
+
+  /** One pass (as coordinator only); errors are the caller's to log. */
+  async tick (signal: AbortSignal): Promise<void> {
+    if (this.busy || this.mesh.coordinator().role !== 'coordinator') return
+    this.busy = true
+    try {
+      let settings = currentSettings(this.mesh.state())
+      if (settings === undefined) {
+        if (this.settings === undefined) return
+        await this.mesh.propose({ op: 'set', key: SETTINGS_KEY, value: this.settings }, { signal })
+        settings = this.settings
+      }
+      const manifest = await this.manifestOf(settings.model)
+      const next = nextPlan({
+        previous: currentPlan(this.mesh.state()),
+        members: this.mesh.members(),
+        manifest,
+        settings,
+        waitOver: Date.now() - this.started > this.firstPlanWaitMs
+      })
+      if (next !== undefined && this.mesh.coordinator().role === 'coordinator') await publishPlan(this.mesh, next, { signal })
+    } catch (err) {
+      if ((err as Error).name !== 'NotCoordinatorError') throw err // stepped down meanwhile: the next coordinator plans
+    } finally {
+      this.busy = false
+    }
+  }
+}

@@ -1,0 +1,188 @@
+import { cpuBackend } from '@shardmesh/engine'
+import type { Backend, TensorSource } from '@shardmesh/engine'
+import type { MeshNode } from '@shardmesh/mesh'
+import { createTokenizer } from '@shardmesh/model'
+import type { LayerManifest, ModelConfig, TokenizerSpec } from '@shardmesh/model'
+import { CoordinatorLoop, currentSettings } from './coordinator-loop.ts'
+import type { PipelineSettings } from './coordinator-loop.ts'
+import { Head } from './head.ts'
+import { currentPlan } from './plan-state.ts'
+import type { Plan, StrategyName } from './plan-types.ts'
+import { Endpoint } from './endpoint.ts'
+import { StageServer } from './stage-server.ts'
+import type { ServedModel } from './openai/handlers.ts'
+
+/** What the pipeline needs of a weights node (`weightsNode()` of @shardmesh/weights fits). */
+export interface PipelineWeights<M extends LayerManifest & { config: ModelConfig }> {
+  openManifest: (cid: string, options?: { signal?: AbortSignal }) => Promise<M>
+  fetchStage: (manifest: M, layers: [number, number], options?: { signal?: AbortSignal }) => Promise<{ tensors: TensorSource }>
+  fetchTokenizer: (manifest: M, options?: { signal?: AbortSignal }) => Promise<TokenizerSpec | undefined>
+  /** Announce the held layers (after a stage is served, so holders cover what is served). */
+  announce: (manifest: M, options?: { signal?: AbortSignal }) => Promise<unknown>
+}
+
+export interface PipelineNodeInit<M extends LayerManifest & { config: ModelConfig }> {
+  node: MeshNode
+  weights: PipelineWeights<M>
+  /** Manifest CID: published by this peer when it is coordinator. @default read from the state */
+  model?: string
+  /** @default 'layer' */
+  strategy?: StrategyName
+  /** Compute peers the coordinator waits for before its first plan. @default 0 */
+  minPeers?: number
+  /** Longest wait for `minPeers`. @default 30000 */
+  firstPlanWaitMs?: number
+  /** Run a session driver here (the bootstrap, or a peer with `--port`). @default false */
+  head?: boolean
+  /** @default cpuBackend() */
+  backend?: Backend
+  /** Re-check membership and plan this often (also on every mesh event, debounced). @default 500 */
+  tickMs?: number
+  /** Longest a request waits for a plan whose stages all serve. @default 60000 */
+  readyTimeoutMs?: number
+  onError?: (err: Error) => void
+}
+
+/**
+ * The pipeline on one peer: as coordinator it publishes the model and plan into the
+ * replicated state (re-planned as members come and go); every peer serves the ranges the plan
+ * gives it (weights fetched over IPFS); a head runs sessions along the plan's route.
+ */
+export class PipelineService<M extends LayerManifest & { config: ModelConfig }> {
+  readonly endpoint: Endpoint
+  private readonly init: PipelineNodeInit<M>
+  private readonly controller = new AbortController()
+  private readonly loop: CoordinatorLoop
+  private readonly manifests = new Map<string, Promise<M>>()
+  private head: Head | undefined
+  private served: string | undefined
+  private serving: Promise<void> = Promise.resolve()
+  private timer: ReturnType<typeof setInterval> | undefined
+  private debounce: ReturnType<typeof setTimeout> | undefined
+  private readonly listeners: Array<() => void> = []
+
+  constructor (init: PipelineNodeInit<M>) {
+    this.init = init
+    this.endpoint = new Endpoint(init.node)
+    const mesh = init.node.services.mesh
+    const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0 }
+    this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000 })
+  }
+
+  private async manifest (cid: string): Promise<M> {
+    let m = this.manifests.get(cid)
+    if (m === undefined) {
+      m = this.init.weights.openManifest(cid, { signal: this.controller.signal })
+      m.catch(() => { this.manifests.delete(cid) })
+      this.manifests.set(cid, m)
+    }
+    return await m
+  }
+
+  async start (): Promise<void> {
+    await this.endpoint.start()
+    const mesh = this.init.node.services.mesh
+    const poke = (): void => { this.schedule() }
+    for (const type of ['coordinator', 'member', 'state'] as const) {
+      mesh.addEventListener(type, poke)
+      this.listeners.push(() => { mesh.removeEventListener(type, poke) })
+    }
+    this.timer = setInterval(poke, this.init.tickMs ?? 500)
+    this.schedule()
+  }
+
+  private schedule (): void {
+    if (this.controller.signal.aborted) return
+    clearTimeout(this.debounce)
+    this.debounce = setTimeout(() => { void this.tick() }, 100)
+  }
+
+  private report (err: unknown): void {
+    if (this.controller.signal.aborted) return
+    this.init.onError?.(err as Error)
+  }
+
+  private async tick (): Promise<void> {
+    const signal = this.controller.signal
+    await this.loop.tick(signal).catch(err => { this.report(err) })
+    const state = this.init.node.services.mesh.state()
+    const settings = currentSettings(state)
+    if (settings === undefined) return
+    const plan = currentPlan(state)
+    if (plan !== undefined) this.serveAssigned(settings.model, plan)
+    if (this.init.head === true && this.head === undefined) await this.startHead(settings.model).catch(err => { this.report(err) })
+    this.init.node.services.mesh.setLoad((this.stageServer?.stats().sessions ?? 0) + (this.head?.active ?? 0))
+  }
+
+  private stageServer: StageServer | undefined
+
+  /** Serve the range the plan gives this peer (one at a time; a new range replaces the old). */
+  private serveAssigned (cid: string, plan: Plan): void {
+    const self = this.init.node.peerId.toString()
+    const stage = plan.stages.find(s => s.primary === self)
+    if (stage === undefined) return
+    const key = `${cid}:${stage.range.join('-')}`
+    if (this.served === key) return
+    this.served = key
+    const signal = this.controller.signal
+    this.serving = this.serving.then(async () => {
+      const manifest = await this.manifest(cid)
+      if (this.stageServer === undefined) {
+        this.stageServer = new StageServer({
+          endpoint: this.endpoint,
+          backend: this.init.backend ?? cpuBackend(),
+          config: manifest.config,
+          tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors
+        })
+        await this.stageServer.start()
+      }
+      await this.stageServer.serve(stage.range, { signal })
+      await this.init.weights.announce(manifest, { signal })
+    }).catch(err => {
+      if (this.served === key) this.served = undefined // try again on the next tick
+      this.report(err)
+    })
+  }
+
+  private async startHead (cid: string): Promise<void> {
+    const manifest = await this.manifest(cid)
+    const spec = await this.init.weights.fetchTokenizer(manifest, { signal: this.controller.signal })
+    if (spec === undefined) throw new Error(`model ${cid} has no tokenizer; the OpenAI API needs one`)
+    if (this.head !== undefined) return
+    const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000 })
+    await head.start()
+    this.head = head
+  }
+
+  /** The models this head serves (empty until the model's settings and tokenizer are known). */
+  models (): ServedModel[] {
+    return this.head === undefined ? [] : [this.head.served()]
+  }
+
+  /** The head, once it is started (`head: true`). */
+  async ready (options: { signal?: AbortSignal } = {}): Promise<Head> {
+    while (this.head === undefined) {
+      options.signal?.throwIfAborted()
+      await new Promise(resolve => setTimeout(resolve, 100))
+    }
+    return this.head
+  }
+
+  async stop (): Promise<void> {
+    this.controller.abort()
+    clearInterval(this.timer)
+    clearTimeout(this.debounce)
+    for (const off of this.listeners) off()
+    await this.serving.catch(() => {})
+    await this.head?.stop()
+    await this.stageServer?.stop()
+    await this.endpoint.stop()
+  }
+}
+
+/** Start the pipeline on a peer (see `PipelineService`). */
+export async function pipelineNode<M extends LayerManifest & { config: ModelConfig }> (init: PipelineNodeInit<M>): Promise<PipelineService<M>> {
+  const service = new PipelineService(init)
+  await service.start()
+  return service
+}
