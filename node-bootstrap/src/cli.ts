@@ -31,9 +31,13 @@ const commonHelp: Record<string, string> = {
 const commands: Record<string, Command> = {
   generate: {
     summary: 'run one generation',
-    usage: 'shardmesh generate --local --model PATH|URL [--tokenizer PATH] --prompt TEXT [options]',
+    usage: 'shardmesh generate --local|--local-peers N --model PATH|URL [--tokenizer PATH] --prompt TEXT [options]',
     options: {
       local: { type: 'boolean' },
+      'local-peers': { type: 'string' },
+      strategy: { type: 'string', default: 'layer' },
+      store: { type: 'string' },
+      'mesh-id': { type: 'string' },
       model: { type: 'string' },
       tokenizer: { type: 'string' },
       prompt: { type: 'string', default: '' },
@@ -47,7 +51,11 @@ const commands: Record<string, Command> = {
       threads: { type: 'string' }
     },
     help: {
-      local: 'run every layer in this process (required: the mesh path comes with `start`)',
+      local: 'run every layer in this process',
+      'local-peers': 'instead: start a bootstrap here and N peer processes, run the generation through the mesh, print the plan too',
+      strategy: 'with --local-peers: layer | balanced | hardware_aware | browser_optimized',
+      store: 'with --local-peers: block store to import the model into (default a temporary one)',
+      'mesh-id': 'with --local-peers: mesh name (default "default")',
       model: 'GGUF file, llama2.c .bin, Hugging Face folder (config.json + *.safetensors), or an http(s) URL of one of the files (downloaded once into the cache)',
       tokenizer: 'tokenizer file when the model has none inside: llama2.c tok*.bin, tokenizer.json, or a GGUF',
       prompt: 'text to continue (default empty: start from BOS)',
@@ -64,7 +72,7 @@ const commands: Record<string, Command> = {
   },
   start: {
     summary: 'run a bootstrap node: WebSockets/TCP listener, circuit relay, gossipsub, HTTP API',
-    usage: 'shardmesh start [--model PATH|URL|CID] [--port 8080] [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh start [--model PATH|URL|CID [--local-peers N] [--strategy S]] [--port 8080] [--listen MULTIADDRS] [--json]',
     options: {
       model: { type: 'string' },
       tokenizer: { type: 'string' },
@@ -73,7 +81,9 @@ const commands: Record<string, Command> = {
       host: { type: 'string', default: '127.0.0.1' },
       listen: { type: 'string' },
       memory: { type: 'string' },
-      'mesh-id': { type: 'string' }
+      'mesh-id': { type: 'string' },
+      'local-peers': { type: 'string' },
+      strategy: { type: 'string', default: 'layer' }
     },
     help: {
       model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
@@ -83,21 +93,31 @@ const commands: Record<string, Command> = {
       host: 'HTTP address to bind',
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0/ws,/ip4/127.0.0.1/tcp/0)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
-      'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")'
+      'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
+      'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit)',
+      strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized'
     },
     run: async values => { await (await import('./commands/start.ts')).startCommand(values) }
   },
   peer: {
     summary: 'run a Node compute peer that joins a mesh',
-    usage: 'shardmesh peer --bootstrap MULTIADDR [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh peer --bootstrap MULTIADDR [--model CID] [--port N] [--listen MULTIADDRS] [--json]',
     options: {
       bootstrap: { type: 'string' },
+      model: { type: 'string' },
+      port: { type: 'string' },
+      host: { type: 'string', default: '127.0.0.1' },
+      strategy: { type: 'string', default: 'layer' },
       listen: { type: 'string' },
       memory: { type: 'string' },
       'mesh-id': { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
+      model: 'manifest CID to serve (published as coordinator); default: the model in the mesh state',
+      port: 'also serve HTTP here (GET /api/mesh and the OpenAI API through the mesh); 0 picks a free one',
+      host: 'HTTP address to bind',
+      strategy: 'planner strategy used if this peer becomes coordinator (as start)',
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/tcp/0/ws)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name (default "default")'

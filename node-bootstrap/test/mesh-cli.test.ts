@@ -83,7 +83,7 @@ describe('shardmesh start / peer', () => {
       const alive = (body.peers as any[]).filter(p => p.status === 'alive')
       return alive.length === 3 && body.coordinator !== null ? body : undefined
     })
-    expect(Object.keys(mesh).sort()).toEqual(['coordinator', 'peers', 'stateVersion', 'term'])
+    expect(Object.keys(mesh).sort()).toEqual(['coordinator', 'peers', 'plan', 'stateVersion', 'term'])
     // the newcomers followed the coordinator they found instead of electing their own
     expect(mesh.coordinator).toBe(info.peerId)
     expect(mesh.term).toBe(alone.term)
@@ -91,7 +91,7 @@ describe('shardmesh start / peer', () => {
     expect(mesh.stateVersion).toBeGreaterThanOrEqual(1)
     expect((mesh.peers as any[]).map(p => p.peerId).sort()).toEqual([...ids].sort())
     for (const p of mesh.peers as any[]) {
-      expect(Object.keys(p).sort()).toEqual(['backend', 'lastSeenMs', 'layers', 'peerId', 'role', 'runtime', 'status'])
+      expect(Object.keys(p).sort()).toEqual(['backend', 'lastSeenMs', 'layers', 'load', 'peerId', 'role', 'runtime', 'status'])
       expect(p.runtime.name).toBe('node')
       expect(p.backend.kind).toBe('cpu')
       expect(p.lastSeenMs).toBeGreaterThanOrEqual(0)

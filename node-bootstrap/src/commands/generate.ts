@@ -15,7 +15,9 @@ function number (values: Values, flag: string, check: (n: number) => boolean, wh
 }
 
 export async function generateCommand (values: Values): Promise<void> {
-  if (values.local !== true) throw new CliError('generate runs with --local (every layer in this process); the mesh runs through `shardmesh start`')
+  const meshRun = values['local-peers'] !== undefined
+  if (meshRun && values.local === true) throw new CliError('give --local (every layer in this process) or --local-peers N (a fresh mesh), not both')
+  if (values.local !== true && !meshRun) throw new CliError('generate runs with --local (every layer in this process) or --local-peers N (a fresh mesh of N peer processes)')
   if (typeof values.model !== 'string') throw new CliError('--model is required (a GGUF, llama2.c .bin, Hugging Face folder, or http(s) URL)')
   if (values.backend !== 'cpu' && values.backend !== 'webgpu') throw new CliError(`--backend must be cpu or webgpu, got "${String(values.backend)}"`)
   const maxTokens = number(values, 'max-tokens', n => Number.isInteger(n) && n >= 0, 'a whole number >= 0')
@@ -26,6 +28,10 @@ export async function generateCommand (values: Values): Promise<void> {
   const nStages = number(values, 'stages', n => Number.isInteger(n) && n >= 1, 'a whole number >= 1')
   const threads = values.threads === undefined ? availableThreads() : number(values, 'threads', n => Number.isInteger(n) && n >= 1, 'a whole number >= 1')
   const json = values.json === true
+  if (meshRun) {
+    await (await import('./generate-mesh.ts')).generateMesh(values, { maxTokens, sampling: { temperature, topK, topP, seed } })
+    return
+  }
 
   const model = await loadModel(values.model, {
     tokenizerPath: typeof values.tokenizer === 'string' ? values.tokenizer : undefined,

@@ -2,7 +2,13 @@ import { totalmem } from 'node:os'
 import { cpuBackend } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
 import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { parseCid, weightsNode } from '@shardmesh/weights'
 import { CliError } from '../errors.ts'
+import { meshRoutes } from '../http/mesh.ts'
+import { startHttpServer } from '../http/server.ts'
+import type { HttpServer } from '../http/server.ts'
+import { EXIT_WITH_STDIN } from '../local-peers.ts'
+import { openAiHandler, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
@@ -75,13 +81,50 @@ export async function peerCommand (values: Values): Promise<void> {
   if (!bootstrap.every(a => a.startsWith('/') && a.includes('/p2p/'))) throw new CliError(`--bootstrap takes multiaddrs ending in /p2p/<peer id>, got "${values.bootstrap}"`)
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
   const capabilities = await measureCapabilities(memoryBudget(values))
+  const port = values.port === undefined ? undefined : Number(values.port)
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
+  let model: string | undefined
+  if (typeof values.model === 'string') {
+    try {
+      model = parseCid(values.model).toString()
+    } catch {
+      throw new CliError(`--model takes the manifest CID the bootstrap printed, got "${values.model}"`)
+    }
+  }
   const node = await createMeshPeer({ bootstrap, listen, capabilities, meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined })
+  const weights = weightsNode({ libp2p: node })
+  let pipeline
+  let http: HttpServer | undefined
+  try {
+    await weights.start()
+    // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
+    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), head: port !== undefined })
+    if (port !== undefined) http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh), handlers: [openAiHandler(pipeline)] })
+  } catch (err) {
+    await pipeline?.stop()
+    await weights.stop()
+    await node.stop()
+    throw err
+  }
   const addrs = node.getMultiaddrs().map(String)
   if (values.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, capabilities }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, capabilities, ...(http === undefined ? {} : { http: http.url }) }) + '\n')
   } else {
     process.stdout.write(`shardmesh peer ${node.peerId.toString()}\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
+      (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
       `  cpu decode ${capabilities.throughput?.decodeTokensPerSecond ?? 0} tok/s (${BENCH_MODEL})\n`)
   }
-  await runUntilSignal(node)
+  if (process.env[EXIT_WITH_STDIN] === '1') {
+    // spawned by `start --local-peers`: stop when the parent goes away
+    process.stdin.on('end', () => { process.kill(process.pid, 'SIGTERM') })
+    process.stdin.on('error', () => { process.kill(process.pid, 'SIGTERM') })
+    process.stdin.resume()
+  }
+  const p = pipeline
+  await runUntilSignal(node, async () => {
+    await http?.close()
+    await p.stop()
+    await weights.stop()
+    process.stdin.destroy() // let the event loop end
+  })
 }

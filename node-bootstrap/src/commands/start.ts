@@ -2,7 +2,11 @@ import { createMeshPeer } from '@shardmesh/mesh'
 import type { MeshNode } from '@shardmesh/mesh'
 import { loadModel, progressBar } from '@shardmesh/model/node'
 import { parseCid, weightsNode } from '@shardmesh/weights'
-import type { WeightsNode } from '@shardmesh/weights'
+import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
+import type { PipelineService } from '@shardmesh/pipeline'
+import { spawnLocalPeers } from '../local-peers.ts'
+import type { LocalPeers } from '../local-peers.ts'
+import { localPeersOf, openAiHandler, startPipeline, strategyOf } from '../pipeline.ts'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { startHttpServer } from '../http/server.ts'
@@ -11,40 +15,87 @@ import { listenAddrs, measureCapabilities, memoryBudget, runUntilSignal } from '
 
 type Values = Record<string, string | boolean | undefined>
 
+/** Longest wait for this peer to be coordinator, publish the model and open its tokenizer. */
+const HEAD_TIMEOUT_MS = 60_000
+
+/** A bootstrap with its model, pipeline and local peers (what `start` and `generate --local-peers` run). */
+export interface BootedMesh {
+  node: MeshNode
+  model: ServedModel | undefined
+  pipeline: PipelineService<ModelManifest> | undefined
+  local: LocalPeers | undefined
+  stop: () => Promise<void>
+}
+
+/** Start the bootstrap node, import/open `--model`, start the pipeline (head) and spawn `--local-peers`. */
+export async function bootMesh (values: Values): Promise<BootedMesh> {
+  const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0'])
+  const count = localPeersOf(values)
+  const strategy = strategyOf(values)
+  if (count > 0 && typeof values.model !== 'string') throw new CliError('--local-peers needs --model (the model the peers serve)')
+  const capabilities = await measureCapabilities(memoryBudget(values))
+  const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined
+  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId })
+  let model: ServedModel | undefined
+  let pipeline: PipelineService<ModelManifest> | undefined
+  let local: LocalPeers | undefined
+  const stop = async (): Promise<void> => {
+    await local?.stop()
+    await pipeline?.stop()
+    await model?.weights.stop()
+    await node.stop()
+  }
+  try {
+    if (typeof values.model === 'string') {
+      model = await serveModel(node, values)
+      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: count, head: true })
+      await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) }) // /v1/models lists the model from the first request
+    }
+    if (count > 0 && model !== undefined) {
+      const addrs = node.getMultiaddrs().map(String)
+      const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+    }
+  } catch (err) {
+    await stop()
+    throw err
+  }
+  return { node, model, pipeline, local, stop }
+}
+
 /** The bootstrap node: WebSockets (and TCP) listener, circuit relay server, gossipsub, HTTP API. */
 export async function startCommand (values: Values): Promise<void> {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
   const host = String(values.host)
-  const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0'])
-  const capabilities = await measureCapabilities(memoryBudget(values))
-  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined })
+  const mesh = await bootMesh(values)
+  const { node, model, pipeline, local } = mesh
   let http
-  let model: ServedModel | undefined
   try {
-    if (typeof values.model === 'string') model = await serveModel(node, values)
-    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh) })
+    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh), handlers: pipeline === undefined ? [] : [openAiHandler(pipeline)] })
   } catch (err) {
-    await model?.weights.stop()
-    await node.stop()
-    if (err instanceof Error && err.name !== 'Error') throw err
+    await mesh.stop()
     throw new CliError(`cannot serve HTTP on ${host}:${port}: ${(err as Error).message}`)
   }
   const addrs = node.getMultiaddrs().map(String)
+  const peers = local?.peers.map(p => p.peerId) ?? []
   if (values.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, ...(model === undefined ? {} : { model: model.cid }) }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }) }) + '\n')
   } else {
-    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh)\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
+    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
       (model === undefined ? '' : `  model ${model.name}: ${model.cid}\n`) +
+      peers.map(p => `  local peer ${p}\n`).join('') +
       `Join with: shardmesh peer --bootstrap ${addrs.find(a => a.includes('/ws/')) ?? addrs[0]}\n`)
   }
   await runUntilSignal(node, async () => {
     await http.close()
+    await local?.stop()
+    await pipeline?.stop()
     await model?.weights.stop()
   })
 }
 
-interface ServedModel {
+export interface ServedModel {
   cid: string
   name: string
   weights: WeightsNode

@@ -1,7 +1,22 @@
 import type { Mesh } from '@shardmesh/mesh'
+import { currentPlan, planView } from '@shardmesh/pipeline'
 import type { Route } from './server.ts'
 
-/** `GET /api/mesh`: `{ coordinator, term, peers: [{ peerId, runtime, backend, status, layers, lastSeenMs }], stateVersion }`. */
-export function meshRoutes (mesh: Pick<Mesh, 'view'>): Record<string, Route> {
-  return { 'GET /api/mesh': () => mesh.view() }
+/**
+ * `GET /api/mesh`: `{ coordinator, term, peers: [{ peerId, runtime, backend, status, layers, load, lastSeenMs }],
+ * stateVersion, plan: { version, strategy, stages: [{ range, primary, standbys, reason }] } | null }`.
+ * `layers` are the ranges a peer holds; the plan says what each serves.
+ */
+export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>): Record<string, Route> {
+  return {
+    'GET /api/mesh': () => {
+      const view = mesh.view()
+      const plan = currentPlan(mesh.state())
+      return {
+        ...view,
+        peers: view.peers.map(p => ({ ...p, load: mesh.member(p.peerId)?.load ?? 0 })),
+        plan: plan === undefined ? null : planView(plan)
+      }
+    }
+  }
 }

@@ -12,6 +12,8 @@ export interface HttpServerInit {
   host: string
   /** Keyed by `METHOD /path`, e.g. `GET /api/mesh`. */
   routes: Record<string, Route>
+  /** Tried first, in order; each resolves true when it answered (e.g. the OpenAI handler). */
+  handlers?: Array<(req: IncomingMessage, res: ServerResponse) => Promise<boolean>>
 }
 
 export interface HttpServer {
@@ -32,6 +34,17 @@ function error (res: ServerResponse, status: number, code: string, message: stri
 /** A small JSON HTTP server over node:http: routes by method and path, JSON errors for the rest. */
 export async function startHttpServer (init: HttpServerInit): Promise<HttpServer> {
   const server = createServer((req, res) => {
+    void (async () => {
+      for (const handler of init.handlers ?? []) {
+        if (await handler(req, res)) return
+      }
+      routeJson(req, res)
+    })().catch(err => {
+      if (!res.headersSent) error(res, 500, 'internal', (err as Error).message)
+      else res.destroy()
+    })
+  })
+  const routeJson = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
     const route = init.routes[`${req.method ?? 'GET'} ${path}`]
     if (route === undefined) {
@@ -45,7 +58,7 @@ export async function startHttpServer (init: HttpServerInit): Promise<HttpServer
     } catch (err) {
       error(res, 500, 'internal', (err as Error).message)
     }
-  })
+  }
   server.listen(init.port, init.host)
   await once(server, 'listening')
   const { port } = server.address() as AddressInfo

@@ -1,0 +1,46 @@
+import type { MeshNode } from '@shardmesh/mesh'
+import { STRATEGIES, createOpenAiHandler, pipelineNode } from '@shardmesh/pipeline'
+import type { OpenAiHandler, PipelineService, StrategyName } from '@shardmesh/pipeline'
+import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
+import { CliError } from './errors.ts'
+import { logger } from './log.ts'
+
+type Values = Record<string, string | boolean | undefined>
+
+/** `--strategy`: a planner strategy other than `custom` (which needs an explicit allocation). */
+export function strategyOf (values: Values): StrategyName {
+  const s = String(values.strategy ?? 'layer')
+  if (!STRATEGIES.includes(s as StrategyName) || s === 'custom') throw new CliError(`--strategy must be one of ${STRATEGIES.filter(x => x !== 'custom').join(', ')}, got "${s}"`)
+  return s as StrategyName
+}
+
+/** `--local-peers N` (0 when absent). */
+export function localPeersOf (values: Values): number {
+  if (values['local-peers'] === undefined) return 0
+  const n = Number(values['local-peers'])
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new CliError(`--local-peers must be a whole number 0–64, got "${String(values['local-peers'])}"`)
+  return n
+}
+
+/** The pipeline on this peer (see @shardmesh/pipeline `pipelineNode`), errors logged. */
+export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean }): Promise<PipelineService<ModelManifest>> {
+  const log = logger('pipeline')
+  return await pipelineNode<ModelManifest>({
+    node,
+    weights: {
+      openManifest: async (cid, options) => await weights.openManifest(cid, options),
+      fetchStage: async (manifest, layers, options) => await weights.fetchStage(manifest, layers, options),
+      fetchTokenizer: async (manifest, options) => await weights.fetchTokenizer(manifest, options),
+      announce: async (manifest, options) => await weights.announce(manifest, options)
+    },
+    model: init.model,
+    strategy: init.strategy,
+    minPeers: init.minPeers,
+    head: init.head,
+    onError: err => { log.warn(err.message) }
+  })
+}
+
+export function openAiHandler (pipeline: PipelineService<ModelManifest>): OpenAiHandler {
+  return createOpenAiHandler({ models: () => pipeline.models() })
+}
