@@ -34,6 +34,8 @@ export class Endpoint {
   private readonly inbound = new Set<Stream>()
   private readonly counts: Record<string, number> = {}
   private started = false
+  /** Messages this peer sends itself, delivered in order. */
+  private loopback: Promise<void> = Promise.resolve()
 
   constructor (node: PipelineNode, init: EndpointInit = {}) {
     this.node = node
@@ -77,6 +79,13 @@ export class Endpoint {
   /** Queue `bytes` on the stream to `to` (dialed on first use); resolves once written. */
   async send (to: PeerRef, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.started) throw new NotStartedError('the pipeline endpoint is not started')
+    if (to.peerId === this.peerId) {
+      // this peer is also on the route (a head serving a stage): deliver in order, without a dial
+      const copy = bytes.slice()
+      this.loopback = this.loopback.then(() => { this.dispatch(copy, this.peerId) })
+      await this.loopback
+      return
+    }
     let pending = this.links.get(to.peerId)
     if (pending === undefined) {
       pending = this.dial(to, options.signal)
