@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -101,6 +101,37 @@ describe('shardmesh start --local-peers: one command runs a whole mesh', () => {
     expect(a.completion).toBe(b.completion)
     expect(a.plan.stages).toHaveLength(2)
     expect(a.stages).toEqual([[0, 2], [2, 5]])
+  })
+
+  it('a peer joining with --port serves the API too; when a primary dies the plan moves off it and generation goes on', async () => {
+    const meshId = `pipeline-cli-${process.pid}-c`
+    const start = run(['start', '--model', gguf, '--local-peers', '2', '--port', '0', '--json', '--store', await store(), '--mesh-id', meshId])
+    const info = await start.first
+    const ws = (info.addrs as string[]).find(a => a.includes('/ws/'))!
+    const extra = await run(['peer', '--bootstrap', ws, '--port', '0', '--json', '--mesh-id', meshId]).first
+    const client = new OpenAI({ baseURL: `${extra.http as string}/v1`, apiKey: 'none', maxRetries: 0 })
+    const complete = async (): Promise<string> => (await client.completions.create({ model: info.name, prompt: once.prompt, max_tokens: 20, temperature: 0 })).choices[0].text
+    const want = await complete() // through the two local peers, driven from the extra peer
+    expect(JSON.parse((await run(['generate', '--local', '--model', gguf, '--prompt', once.prompt, '--max-tokens', '20', '--json']).done).stdout).completion).toBe(want)
+
+    const mesh = async (): Promise<any> => await (await fetch(`${info.http as string}/api/mesh`)).json()
+    for (;;) { // the joiner becomes a standby; running ranges stay
+      const m = await mesh()
+      if (m.plan.stages.every((s: { standbys: string[] }) => s.standbys.includes(extra.peerId))) break
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    const localPids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(start.child.pid)]).toString().trim().split(/\s+/).map(Number)
+    expect(localPids).toHaveLength(2)
+    process.kill(localPids[0], 'SIGKILL')
+    let moved: any
+    for (;;) {
+      const m = await mesh()
+      const dead = m.peers.filter((p: { status: string }) => p.status === 'dead').map((p: { peerId: string }) => p.peerId)
+      if (dead.length === 1 && !m.plan.stages.some((s: { primary: string }) => dead.includes(s.primary))) { moved = m; break }
+      await new Promise(resolve => setTimeout(resolve, 200))
+    }
+    expect(moved.plan.stages.map((s: { primary: string }) => s.primary)).toContain(extra.peerId)
+    expect(await complete()).toBe(want)
   })
 
   it('refuses --local-peers without a model and a bad strategy', async () => {

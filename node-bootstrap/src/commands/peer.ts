@@ -17,6 +17,8 @@ type Values = Record<string, string | boolean | undefined>
 const BENCH_MODEL = 'tiny-gqa2'
 const BENCH_PROMPT = 8
 const BENCH_DECODE = 32
+/** `--port`: longest wait for the mesh's model before the HTTP API opens anyway. */
+const HEAD_WAIT_MS = 30_000
 
 /**
  * What this Node peer offers: the runtime, the CPU backend, a memory budget and the decode
@@ -99,7 +101,11 @@ export async function peerCommand (values: Values): Promise<void> {
     await weights.start()
     // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
     pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), head: port !== undefined })
-    if (port !== undefined) http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh), handlers: [openAiHandler(pipeline)] })
+    if (port !== undefined) {
+      // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
+      await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })
+      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh), handlers: [openAiHandler(pipeline)] })
+    }
   } catch (err) {
     await pipeline?.stop()
     await weights.stop()
