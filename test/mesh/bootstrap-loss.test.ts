@@ -15,6 +15,8 @@ describe('losing the bootstrap node (child processes)', () => {
     await h.waitFor('one coordinator for all five', () => h!.agreed())
     // discovery through membership: every peer is directly connected to every other, not only to the bootstrap
     await h.waitFor('peers connected to each other', () => peers.every(p => ids.filter(id => id !== p.id).every(id => p.snapshot().connections.includes(id))))
+    // everyone is a voting member (the coordinator adds joiners one at a time)
+    await h.waitFor('all five in the configuration', () => [boot, ...peers].every(p => p.snapshot().config.length === 5))
 
     await boot.kill()
     const after = await h.waitFor('a coordinator among the four', () => h!.agreed(peers))
@@ -28,6 +30,8 @@ describe('losing the bootstrap node (child processes)', () => {
       expect(ids.filter(id => id !== p.id).every(id => p.snapshot().connections.includes(id))).toBe(true)
     }
     await h.waitFor('the bootstrap declared dead', () => peers.every(p => p.snapshot().members.find(m => m.peerId === boot.id)?.status === 'dead'))
+    // and, dead long enough, removed from the configuration by the coordinator
+    await h.waitFor('the bootstrap out of the configuration', () => peers.every(p => p.snapshot().config.length === 4 && !p.snapshot().config.includes(boot.id)))
     expect(h.safety().violations).toEqual([])
   })
 })

@@ -7,6 +7,11 @@ export const DEFAULT_MESH_ID = 'default'
 
 /** Membership announcements (heartbeats of every peer). */
 export const ANNOUNCE_INTERVAL_MS = 400
+/**
+ * In larger meshes the period grows to `alive members × this` (and the silence thresholds
+ * with it), so membership traffic per peer stays bounded: 50 peers announce every 2 s.
+ */
+export const ANNOUNCE_PER_MEMBER_MS = 40
 /** Announcements carry the full profile (addresses, capabilities, layers) every this many… */
 export const FULL_ANNOUNCE_EVERY = 8
 /** …and for this many at start (and whenever the profile changes or a new member appears). */
@@ -54,13 +59,13 @@ export const LOG_WINDOW = 256
 export const HISTORY_LIMIT = 1024
 
 /** Connections kept open to other members (discovery dials until it has this many). */
-export const TARGET_CONNECTIONS = 8
+export const TARGET_CONNECTIONS = 6
 /** Discovery tops up connections this often. */
 export const DISCOVERY_INTERVAL_MS = 1000
 /** A failed dial to a member is retried after this long, doubled per failure up to the max. */
 export const DIAL_BACKOFF_MS = 500
 export const DIAL_BACKOFF_MAX_MS = 4000
-export const DIAL_TIMEOUT_MS = 5000
+export const DIAL_TIMEOUT_MS = 10_000
 
 /** Largest message accepted per topic (bytes of the JSON payload). */
 export const MAX_MEMBERSHIP_BYTES = 16 * 1024

@@ -1,7 +1,11 @@
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { askPex } from './pex.ts'
+import type { PeerHint } from './pex.ts'
 import type { Member } from './types.ts'
+
+const PEX_EVERY_MS = 3000
 
 /** The part of libp2p's connection manager discovery uses. */
 export interface DialComponents {
@@ -14,12 +18,16 @@ export interface DialComponents {
 export interface DiscoveryInit {
   self: string
   targetConnections: number
+  /** Dialed when this peer has no connection at all. */
+  bootstrap: string[]
   dialTimeoutMs: number
   backoffMs: number
   backoffMaxMs: number
   now: () => number
   /** A dial failed (counted, never thrown). */
   onDialError: (peerId: string, err: Error) => void
+  /** A peer-exchange request failed (counted, never thrown). */
+  onPexError: (peerId: string, err: Error) => void
 }
 
 /**
@@ -33,8 +41,11 @@ export class Discovery {
   private readonly init: DiscoveryInit
   private readonly components: DialComponents
   private readonly dialing = new Set<string>()
-  private readonly failures = new Map<string, { count: number, retryAt: number }>()
+  private readonly failures = new Map<string, { count: number, retryAt: number, error: string }>()
   private controller = new AbortController()
+  /** Members learned through peer exchange, not (yet) heard on gossip. */
+  private readonly hints = new Map<string, PeerHint>()
+  private lastPexAt = 0
 
   constructor (components: DialComponents, init: DiscoveryInit) {
     this.components = components
@@ -50,13 +61,22 @@ export class Discovery {
     return new Set(this.components.connectionManager.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
   }
 
-  /** Dial alive members we are not connected to, up to the target. */
+  /** Dial members we are not connected to, up to the target; the bootstrap nodes when alone. */
   topUp (members: Iterable<Readonly<Member>>): void {
     const connected = this.connectedPeers()
+    if (connected.size === 0) {
+      const now = this.init.now()
+      for (const addr of this.init.bootstrap) {
+        if (!this.dialing.has(addr) && (this.failures.get(addr)?.retryAt ?? 0) <= now) this.dial(addr, [addr])
+      }
+    }
     let budget = this.init.targetConnections - connected.size - this.dialing.size
     if (budget <= 0) return
     const now = this.init.now()
-    const candidates = [...members].filter(m =>
+    const known = [...members]
+    const listed = new Set(known.map(m => m.peerId))
+    for (const h of this.hints.values()) if (!listed.has(h.peerId)) known.push({ ...h, status: 'alive' } as unknown as Member)
+    const candidates = known.filter(m =>
       m.peerId !== this.init.self && m.addrs.length > 0 &&
       !connected.has(m.peerId) && !this.dialing.has(m.peerId) && (this.failures.get(m.peerId)?.retryAt ?? 0) <= now)
     // random order, so that 50 peers do not all dial the same few; alive members first, then
@@ -69,30 +89,48 @@ export class Discovery {
     candidates.sort((a, b) => rank[a.status] - rank[b.status])
     for (const m of candidates) {
       if (budget-- <= 0) break
-      this.dial(m)
+      this.dial(m.peerId, m.addrs)
+    }
+    // too few members to dial: ask a connected peer whom it knows
+    if (budget > 0 && connected.size > 0 && now - this.lastPexAt >= PEX_EVERY_MS) {
+      this.lastPexAt = now
+      this.exchange([...connected][Math.floor(Math.random() * connected.size)])
     }
   }
 
-  private dial (member: Readonly<Member>): void {
-    let addrs: Multiaddr[]
+  private exchange (peerId: string): void {
+    const connection = this.components.connectionManager.getConnections().find(c => c.remotePeer.toString() === peerId && c.status === 'open')
+    if (connection === undefined) return
+    const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.dialTimeoutMs)])
+    askPex(connection, { signal })
+      .then(hints => {
+        for (const h of hints) if (h.peerId !== this.init.self) this.hints.set(h.peerId, h)
+        if (this.hints.size > 256) for (const k of [...this.hints.keys()].slice(0, this.hints.size - 256)) this.hints.delete(k)
+      })
+      .catch(err => { if (!this.controller.signal.aborted) this.init.onPexError(peerId, err as Error) })
+  }
+
+  /** Dial `addrs`; failures and backoff are keyed by `key` (a peer id, or a bootstrap address). */
+  private dial (key: string, addrs: readonly string[]): void {
+    let targets: Multiaddr[]
     try {
-      addrs = member.addrs.map(a => multiaddr(a))
+      targets = addrs.map(a => multiaddr(a))
     } catch (err) {
-      this.fail(member.peerId, err as Error)
+      this.fail(key, err as Error)
       return
     }
-    this.dialing.add(member.peerId)
+    this.dialing.add(key)
     const signal = AbortSignal.any([this.controller.signal, AbortSignal.timeout(this.init.dialTimeoutMs)])
-    this.components.connectionManager.openConnection(addrs, { signal })
-      .then(() => { this.failures.delete(member.peerId) })
-      .catch(err => { this.fail(member.peerId, err as Error) })
-      .finally(() => { this.dialing.delete(member.peerId) })
+    this.components.connectionManager.openConnection(targets.length === 1 ? targets[0] : targets, { signal })
+      .then(() => { this.failures.delete(key) })
+      .catch(err => { this.fail(key, err as Error) })
+      .finally(() => { this.dialing.delete(key) })
   }
 
   private fail (peerId: string, err: Error): void {
     const count = (this.failures.get(peerId)?.count ?? 0) + 1
     const delay = Math.min(this.init.backoffMaxMs, this.init.backoffMs * 2 ** (count - 1))
-    this.failures.set(peerId, { count, retryAt: this.init.now() + delay * (0.5 + Math.random()) })
+    this.failures.set(peerId, { count, retryAt: this.init.now() + delay * (0.5 + Math.random()), error: `${err.name}: ${err.message}` })
     if (!this.controller.signal.aborted) this.init.onDialError(peerId, err)
   }
 }

@@ -1,5 +1,5 @@
 import { HISTORY_LIMIT } from './constants.ts'
-import { isMajority, majority } from './quorum.ts'
+import { anchored, isMajority, majority } from './quorum.ts'
 import { compareHeads } from './state-log.ts'
 import type { ElectionMessage, Heartbeat, PreVote, PreVoteRequest, Vote, VoteRequest } from './messages/election.ts'
 import type { VotingSet } from './quorum.ts'
@@ -23,14 +23,20 @@ export interface ElectionDeps {
   now: () => number
   publish: (msg: ElectionMessage) => void
   votingSet: () => VotingSet
+  /** Peers whose votes a genesis election needs (see quorum.ts). */
+  anchors: ReadonlySet<string>
   /** Head of this peer's replicated state. */
   head: () => { version: number, term: number }
   status: (peerId: string) => MemberStatus | undefined
-  lastSeen: (peerId: string) => number | undefined
   /** Alive members whose last announcement names `coordinator` for `term`. */
   announcers: (term: number, coordinator: string) => string[]
   /** Members other than this peer whose status is alive. */
   aliveOthers: () => number
+  /**
+   * This peer's place among the members that may stand (alive, eligible, in the voting set),
+   * in an order shuffled per term that every peer computes alike: `rank` of `count`.
+   */
+  slot: (term: number) => { rank: number, count: number }
   /** Count a rejected message by reason. */
   reject: (reason: string) => void
   /** Role, term or coordinator changed. */
@@ -44,6 +50,7 @@ export interface ElectionDeps {
 }
 
 const OBSERVED_TERMS = 8
+const PREVOTE_GRANTS_PER_TERM = 3
 
 /**
  * Raft's election rules over gossipsub (DESIGN §5) with pre-vote, leases and check-quorum:
@@ -53,7 +60,7 @@ const OBSERVED_TERMS = 8
  * - a peer grants (pre-)votes only to members with a state head at least as new as its own,
  *   at most one vote per term, and only when its lease on the current coordinator expired;
  * - a candidate with a majority of the voting set becomes coordinator and heartbeats;
- * - a coordinator that cannot hear a majority for `checkQuorumMs` steps down;
+ * - a coordinator that sees less than a majority of its members alive for `checkQuorumMs` steps down;
  * - a heartbeat is accepted only for the current or a newer term, and only from a peer
  *   proven to have won it: a majority of granted votes observed on gossip, or a majority
  *   of members announcing it as coordinator of that term. Stale terms are rejected.
@@ -70,6 +77,9 @@ export class Election {
   private deadline = 0
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined
   private preVote: { term: number, voters: Set<string> } | null = null
+  /** The pre-vote this peer granted last (it does not stand itself right after backing another). */
+  private preVoteGranted: { term: number, candidate: string, at: number } | null = null
+  private readonly preVoteGrants = { term: 0, candidates: new Set<string>() }
   private candidacy: { term: number, voters: Set<string>, known: number[], votes: Vote[] } | null = null
   /** term → candidate → voters seen granting it (the proof a heartbeat's sender won). */
   private readonly observed = new Map<number, Map<string, Set<string>>>()
@@ -97,7 +107,7 @@ export class Election {
   coordinatorLost (): void {
     if (!this.running || this.role !== 'follower') return
     const { fastElectionMinMs: lo, fastElectionMaxMs: hi } = this.deps.timing
-    if (this.deadline - this.deps.now() > hi) this.arm(lo + Math.random() * (hi - lo))
+    if (this.deadline - this.deps.now() > hi) this.arm(this.spread(lo, hi))
   }
 
   handle (msg: ElectionMessage): void {
@@ -113,8 +123,18 @@ export class Election {
   }
 
   private randomTimeout (): number {
-    const { electionTimeoutMinMs: lo, electionTimeoutMaxMs: hi } = this.deps.timing
-    return lo + Math.random() * (hi - lo)
+    return this.spread(this.deps.timing.electionTimeoutMinMs, this.deps.timing.electionTimeoutMaxMs)
+  }
+
+  /**
+   * A time in [lo, hi]: the peers that may stand get evenly spaced slots, in an order
+   * shuffled per term, plus jitter within half a slot. Plain random timeouts make tens of
+   * peers time out within the same message latency in a large mesh and split every vote;
+   * distinct slots let the first one's request reach the others before their turn.
+   */
+  private spread (lo: number, hi: number): number {
+    const { rank, count } = this.deps.slot(Math.max(this.term, this.maxSeenTerm) + 1)
+    return lo + (hi - lo) * (rank + Math.random() * 0.5) / Math.max(1, count)
   }
 
   private arm (delay: number): void {
@@ -161,8 +181,13 @@ export class Election {
     }
     if (!this.deps.eligible || !this.mayLead(this.deps.self)) return
     const head = this.deps.head()
+    const g = this.preVoteGranted
+    const proposed = Math.max(this.term, this.maxSeenTerm) + 1
+    // this peer just backed another candidate for that term: let it finish first
+    if (g !== null && g.term === proposed && g.candidate !== this.deps.self && this.deps.now() - g.at < this.deps.timing.electionTimeoutMinMs) return
     // never stand in a term someone may already have won (even one this peer could not verify)
-    this.preVote = { term: Math.max(this.term, this.maxSeenTerm) + 1, voters: new Set([this.deps.self]) }
+    this.preVote = { term: proposed, voters: new Set([this.deps.self]) }
+    this.preVoteGranted = { term: proposed, candidate: this.deps.self, at: this.deps.now() }
     this.deps.publish({ type: 'prevote-request', term: this.preVote.term, candidate: this.deps.self, lastVersion: head.version, lastTerm: head.term })
     this.checkPreVotes()
   }
@@ -171,6 +196,14 @@ export class Election {
     if (msg.candidate === this.deps.self) return
     if (msg.term <= this.term) { this.deps.reject('stale-term'); return }
     if (!this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion) || !this.leaseExpired()) return
+    // grant at most a few candidates per proposed term, so that many simultaneous candidates
+    // do not flood the mesh with N² grants (pre-votes bind nothing; real votes are one per term)
+    const now = this.deps.now()
+    const g = this.preVoteGrants
+    if (g.term !== msg.term) { g.term = msg.term; g.candidates.clear() }
+    if (!g.candidates.has(msg.candidate) && g.candidates.size >= PREVOTE_GRANTS_PER_TERM) return
+    g.candidates.add(msg.candidate)
+    this.preVoteGranted = { term: msg.term, candidate: msg.candidate, at: now }
     this.deps.publish({ type: 'prevote', term: msg.term, candidate: msg.candidate, voter: this.deps.self })
   }
 
@@ -185,7 +218,8 @@ export class Election {
   }
 
   private checkPreVotes (): void {
-    if (this.preVote === null || !isMajority(this.deps.votingSet(), this.preVote.voters)) return
+    const set = this.deps.votingSet()
+    if (this.preVote === null || !isMajority(set, this.preVote.voters) || !anchored(set, this.preVote.voters, this.deps.anchors, p => this.deps.status(p) === 'dead')) return
     const term = this.preVote.term
     this.preVote = null
     if (term > this.term && term > this.maxSeenTerm) this.startElection(term)
@@ -236,7 +270,8 @@ export class Election {
 
   private checkVotes (): void {
     const c = this.candidacy
-    if (c === null || this.role !== 'candidate' || !isMajority(this.deps.votingSet(), c.voters, c.known)) return
+    const set = this.deps.votingSet()
+    if (c === null || this.role !== 'candidate' || !isMajority(set, c.voters, c.known) || !anchored(set, c.voters, this.deps.anchors, p => this.deps.status(p) === 'dead')) return
     this.candidacy = null
     this.role = 'coordinator'
     this.coordinator = this.deps.self
@@ -254,11 +289,8 @@ export class Election {
   private tick (): void {
     if (this.role !== 'coordinator') return
     const now = this.deps.now()
-    const heard = new Set<string>()
-    for (const m of this.deps.votingSet().members) {
-      const seen = this.deps.lastSeen(m)
-      if (m === this.deps.self || (seen !== undefined && now - seen <= this.deps.timing.checkQuorumMs && this.deps.status(m) !== 'dead')) heard.add(m)
-    }
+    const heard = new Set<string>([this.deps.self])
+    for (const m of this.deps.votingSet().members) if (this.deps.status(m) === 'alive') heard.add(m)
     if (isMajority(this.deps.votingSet(), heard)) this.lastQuorumAt = now
     else if (now - this.lastQuorumAt > this.deps.timing.checkQuorumMs) {
       this.stepDown(this.term)
@@ -287,9 +319,13 @@ export class Election {
   /**
    * Did `peer` win `term`? Yes if this peer saw a majority of its voting set grant it votes,
    * or a majority of its voting set — or of the other members it sees alive — announce it
-   * as that term's coordinator. (A newcomer that knows nobody else trusts the first claim.)
+   * as that term's coordinator. A peer that holds no state yet (a newcomer) has nothing to
+   * judge by and follows the first claim; it learns the configuration from that
+   * coordinator's snapshot, and from then on needs proofs. Either way a second claim for
+   * an accepted term is rejected (`not-elected`).
    */
   private proven (term: number, peer: string): boolean {
+    if (this.deps.head().version === 0) return true
     const set = this.deps.votingSet()
     if (isMajority(set, this.observed.get(term)?.get(peer) ?? new Set())) return true
     const announcers = new Set(this.deps.announcers(term, peer))

@@ -15,7 +15,7 @@ export { DEFAULT_TIMING, meshTiming } from './timing.ts'
 export { GossipCounters } from './gossip-counters.ts'
 export { gossipOptions, topicName, PLANES } from './gossip.ts'
 export type { Plane } from './gossip.ts'
-export { isMajority, majority, votingSet } from './quorum.ts'
+export { anchored, electionSlot, isMajority, majority, votingSet } from './quorum.ts'
 export { StateLog, compareHeads, emptyState } from './state-log.ts'
 export { parseMembership } from './messages/membership.ts'
 export type { Announce } from './messages/membership.ts'
@@ -60,7 +60,12 @@ export interface MeshInit {
    * majority of at least this many members (see quorum.ts). @default 1
    */
   expectedMembers?: number
-  /** Connections discovery keeps open to other members. @default 8 */
+  /**
+   * Multiaddrs (ending in /p2p/<id>) of bootstrap nodes, dialed at start and again whenever
+   * this peer has no connection at all. @default []
+   */
+  bootstrap?: string[]
+  /** Connections discovery keeps open to other members (it dials until it has this many). @default 6 */
   targetConnections?: number
   /** Periods and timeouts. @default DEFAULT_TIMING */
   timing?: Partial<MeshTiming>

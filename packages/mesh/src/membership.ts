@@ -77,10 +77,13 @@ export class MembershipTable {
     return row.status === 'alive' && peerId !== this.self ? this.move(row, 'suspect', at, 'disconnected') : undefined
   }
 
-  /** Re-evaluate every status against the clock. */
-  sweep (at: number): StatusChange[] {
+  /** Re-evaluate every status against the clock; `scale` stretches the silence thresholds (large meshes announce less often). */
+  sweep (at: number, scale = 1): StatusChange[] {
     const changes: StatusChange[] = []
-    const { suspectAfterMs, deadAfterMs, disconnectDeadAfterMs, forgetDeadAfterMs } = this.timing
+    const { forgetDeadAfterMs } = this.timing
+    const suspectAfterMs = this.timing.suspectAfterMs * scale
+    const deadAfterMs = this.timing.deadAfterMs * scale
+    const disconnectDeadAfterMs = this.timing.disconnectDeadAfterMs * scale
     for (const row of this.rows.values()) {
       if (row.peerId === this.self) continue
       const silent = at - row.lastSeen

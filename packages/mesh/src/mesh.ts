@@ -13,13 +13,15 @@ import { MembershipTable } from './membership.ts'
 import { parseElection } from './messages/election.ts'
 import { parseMembership } from './messages/membership.ts'
 import { parseStateMessage, parseTransaction } from './messages/state.ts'
-import { votingSet } from './quorum.ts'
+import { electionSlot, votingSet } from './quorum.ts'
 import { Replication } from './replication.ts'
 import { defaultCapabilities } from './runtime.ts'
 import { StateLog } from './state-log.ts'
 import { meshTiming } from './timing.ts'
 import { meshView } from './view.ts'
+import { PEX_PROTOCOL, servePex } from './pex.ts'
 import type { DialComponents } from './discovery.ts'
+import type { PexComponents } from './pex.ts'
 import type { GossipCounters } from './gossip-counters.ts'
 import type { Plane } from './gossip.ts'
 import type { StatusChange } from './membership.ts'
@@ -28,7 +30,7 @@ import type { MeshTiming } from './timing.ts'
 import type { Capabilities, ElectionRecord, ElectionRoleName, GossipFaults, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
 import type { Mesh, MeshEvents, MeshInit } from './index.ts'
 
-export interface MeshComponents extends DialComponents {
+export interface MeshComponents extends DialComponents, PexComponents {
   peerId: PeerId
   events: TypedEventTarget<Libp2pEvents>
   pubsub: GossipSub
@@ -67,6 +69,7 @@ export class MeshService extends EventTargetBase implements Mesh {
   private lastProfile = ''
   private newMemberSeen = false
   private earlyTimer: ReturnType<typeof setTimeout> | undefined
+  private announceTimer: ReturnType<typeof setTimeout> | undefined
   private intervals: Array<ReturnType<typeof setInterval>> = []
   private started = false
   private lastRole: ElectionRoleName = 'follower'
@@ -97,11 +100,12 @@ export class MeshService extends EventTargetBase implements Mesh {
       now,
       publish: msg => { this.publish('election', msg) },
       votingSet: voting,
+      anchors: anchorsOf(init.bootstrap ?? [], this.peerId),
       head: () => ({ version: this.log.version, term: this.log.term }),
       status: id => this.table.status(id),
-      lastSeen: id => this.table.lastSeen(id),
       announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
       aliveOthers: () => this.table.alive().filter(id => id !== this.peerId).length,
+      slot: term => electionSlot(this.peerId, term, [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && voting().members.has(m.peerId)).map(m => m.peerId)),
       reject,
       onChange: () => { this.onElectionChange() },
       onElected: (term, votes) => { this.replication.onElected(term, votes).catch(err => { this.fault('replication', err) }) },
@@ -128,11 +132,13 @@ export class MeshService extends EventTargetBase implements Mesh {
     this.discovery = new Discovery(components, {
       self: this.peerId,
       targetConnections: init.targetConnections ?? TARGET_CONNECTIONS,
+      bootstrap: init.bootstrap ?? [],
       dialTimeoutMs: DIAL_TIMEOUT_MS,
       backoffMs: DIAL_BACKOFF_MS,
       backoffMaxMs: DIAL_BACKOFF_MAX_MS,
       now,
-      onDialError: () => { this.counters.inc('dial-failed') }
+      onDialError: () => { this.counters.inc('dial-failed') },
+      onPexError: () => { this.counters.inc('pex-failed') }
     })
   }
 
@@ -140,6 +146,9 @@ export class MeshService extends EventTargetBase implements Mesh {
 
   async start (): Promise<void> {
     if (this.capabilitiesProbe !== undefined) this.capabilities = await this.capabilitiesProbe()
+    await servePex(this.components, requester => [...this.table.rawRows()]
+      .filter(m => m.status === 'alive' && m.peerId !== requester && m.addrs.length > 0)
+      .map(m => ({ peerId: m.peerId, addrs: m.addrs })))
   }
 
   afterStart (): void {
@@ -154,8 +163,8 @@ export class MeshService extends EventTargetBase implements Mesh {
     this.started = true
     this.election.start()
     this.announce()
+    this.discovery.topUp(this.table.rawRows())
     this.intervals = [
-      setInterval(() => { this.announce() }, this.timing.announceIntervalMs),
       setInterval(() => { this.sweep() }, this.timing.sweepIntervalMs),
       setInterval(() => { this.discovery.topUp(this.table.rawRows()) }, this.timing.discoveryIntervalMs)
     ]
@@ -169,6 +178,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     this.started = false
     for (const i of this.intervals) clearInterval(i)
     clearTimeout(this.earlyTimer)
+    clearTimeout(this.announceTimer)
     this.election.stop()
     this.replication.stop()
     this.discovery.stop()
@@ -177,6 +187,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     events.removeEventListener('peer:connect', this.onConnect)
     events.removeEventListener('peer:disconnect', this.onDisconnect)
     for (const topic of this.topics.keys()) pubsub.topicValidators.delete(topic)
+    void this.components.registrar.unhandle(PEX_PROTOCOL).catch(() => {})
   }
 
   // --- gossip in and out ---
@@ -206,7 +217,7 @@ export class MeshService extends EventTargetBase implements Mesh {
       if (parsed.plane === 'membership') {
         const a = parsed.msg as Announce
         this.noteChange(this.table.announce(a, Date.now()))
-        this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion)
+        this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion, a.stateTerm)
         return
       }
       this.noteChange(this.table.heard(from, Date.now()))
@@ -229,8 +240,15 @@ export class MeshService extends EventTargetBase implements Mesh {
 
   // --- membership ---
 
+  /** The announcement period: the configured one, stretched in large meshes. */
+  private announcePeriod (): number {
+    return Math.max(this.timing.announceIntervalMs, this.table.alive().length * this.timing.announcePerMemberMs)
+  }
+
   private announce (): void {
     if (!this.started) return
+    clearTimeout(this.announceTimer)
+    this.announceTimer = setTimeout(() => { this.announce() }, this.announcePeriod())
     this.lastAnnounceAt = Date.now()
     const profile = {
       addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16),
@@ -259,24 +277,27 @@ export class MeshService extends EventTargetBase implements Mesh {
     this.publish('membership', a)
   }
 
-  /** Announce now (acks and role changes travel fast), but not more often than the early-gap. */
+  /**
+   * Announce now (acks and role changes travel fast), but not more often than the early
+   * gap, which grows with the mesh like the period (every announcement reaches everyone).
+   */
   private announceSoon (): void {
     if (!this.started || this.earlyTimer !== undefined) return
-    const wait = this.lastAnnounceAt + this.timing.earlyAnnounceMinGapMs - Date.now()
+    const gap = this.timing.earlyAnnounceMinGapMs * this.announcePeriod() / this.timing.announceIntervalMs
+    const wait = this.lastAnnounceAt + gap - Date.now()
     this.earlyTimer = setTimeout(() => { this.earlyTimer = undefined; this.announce() }, Math.max(0, wait))
   }
 
   private sweep (): void {
-    for (const change of this.table.sweep(Date.now())) this.noteChange(change)
+    for (const change of this.table.sweep(Date.now(), this.announcePeriod() / this.timing.announceIntervalMs)) this.noteChange(change)
   }
 
   private noteChange (change: StatusChange | undefined): void {
     if (change === undefined) return
     if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.peerId) {
-      // tell the newcomer who we are with our next announcement, and maybe connect to it
+      // tell the newcomer who we are with our next (regular) announcement, and maybe connect to it
       if (this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === change.peerId)) this.table.connected(change.peerId, true, change.at)
       this.newMemberSeen = true
-      this.announceSoon()
       this.discovery.topUp(this.table.rawRows())
     }
     if (change.status !== 'alive' && change.peerId === this.election.coordinator) this.election.coordinatorLost()
@@ -335,6 +356,12 @@ export class MeshService extends EventTargetBase implements Mesh {
   setLayers (layers: LayerRange[]): void { this.layers = layers; this.announceSoon() }
   setLoad (load: number): void { this.load = load }
   setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announceSoon() }
+}
+
+/** Peer ids of the bootstrap addresses (`…/p2p/<id>`), or this peer when it has none. */
+function anchorsOf (bootstrap: string[], self: string): Set<string> {
+  const ids = bootstrap.map(a => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id !== undefined)
+  return new Set(ids.length > 0 ? ids : [self])
 }
 
 /** The mesh as a libp2p service: `services: { pubsub: gossipsub(gossipOptions(…)), mesh: mesh(init) }`. */

@@ -15,8 +15,6 @@ export interface MeshPeerInit extends MeshInit {
    * @default Node: ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws']; browser: ['/p2p-circuit', '/webrtc']
    */
   listen?: string[]
-  /** Multiaddrs (ending in /p2p/<id>) of bootstrap nodes to dial at start. @default [] */
-  bootstrap?: string[]
   /** Node only: serve circuit relay v2, so browsers can reserve a slot and signal WebRTC. @default false */
   relayServer?: boolean
   /**
@@ -28,7 +26,7 @@ export interface MeshPeerInit extends MeshInit {
   connectionGater?: ConnectionGater
   /** @default { pingInterval: 1000, pingTimeout: { minTimeout: 1000, maxTimeout: 2000 } } (DESIGN §2) */
   connectionMonitor?: ConnectionMonitorInit
-  /** @default { inboundConnectionThreshold: 64, maxIncomingPendingConnections: 32 } (local peers share one address) */
+  /** @default { inboundConnectionThreshold: 256, maxIncomingPendingConnections: 128 } (local peers share one address) */
   connectionManager?: ConnectionManagerInit
   /** Overrides of `gossipOptions()`. */
   gossipsub?: Partial<GossipsubOpts>

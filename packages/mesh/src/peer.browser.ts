@@ -1,4 +1,3 @@
-import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayTransport } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -38,10 +37,9 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
     connectionGater: gater,
     connectionManager: init.connectionManager,
     connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
-    peerDiscovery: (init.bootstrap ?? []).length > 0 ? [bootstrap({ list: init.bootstrap ?? [], timeout: 10 })] : [],
     services: {
       identify: identify(),
-      ping: ping(),
+      ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
       pubsub: gossipsub(gossipOptions(meshId, counters, { runOnLimitedConnection: true, ...init.gossipsub })),
       mesh: mesh({ ...init, gossipCounters: counters })
     } as any

@@ -1,4 +1,3 @@
-import { bootstrap } from '@libp2p/bootstrap'
 import { circuitRelayServer } from '@libp2p/circuit-relay-v2'
 import { gossipsub } from '@libp2p/gossipsub'
 import { identify } from '@libp2p/identify'
@@ -22,11 +21,13 @@ export type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
  * (peer.browser.ts, through the package.json `browser` map) has the same signature.
  */
 export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode> {
+  // ping allows 1 outbound stream per connection by default; the connection monitor's pings
+  // overlap when a peer is slow to answer, and the refused stream aborts the whole connection
   const counters = new GossipCounters()
   const meshId = init.meshId ?? DEFAULT_MESH_ID
   const services: Record<string, unknown> = {
     identify: identify(),
-    ping: ping(),
+    ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
     pubsub: gossipsub(gossipOptions(meshId, counters, init.gossipsub)),
     mesh: mesh({ ...init, gossipCounters: counters })
   }
@@ -39,9 +40,8 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
     connectionEncrypters: [noise()],
     streamMuxers: [yamux()],
     connectionGater: init.connectionGater,
-    connectionManager: { inboundConnectionThreshold: 64, maxIncomingPendingConnections: 32, ...init.connectionManager },
+    connectionManager: { inboundConnectionThreshold: 256, maxIncomingPendingConnections: 128, ...init.connectionManager },
     connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
-    peerDiscovery: (init.bootstrap ?? []).length > 0 ? [bootstrap({ list: init.bootstrap ?? [], timeout: 10 })] : [],
     services: services as any
   }) as unknown as MeshNode
   if (init.start !== false) await node.start()

@@ -12,6 +12,11 @@
  * Before the first configuration exists (genesis) the voting set is every member this peer
  * sees alive, at least `expectedMembers`, widened by what each voter reports it sees
  * (`known`), so a candidate that sees few peers still needs a majority of the largest view.
+ * Views alone cannot stop two groups that have not met yet from each electing a coordinator
+ * in term 1, so a genesis majority must also hold a majority of the candidate's *anchors*:
+ * the peers of its bootstrap addresses (itself when it has none, i.e. the bootstrap node).
+ * Every peer that joins through the same bootstrap node needs that node's vote, and it
+ * votes once per term. After genesis the anchors play no part.
  */
 export interface VotingSet {
   members: ReadonlySet<string>
@@ -24,6 +29,33 @@ export function votingSet (config: readonly string[], aliveKnown: Iterable<strin
   const members = new Set(aliveKnown)
   members.add(self)
   return { members, size: Math.max(members.size, expectedMembers), genesis: true }
+}
+
+/**
+ * At genesis, do `voters` hold a majority of the `anchors` not known dead? (Always true once a
+ * configuration exists, or when every anchor is dead: by then the peers that joined through
+ * them have met.)
+ */
+export function anchored (set: VotingSet, voters: ReadonlySet<string>, anchors: ReadonlySet<string>, isDead: (peer: string) => boolean = () => false): boolean {
+  if (!set.genesis) return true
+  const live = [...anchors].filter(a => !isDead(a))
+  if (live.length === 0) return true
+  return live.filter(a => voters.has(a)).length >= majority(live.length)
+}
+
+function fnv (s: string): number {
+  let h = 0x811c9dc5
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193)
+  return h >>> 0
+}
+
+/** `self`'s place among `peers` (itself included or not) in an order shuffled by `term`. */
+export function electionSlot (self: string, term: number, peers: string[]): { rank: number, count: number } {
+  const all = [...new Set([...peers, self])]
+  const key = (p: string): number => fnv(`${p}/${term}`)
+  const mine = key(self)
+  const rank = all.filter(p => p !== self && (key(p) < mine || (key(p) === mine && p < self))).length
+  return { rank, count: all.length }
 }
 
 export function majority (size: number): number {

@@ -47,6 +47,8 @@ export class Replication {
   private fenceVersion = 0
   private missingSince = new Map<string, number>()
   private pendingSync: { target: string, done: () => void } | null = null
+  /** A snapshot asked of a member while there is no coordinator. */
+  private catchUp: { target: string, at: number } | null = null
   private behindSince: number | null = null
   private lastSyncRequestAt = 0
   private lastSnapshotAt = 0
@@ -146,11 +148,23 @@ export class Replication {
   }
 
   /** An announcement: as coordinator, it acknowledges the announcer's state head. */
-  onAnnounce (peerId: string, term: number, coordinator: string | null, stateVersion: number): void {
+  onAnnounce (peerId: string, term: number, coordinator: string | null, stateVersion: number, stateTerm: number): void {
     const e = this.deps.election()
-    if (e.role !== 'coordinator' || term !== e.term || coordinator !== this.deps.self) return
-    this.acked.set(peerId, stateVersion)
-    this.updateCommit()
+    if (e.role === 'coordinator') {
+      if (term !== e.term || coordinator !== this.deps.self) return
+      this.acked.set(peerId, stateVersion)
+      this.updateCommit()
+      return
+    }
+    // no coordinator to sync from (it died before this peer caught up): fetch the state from
+    // a member that holds a newer one, so that this peer can vote with the configuration
+    const { log } = this.deps
+    if (e.coordinator === null && compareHeads({ term: stateTerm, version: stateVersion }, { term: log.term, version: log.version }) > 0) {
+      const now = this.deps.now()
+      if (this.catchUp !== null && now - this.catchUp.at < this.deps.timing.syncTimeoutMs) return
+      this.catchUp = { target: peerId, at: now }
+      this.deps.publish({ type: 'sync', term: e.term, peerId: this.deps.self, target: peerId, version: log.version, stateTerm: log.term })
+    }
   }
 
   private updateCommit (): void {
@@ -159,22 +173,28 @@ export class Replication {
     const need = majority(set.size)
     const committed = versions.length >= need ? versions[need - 1] : 0
     if (committed <= this.commitVersion) return
+    const fenced = this.commitVersion < this.fenceVersion && committed >= this.fenceVersion
     this.commitVersion = committed
     const done = this.waiters.filter(w => w.version <= committed)
     this.waiters = this.waiters.filter(w => w.version > committed)
     for (const w of done) w.resolve(w.version)
+    // the last configuration change is committed: make the next one without waiting for a tick
+    const e = this.deps.election()
+    if (fenced && this.ready && e.role === 'coordinator') queueMicrotask(() => { if (this.ready) this.reconcile(this.deps.election().term) })
   }
 
   /** Fields of the next heartbeat; as coordinator also changes the configuration, one member at a time. */
   heartbeatState (): Pick<Heartbeat, 'stateVersion' | 'stateTerm' | 'commitVersion' | 'ready'> {
     const { log } = this.deps
     const e = this.deps.election()
-    if (e.role === 'coordinator' && this.ready) this.reconcile(e.term)
+    if (e.role === 'coordinator' && this.ready) {
+      this.updateCommit()
+      this.reconcile(e.term)
+    }
     return { stateVersion: log.version, stateTerm: log.term, commitVersion: this.commitVersion, ready: this.ready }
   }
 
   private reconcile (term: number): void {
-    this.updateCommit()
     if (this.commitVersion < this.fenceVersion) return
     const now = this.deps.now()
     for (const m of this.deps.log.config) {
@@ -256,6 +276,12 @@ export class Replication {
       return
     }
     if (msg.target !== null && msg.target !== this.deps.self) return // an answer to someone else's request
+    const c = this.catchUp
+    if (c !== null && msg.target === this.deps.self && msg.sender === c.target) {
+      this.catchUp = null
+      if (this.deps.election().coordinator === null && compareHeads(msg.state, { term: log.term, version: log.version }) > 0) this.restore(msg.state)
+      return
+    }
     if (!this.fromCoordinator(msg.term, msg.sender)) {
       if (msg.target === this.deps.self) this.deps.reject('unexpected-snapshot')
       return
@@ -274,14 +300,14 @@ export class Replication {
   private onSync (msg: SyncRequest): void {
     if (msg.target !== this.deps.self || msg.peerId === this.deps.self) return
     const e = this.deps.election()
-    if (msg.term < e.term) { this.deps.reject('stale-term'); return }
     if (e.role === 'coordinator') {
+      if (msg.term < e.term) { this.deps.reject('stale-term'); return }
       // coalesce requests of many followers into one snapshot for all
       if (this.snapshotTimer !== undefined) return
       const wait = Math.max(0, this.lastSnapshotAt + this.deps.timing.syncRequestMinGapMs / 2 - this.deps.now())
       this.snapshotTimer = setTimeout(() => { this.snapshotTimer = undefined; this.publishSnapshot(null) }, wait)
     } else {
-      this.publishSnapshot(msg.peerId) // a new coordinator catching up from us
+      this.publishSnapshot(msg.peerId) // a new coordinator, or a member without one, catching up from us
     }
   }
 }

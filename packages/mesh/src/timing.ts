@@ -7,6 +7,7 @@ import type { ReplicationTiming } from './replication.ts'
 /** Every period and timeout of the mesh, in ms. Defaults in constants.ts. */
 export interface MeshTiming extends MembershipTiming, ElectionTiming, ReplicationTiming {
   announceIntervalMs: number
+  announcePerMemberMs: number
   earlyAnnounceMinGapMs: number
   sweepIntervalMs: number
   discoveryIntervalMs: number
@@ -14,6 +15,7 @@ export interface MeshTiming extends MembershipTiming, ElectionTiming, Replicatio
 
 export const DEFAULT_TIMING: Readonly<MeshTiming> = {
   announceIntervalMs: c.ANNOUNCE_INTERVAL_MS,
+  announcePerMemberMs: c.ANNOUNCE_PER_MEMBER_MS,
   earlyAnnounceMinGapMs: c.EARLY_ANNOUNCE_MIN_GAP_MS,
   sweepIntervalMs: c.SWEEP_INTERVAL_MS,
   discoveryIntervalMs: c.DISCOVERY_INTERVAL_MS,

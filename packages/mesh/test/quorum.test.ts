@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { isMajority, majority, meshTiming, MeshConfigError, votingSet } from '../src/index.ts'
+import { anchored, electionSlot, isMajority, majority, meshTiming, MeshConfigError, votingSet } from '../src/index.ts'
 
 describe('quorum rule', () => {
   it('uses the replicated configuration once it exists, whatever this peer sees alive', () => {
@@ -21,6 +21,23 @@ describe('quorum rule', () => {
     expect(isMajority(set, new Set(['a', 'b']), [5])).toBe(false) // a voter sees 5 members
     expect(isMajority(votingSet([], ['a'], 'a', 5), new Set(['a', 'b']))).toBe(false)
     expect(isMajority(votingSet([], [], 'a', 1), new Set(['a']))).toBe(true) // a mesh of one
+  })
+
+  it('a genesis election also needs a majority of the live anchors (bootstrap peers)', () => {
+    const set = votingSet([], ['a', 'b', 'c'], 'a', 1)
+    expect(anchored(set, new Set(['a', 'b']), new Set(['boot']))).toBe(false)
+    expect(anchored(set, new Set(['a', 'boot']), new Set(['boot']))).toBe(true)
+    expect(anchored(set, new Set(['a', 'b']), new Set(['boot']), p => p === 'boot')).toBe(true) // the bootstrap is dead
+    expect(anchored(votingSet(['a', 'b', 'c'], [], 'a', 1), new Set(['a', 'b']), new Set(['boot']))).toBe(true) // not genesis
+  })
+
+  it('gives every peer a distinct election slot, shuffled per term', () => {
+    const peers = ['p1', 'p2', 'p3', 'p4', 'p5']
+    const ranks = peers.map(p => electionSlot(p, 7, peers).rank).sort()
+    expect(ranks).toEqual([0, 1, 2, 3, 4])
+    expect(electionSlot('p1', 7, peers).count).toBe(5)
+    const orders = new Set([3, 4, 5, 6, 7, 8].map(t => peers.map(p => electionSlot(p, t, peers).rank).join()))
+    expect(orders.size).toBeGreaterThan(1)
   })
 
   it('checks timing overrides', () => {
