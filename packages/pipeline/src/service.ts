@@ -54,7 +54,9 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private readonly controller = new AbortController()
   private readonly loop: CoordinatorLoop
   private readonly manifests = new Map<string, Promise<M>>()
+  private stageServer: StageServer | undefined
   private head: Head | undefined
+  private headStarting: Promise<void> | undefined
   private served: string | undefined
   private serving: Promise<void> = Promise.resolve()
   private timer: ReturnType<typeof setInterval> | undefined
@@ -110,11 +112,11 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     if (settings === undefined) return
     const plan = currentPlan(state)
     if (plan !== undefined) this.serveAssigned(settings.model, plan)
-    if (this.init.head === true && this.head === undefined) await this.startHead(settings.model).catch(err => { this.report(err) })
+    if (this.init.head === true && this.head === undefined && this.headStarting === undefined) {
+      this.headStarting = this.startHead(settings.model).catch(err => { this.report(err) }).finally(() => { this.headStarting = undefined })
+    }
     this.init.node.services.mesh.setLoad((this.stageServer?.stats().sessions ?? 0) + (this.head?.active ?? 0))
   }
-
-  private stageServer: StageServer | undefined
 
   /** Serve the range the plan gives this peer (one at a time; a new range replaces the old). */
   private serveAssigned (cid: string, plan: Plan): void {
@@ -148,7 +150,6 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     const manifest = await this.manifest(cid)
     const spec = await this.init.weights.fetchTokenizer(manifest, { signal: this.controller.signal })
     if (spec === undefined) throw new Error(`model ${cid} has no tokenizer; the OpenAI API needs one`)
-    if (this.head !== undefined) return
     const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000 })
     await head.start()
     this.head = head
@@ -174,6 +175,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     clearTimeout(this.debounce)
     for (const off of this.listeners) off()
     await this.serving.catch(() => {})
+    await this.headStarting
     await this.head?.stop()
     await this.stageServer?.stop()
     await this.endpoint.stop()
