@@ -72,16 +72,15 @@ export async function generate (init: GenerateInit): Promise<GenerateResult> {
     out = await forwardChain(sessions, position, [next], { sample: sampling, signal })
     position++
   }
-  const t2 = performance.now()
-  const decoded = Math.max(0, position - promptTokens.length)
+  return { tokens, finishReason, timings: timings(promptTokens.length, position - promptTokens.length, t0, t1, performance.now()) }
+}
+
+/** Prefill and decode rates from the clock at start, after prefill, and at the end. */
+export function timings (promptTokens: number, decoded: number, t0: number, t1: number, t2: number): Timings {
   return {
-    tokens,
-    finishReason,
-    timings: {
-      prefillMs: t1 - t0,
-      decodeMs: t2 - t1,
-      prefillTokensPerSecond: promptTokens.length / ((t1 - t0) / 1000),
-      decodeTokensPerSecond: decoded === 0 ? 0 : decoded / ((t2 - t1) / 1000)
-    }
+    prefillMs: t1 - t0,
+    decodeMs: t2 - t1,
+    prefillTokensPerSecond: promptTokens / ((t1 - t0) / 1000),
+    decodeTokensPerSecond: decoded <= 0 ? 0 : decoded / ((t2 - t1) / 1000)
   }
 }

@@ -1,5 +1,5 @@
 import { ContextLengthError } from '@shardmesh/model'
-import { StageInputError } from '@shardmesh/engine'
+import { StageInputError, timings } from '@shardmesh/engine'
 import { encodeControl, encodeFrame, frameTokens, tokenPayload } from '@shardmesh/protocol'
 import type { FinishReason, SamplingParams, Timings } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
@@ -144,18 +144,7 @@ export class SessionDriver {
       this.waiters.delete(hex)
       void endpoint.send(first, encodeControl({ type: 'close', session: hex })).catch(() => {})
     }
-    const t2 = performance.now()
-    const decoded = Math.max(0, position - promptTokens.length)
-    return {
-      tokens,
-      finishReason,
-      timings: {
-        prefillMs: t1 - t0,
-        decodeMs: t2 - t1,
-        prefillTokensPerSecond: promptTokens.length / ((t1 - t0) / 1000),
-        decodeTokensPerSecond: decoded === 0 ? 0 : decoded / ((t2 - t1) / 1000)
-      }
-    }
+    return { tokens, finishReason, timings: timings(promptTokens.length, position - promptTokens.length, t0, t1, performance.now()) }
   }
 }
 

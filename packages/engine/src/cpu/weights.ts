@@ -1,10 +1,9 @@
-import { MissingFieldError } from '@shardmesh/model'
-import type { ModelConfig, Tensor } from '@shardmesh/model'
-import { StageConfigError } from '../errors.ts'
+import type { ModelConfig } from '@shardmesh/model'
 import { cpuMatrix, vectorF32 } from './matrix.ts'
 import type { WasmArena } from './wasm/arena.ts'
 import type { CpuMatrix } from './matrix.ts'
 import type { TensorSource } from '../types.ts'
+import { requireTensor } from '../stage-tensors.ts'
 
 export interface LayerWeights {
   attentionNorm: Float32Array // (dim)
@@ -25,22 +24,13 @@ export interface StageWeights {
   output?: CpuMatrix // (vocab, dim); the embedding table when tied
 }
 
-function need (tensors: TensorSource, name: string, shape: number[]): Tensor {
-  const t = tensors.get(name)
-  if (t === undefined) throw new MissingFieldError(`tensor ${name} is missing from the stage's weights`)
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw new StageConfigError(`tensor ${name} has shape [${t.shape.join(', ')}], the model config needs [${shape.join(', ')}]`)
-  }
-  return t
-}
-
 /** Gather and check the weights of layers [l0, l1) plus embedding and head as asked, copied into `arena`. */
 export function stageWeights (config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean, arena: WasmArena): StageWeights {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config
   const qDim = nHeads * headDim
   const kvDim = nKvHeads * headDim
-  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(need(tensors, name, shape), arena)
-  const vector = (name: string): Float32Array => vectorF32(need(tensors, name, [dim]))
+  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(requireTensor(tensors, name, shape), arena)
+  const vector = (name: string): Float32Array => vectorF32(requireTensor(tensors, name, [dim]))
   const layers: LayerWeights[] = []
   for (let l = l0; l < l1; l++) {
     const p = `layers.${l}.`

@@ -1,10 +1,10 @@
-import { MissingFieldError, toFloat32 } from '@shardmesh/model'
-import type { ModelConfig, Tensor } from '@shardmesh/model'
-import { StageConfigError } from '../errors.ts'
+import { toFloat32 } from '@shardmesh/model'
+import type { ModelConfig } from '@shardmesh/model'
 import type { TensorSource } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import { destroyMatrix, uploadMatrix } from './matrix.ts'
 import type { GpuMatrix } from './matrix.ts'
+import { requireTensor } from '../stage-tensors.ts'
 
 export interface GpuLayerWeights {
   attentionNorm: GPUBuffer // (dim) f32
@@ -27,15 +27,6 @@ export interface GpuStageWeights {
   bytes: number
 }
 
-function need (tensors: TensorSource, name: string, shape: number[]): Tensor {
-  const t = tensors.get(name)
-  if (t === undefined) throw new MissingFieldError(`tensor ${name} is missing from the stage's weights`)
-  if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-    throw new StageConfigError(`tensor ${name} has shape [${t.shape.join(', ')}], the model config needs [${shape.join(', ')}]`)
-  }
-  return t
-}
-
 /** Check and upload the weights of layers [l0, l1) plus embedding and head as asked. */
 export function uploadStageWeights (ctx: GpuContext, config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean): GpuStageWeights {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config
@@ -51,7 +42,7 @@ export function uploadStageWeights (ctx: GpuContext, config: ModelConfig, tensor
   if (embed || (head && config.tiedEmbeddings)) want.push(['tok_embeddings', [vocabSize, dim]])
   if (head) want.push(['norm', [dim]])
   if (head && !config.tiedEmbeddings) want.push(['output', [vocabSize, dim]])
-  const checked = new Map(want.map(([name, shape]) => [name, need(tensors, name, shape)]))
+  const checked = new Map(want.map(([name, shape]) => [name, requireTensor(tensors, name, shape)]))
 
   let bytes = 0
   const matrix = (name: string): GpuMatrix => {
