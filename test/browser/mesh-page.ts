@@ -29,12 +29,7 @@ const tab = {
   async start (bootstrap: string): Promise<string> {
     node = await createMeshPeer({
       bootstrap: [bootstrap],
-      allowLocalDial: true,
-      // gossip only on unlimited connections (the bootstrap's WebSocket, the tabs' direct WebRTC).
-      // The browser factory's default (true) opens gossipsub's streams on the relayed connection
-      // first; when that closes the peer stays connected (over WebRTC), so gossipsub never
-      // reopens them and the tabs stop hearing each other once the relay is gone.
-      gossipsub: { runOnLimitedConnection: false }
+      allowLocalDial: true
     })
     return node.peerId.toString()
   },

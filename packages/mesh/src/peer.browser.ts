@@ -40,7 +40,10 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
     services: {
       identify: identify(),
       ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
-      pubsub: gossipsub(gossipOptions(meshId, counters, { runOnLimitedConnection: true, ...init.gossipsub })),
+      // gossip only over unlimited connections: between tabs that is the direct WebRTC one.
+      // Streams opened on the relayed connection first are not moved when the relay dies
+      // (the peers stay connected over WebRTC), so two tabs would lose each other's gossip.
+      pubsub: gossipsub(gossipOptions(meshId, counters, { runOnLimitedConnection: false, ...init.gossipsub })),
       mesh: mesh({ ...init, gossipCounters: counters })
     } as any
   }) as unknown as MeshNode
