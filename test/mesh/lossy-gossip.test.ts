@@ -10,6 +10,7 @@ describe('delayed and lossy gossip (5 in-process peers)', () => {
     const peers = await h.start(5)
     await Promise.all(peers.map(async p => { await p.setFaults({ drop: 0.2, delayMs: 0, jitterMs: 150 }) }))
     const first = await h.waitFor('one agreed coordinator', () => h!.agreed(), 30_000)
+    await h.waitFor('all five in the configuration', () => peers.every(p => p.snapshot().config.length === 5), 30_000)
     expect(h.coordinators()).toHaveLength(1)
     // the faults really bit: every peer dropped some of what it received
     for (const p of peers) expect(p.snapshot().rejections['fault-dropped']).toBeGreaterThan(0)

@@ -12,6 +12,7 @@ describe('partitions (5 in-process peers, connection gaters)', () => {
     h = new MeshHarness({ kind: 'inproc' })
     const peers = await h.start(5)
     const before = await h.waitFor('one agreed coordinator', () => h!.agreed())
+    await h.waitFor('all five in the configuration', () => peers.every(p => p.snapshot().config.length === 5))
     // the old coordinator and one other peer end up on the minority side
     const old = peers.find(p => p.id === before.peerId)!
     const minority = [old, peers.find(p => p !== old)!]

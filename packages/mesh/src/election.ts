@@ -79,13 +79,15 @@ export class Election {
   private preVote: { term: number, voters: Set<string> } | null = null
   /** The pre-vote this peer granted last (it does not stand itself right after backing another). */
   private preVoteGranted: { term: number, candidate: string, at: number } | null = null
-  private readonly preVoteGrants = { term: 0, candidates: new Set<string>() }
+  private readonly preVoteGrants = { term: 0, since: 0, candidates: new Set<string>() }
   private candidacy: { term: number, voters: Set<string>, known: number[], votes: Vote[] } | null = null
   /** term → candidate → voters seen granting it (the proof a heartbeat's sender won). */
   private readonly observed = new Map<number, Map<string, Set<string>>>()
   readonly history: ElectionRecord[] = []
   /** Highest term of any heartbeat, vote request or vote seen, proven or not: a candidate always goes above it. */
   private maxSeenTerm = 0
+  /** Since when a member in a newer term has been seen while this peer coordinates `term`. */
+  private outrankedSince: { term: number, at: number } | null = null
   private running = false
 
   constructor (deps: ElectionDeps) {
@@ -101,6 +103,25 @@ export class Election {
     this.running = false
     clearTimeout(this.timer)
     clearInterval(this.heartbeatTimer)
+  }
+
+  /**
+   * A member announced `term`. A coordinator that sees a member of its voting set in a newer
+   * term (a candidate that passed pre-vote but lost the race to it) can never be followed by
+   * that member, and Raft would depose it; instead, once that lasted an election timeout (the
+   * stragglers of one election settle together), it stands again above that term — its
+   * followers back their own coordinator, so it wins in one round trip.
+   */
+  noteTerm (peer: string, term: number): void {
+    if (!this.running || term <= this.term || !this.deps.votingSet().members.has(peer)) return
+    this.maxSeenTerm = Math.max(this.maxSeenTerm, term)
+    if (this.role !== 'coordinator') return
+    const now = this.deps.now()
+    if (this.outrankedSince === null || this.outrankedSince.term !== this.term) { this.outrankedSince = { term: this.term, at: now }; return }
+    if (now - this.outrankedSince.at < this.deps.timing.electionTimeoutMaxMs) return
+    this.outrankedSince = null
+    this.stepDown(this.term)
+    this.onTimeout()
   }
 
   /** The coordinator's connection dropped or it went suspect: shorten the wait. */
@@ -143,9 +164,10 @@ export class Election {
     this.timer = setTimeout(() => { this.onTimeout() }, delay)
   }
 
-  private leaseExpired (): boolean {
+  /** May this peer back `candidate`? Not while it follows a live coordinator — unless that coordinator is the candidate. */
+  private leaseExpired (candidate: string): boolean {
     if (this.role === 'coordinator') return false
-    if (this.coordinator === null) return true
+    if (this.coordinator === null || this.coordinator === candidate) return true
     if (this.deps.status(this.coordinator) !== 'alive') return true
     return this.deps.now() - this.lastHeartbeatAt > this.deps.timing.leaseMs
   }
@@ -195,12 +217,13 @@ export class Election {
   private onPreVoteRequest (msg: PreVoteRequest): void {
     if (msg.candidate === this.deps.self) return
     if (msg.term <= this.term) { this.deps.reject('stale-term'); return }
-    if (!this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion) || !this.leaseExpired()) return
-    // grant at most a few candidates per proposed term, so that many simultaneous candidates
-    // do not flood the mesh with N² grants (pre-votes bind nothing; real votes are one per term)
+    if (!this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion) || !this.leaseExpired(msg.candidate)) return
+    // grant at most a few candidates per proposed term and election timeout, so that many
+    // simultaneous candidates do not flood the mesh with N² grants; the window reopens, so
+    // retries can still gather a majority (pre-votes bind nothing; real votes are one per term)
     const now = this.deps.now()
     const g = this.preVoteGrants
-    if (g.term !== msg.term) { g.term = msg.term; g.candidates.clear() }
+    if (g.term !== msg.term || now - g.since > this.deps.timing.electionTimeoutMinMs) { g.term = msg.term; g.since = now; g.candidates.clear() }
     if (!g.candidates.has(msg.candidate) && g.candidates.size >= PREVOTE_GRANTS_PER_TERM) return
     g.candidates.add(msg.candidate)
     this.preVoteGranted = { term: msg.term, candidate: msg.candidate, at: now }
@@ -210,7 +233,7 @@ export class Election {
   private onPreVote (msg: PreVote): void {
     if (msg.candidate !== this.deps.self) return
     if (this.preVote === null || msg.term !== this.preVote.term) {
-      if (msg.term <= this.term) this.deps.reject('stale-vote')
+      if (msg.term < this.term) this.deps.reject('stale-vote') // (late grants for the term just won are not)
       return
     }
     this.preVote.voters.add(msg.voter)
@@ -219,7 +242,7 @@ export class Election {
 
   private checkPreVotes (): void {
     const set = this.deps.votingSet()
-    if (this.preVote === null || !isMajority(set, this.preVote.voters) || !anchored(set, this.preVote.voters, this.deps.anchors, p => this.deps.status(p) === 'dead')) return
+    if (this.preVote === null || !isMajority(set, this.preVote.voters) || !anchored(set, this.preVote.voters, this.deps.anchors)) return
     const term = this.preVote.term
     this.preVote = null
     if (term > this.term && term > this.maxSeenTerm) this.startElection(term)
@@ -244,7 +267,7 @@ export class Election {
     if (msg.candidate === this.deps.self) return
     this.observe(msg.term, msg.candidate, msg.candidate)
     if (msg.term < this.term) { this.deps.reject('stale-term'); return }
-    if (!this.leaseExpired()) return
+    if (!this.leaseExpired(msg.candidate)) return
     if (msg.term > this.term) this.stepDown(msg.term)
     if ((this.votedFor !== null && this.votedFor !== msg.candidate) || !this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion)) return
     this.votedFor = msg.candidate
@@ -271,7 +294,7 @@ export class Election {
   private checkVotes (): void {
     const c = this.candidacy
     const set = this.deps.votingSet()
-    if (c === null || this.role !== 'candidate' || !isMajority(set, c.voters, c.known) || !anchored(set, c.voters, this.deps.anchors, p => this.deps.status(p) === 'dead')) return
+    if (c === null || this.role !== 'candidate' || !isMajority(set, c.voters, c.known) || !anchored(set, c.voters, this.deps.anchors)) return
     this.candidacy = null
     this.role = 'coordinator'
     this.coordinator = this.deps.self
@@ -281,9 +304,10 @@ export class Election {
     this.record(this.term, this.deps.self, 'won')
     clearTimeout(this.timer)
     this.deps.onChange()
-    this.deps.onElected(this.term, c.votes)
+    // heartbeat first: followers accept this coordinator before its first log entries arrive
     this.sendHeartbeat()
     this.heartbeatTimer = setInterval(() => { this.tick() }, this.deps.timing.heartbeatIntervalMs)
+    this.deps.onElected(this.term, c.votes)
   }
 
   private tick (): void {

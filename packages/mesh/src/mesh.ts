@@ -93,6 +93,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     const now = (): number => Date.now()
     const reject = (reason: string): void => { this.counters.inc(reason) }
     const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, this.table.alive(), this.peerId, this.expectedMembers)
+    const anchors = anchorsOf(init.bootstrap ?? [], this.peerId)
     this.election = new Election({
       self: this.peerId,
       eligible: this.eligible,
@@ -100,12 +101,17 @@ export class MeshService extends EventTargetBase implements Mesh {
       now,
       publish: msg => { this.publish('election', msg) },
       votingSet: voting,
-      anchors: anchorsOf(init.bootstrap ?? [], this.peerId),
+      anchors,
       head: () => ({ version: this.log.version, term: this.log.term }),
       status: id => this.table.status(id),
       announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
       aliveOthers: () => this.table.alive().filter(id => id !== this.peerId).length,
-      slot: term => electionSlot(this.peerId, term, [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && voting().members.has(m.peerId)).map(m => m.peerId)),
+      slot: term => {
+        const set = voting()
+        const standing = [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && set.members.has(m.peerId)).map(m => m.peerId)
+        // the first election needs the anchors' votes anyway: let them stand first
+        return electionSlot(this.peerId, term, standing, set.genesis ? anchors : undefined)
+      },
       reject,
       onChange: () => { this.onElectionChange() },
       onElected: (term, votes) => { this.replication.onElected(term, votes).catch(err => { this.fault('replication', err) }) },
@@ -218,6 +224,7 @@ export class MeshService extends EventTargetBase implements Mesh {
         const a = parsed.msg as Announce
         this.noteChange(this.table.announce(a, Date.now()))
         this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion, a.stateTerm)
+        this.election.noteTerm(a.peerId, a.term)
         return
       }
       this.noteChange(this.table.heard(from, Date.now()))

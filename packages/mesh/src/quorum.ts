@@ -32,15 +32,13 @@ export function votingSet (config: readonly string[], aliveKnown: Iterable<strin
 }
 
 /**
- * At genesis, do `voters` hold a majority of the `anchors` not known dead? (Always true once a
- * configuration exists, or when every anchor is dead: by then the peers that joined through
- * them have met.)
+ * At genesis, do `voters` hold a majority of the `anchors`? (Always true once a configuration
+ * exists.) Anchors that seem dead still count: under load a live bootstrap can look dead for
+ * a moment, and dropping it let groups that had not met elect three coordinators in term 1.
  */
-export function anchored (set: VotingSet, voters: ReadonlySet<string>, anchors: ReadonlySet<string>, isDead: (peer: string) => boolean = () => false): boolean {
-  if (!set.genesis) return true
-  const live = [...anchors].filter(a => !isDead(a))
-  if (live.length === 0) return true
-  return live.filter(a => voters.has(a)).length >= majority(live.length)
+export function anchored (set: VotingSet, voters: ReadonlySet<string>, anchors: ReadonlySet<string>): boolean {
+  if (!set.genesis || anchors.size === 0) return true
+  return [...anchors].filter(a => voters.has(a)).length >= majority(anchors.size)
 }
 
 function fnv (s: string): number {
@@ -49,10 +47,10 @@ function fnv (s: string): number {
   return h >>> 0
 }
 
-/** `self`'s place among `peers` (itself included or not) in an order shuffled by `term`. */
-export function electionSlot (self: string, term: number, peers: string[]): { rank: number, count: number } {
+/** `self`'s place among `peers` (itself included or not) in an order shuffled by `term`, `first` ahead of the rest. */
+export function electionSlot (self: string, term: number, peers: string[], first?: ReadonlySet<string>): { rank: number, count: number } {
   const all = [...new Set([...peers, self])]
-  const key = (p: string): number => fnv(`${p}/${term}`)
+  const key = (p: string): number => fnv(`${p}/${term}`) / 2 + (first === undefined || first.has(p) ? 0 : 2 ** 31)
   const mine = key(self)
   const rank = all.filter(p => p !== self && (key(p) < mine || (key(p) === mine && p < self))).length
   return { rank, count: all.length }

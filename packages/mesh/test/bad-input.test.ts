@@ -18,6 +18,7 @@ describe('bad gossip from real peers', () => {
   beforeAll(async () => {
     all = await startPeers(4)
     const first = await waitFor('a coordinator', () => agreed(all))
+    await waitFor('all four in the configuration', () => all.every(n => n.services.mesh.state().config.length === 4))
     // one re-election, so that term 1 is stale
     const old = all.find(n => n.peerId.toString() === first.peerId)!
     await old.stop()

@@ -27,7 +27,8 @@ describe('quorum rule', () => {
     const set = votingSet([], ['a', 'b', 'c'], 'a', 1)
     expect(anchored(set, new Set(['a', 'b']), new Set(['boot']))).toBe(false)
     expect(anchored(set, new Set(['a', 'boot']), new Set(['boot']))).toBe(true)
-    expect(anchored(set, new Set(['a', 'b']), new Set(['boot']), p => p === 'boot')).toBe(true) // the bootstrap is dead
+    expect(anchored(set, new Set(['a', 'boot']), new Set(['boot', 'boot2', 'boot3']))).toBe(false)
+    expect(anchored(set, new Set(['boot3', 'boot']), new Set(['boot', 'boot2', 'boot3']))).toBe(true)
     expect(anchored(votingSet(['a', 'b', 'c'], [], 'a', 1), new Set(['a', 'b']), new Set(['boot']))).toBe(true) // not genesis
   })
 
