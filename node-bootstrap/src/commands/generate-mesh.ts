@@ -5,6 +5,7 @@ import type { SamplingParams } from '@shardmesh/engine'
 import { planView } from '@shardmesh/pipeline'
 import { CliError } from '../errors.ts'
 import { bootMesh } from './start.ts'
+import { generationJson, timingsJson } from './generation-json.ts'
 
 type Values = Record<string, string | boolean | undefined>
 
@@ -34,26 +35,10 @@ export async function generateMesh (values: Values, run: { maxTokens: number, sa
       stopIds: config.stopIds,
       onToken: json ? undefined : id => { process.stdout.write(stream.push(id)) }
     })
-    const r = (x: number): number => Math.round(x * 100) / 100
-    const timings = {
-      prefill_ms: r(result.timings.prefillMs),
-      decode_ms: r(result.timings.decodeMs),
-      prefill_tokens_per_second: r(result.timings.prefillTokensPerSecond),
-      decode_tokens_per_second: r(result.timings.decodeTokensPerSecond)
-    }
+    const timings = timingsJson(result.timings)
     if (json) {
-      process.stdout.write(JSON.stringify({
-        model: config.name,
-        backend: 'cpu',
-        stages: result.plan.stages.map(s => s.range),
-        prompt_tokens: promptTokens,
-        generated_tokens: result.tokens,
-        finish_reason: result.finishReason,
-        text: tokenizer.decode([...promptTokens.slice(1), ...result.tokens]),
-        completion: tokenizer.decode(result.tokens, { prev: promptTokens[promptTokens.length - 1] }),
-        timings,
-        plan: planView(result.plan)
-      }) + '\n')
+      const output = { model: config.name, backend: 'cpu', stages: result.plan.stages.map(s => s.range), promptTokens, tokens: result.tokens, finishReason: result.finishReason, timings: result.timings }
+      process.stdout.write(JSON.stringify({ ...generationJson(output, tokenizer), plan: planView(result.plan) }) + '\n')
     } else {
       process.stdout.write(stream.flush() + '\n')
       process.stderr.write(`\n${config.name} through ${result.plan.stages.length} stage(s): ${promptTokens.length} prompt tokens, ${result.tokens.length} generated (${result.finishReason}); decode ${timings.decode_tokens_per_second} tok/s\n`)

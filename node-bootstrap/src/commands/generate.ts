@@ -2,6 +2,7 @@ import { availableThreads, cpuBackend, evenRanges, generate, webgpuBackend } fro
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel, progressBar } from '@shardmesh/model/node'
 import { CliError } from '../errors.ts'
+import { generationJson, timingsJson } from './generation-json.ts'
 
 type Values = Record<string, string | boolean | undefined>
 
@@ -62,31 +63,13 @@ export async function generateCommand (values: Values): Promise<void> {
     stopIds: config.stopIds,
     onToken: json ? undefined : id => { process.stdout.write(stream.push(id)) }
   })
-  const timings = {
-    prefill_ms: round(result.timings.prefillMs),
-    decode_ms: round(result.timings.decodeMs),
-    prefill_tokens_per_second: round(result.timings.prefillTokensPerSecond),
-    decode_tokens_per_second: round(result.timings.decodeTokensPerSecond)
-  }
+  const timings = timingsJson(result.timings)
   if (json) {
-    process.stdout.write(JSON.stringify({
-      model: config.name,
-      backend: backend.name,
-      stages: stages.map(s => s.layers),
-      prompt_tokens: promptTokens,
-      generated_tokens: result.tokens,
-      finish_reason: result.finishReason,
-      text: tokenizer.decode([...promptTokens.slice(1), ...result.tokens]),
-      completion: tokenizer.decode(result.tokens, { prev: promptTokens[promptTokens.length - 1] }),
-      timings
-    }) + '\n')
+    const output = { model: config.name, backend: backend.name, stages: stages.map(s => s.layers), promptTokens, tokens: result.tokens, finishReason: result.finishReason, timings: result.timings }
+    process.stdout.write(JSON.stringify(generationJson(output, tokenizer)) + '\n')
   } else {
     process.stdout.write(stream.flush() + '\n')
     process.stderr.write(`\n${config.name}: ${promptTokens.length} prompt tokens, ${result.tokens.length} generated (${result.finishReason}); prefill ${timings.prefill_tokens_per_second} tok/s, decode ${timings.decode_tokens_per_second} tok/s\n`)
   }
   await Promise.all(stages.map(s => s.close()))
-}
-
-function round (x: number): number {
-  return Math.round(x * 100) / 100
 }
