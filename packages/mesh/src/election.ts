@@ -1,56 +1,17 @@
 import { HISTORY_LIMIT } from './constants.ts'
-import { anchored, isMajority, majority } from './quorum.ts'
+import { ElectionProofs } from './proof.ts'
+import { anchored, isMajority } from './quorum.ts'
 import { compareHeads } from './state-log.ts'
+import type { ElectionDeps } from './election-deps.ts'
 import type { ElectionMessage, Heartbeat, PreVote, PreVoteRequest, Vote, VoteRequest } from './messages/election.ts'
-import type { VotingSet } from './quorum.ts'
-import type { ElectionRecord, ElectionRoleName, MemberStatus } from './types.ts'
+import type { ElectionRecord, ElectionRoleName } from './types.ts'
 
-export interface ElectionTiming {
-  heartbeatIntervalMs: number
-  electionTimeoutMinMs: number
-  electionTimeoutMaxMs: number
-  fastElectionMinMs: number
-  fastElectionMaxMs: number
-  leaseMs: number
-  checkQuorumMs: number
-}
+export type { ElectionDeps, ElectionTiming } from './election-deps.ts'
 
-/** What the election needs from the rest of the peer. */
-export interface ElectionDeps {
-  self: string
-  eligible: boolean
-  timing: ElectionTiming
-  now: () => number
-  publish: (msg: ElectionMessage) => void
-  votingSet: () => VotingSet
-  /** Peers whose votes a genesis election needs (see quorum.ts). */
-  anchors: ReadonlySet<string>
-  /** Head of this peer's replicated state. */
-  head: () => { version: number, term: number }
-  status: (peerId: string) => MemberStatus | undefined
-  /** Alive members whose last announcement names `coordinator` for `term`. */
-  announcers: (term: number, coordinator: string) => string[]
-  /** Members other than this peer whose status is alive. */
-  aliveOthers: () => number
-  /**
-   * This peer's place among the members that may stand (alive, eligible, in the voting set),
-   * in an order shuffled per term that every peer computes alike: `rank` of `count`.
-   */
-  slot: (term: number) => { rank: number, count: number }
-  /** Count a rejected message by reason. */
-  reject: (reason: string) => void
-  /** Role, term or coordinator changed. */
-  onChange: () => void
-  /** This peer won `term`; `votes` are the granted votes it counted. */
-  onElected: (term: number, votes: Vote[]) => void
-  /** A heartbeat of the current coordinator was accepted. */
-  onHeartbeat: (hb: Heartbeat) => void
-  /** Fields of the next heartbeat that come from the replicated state. */
-  heartbeatState: () => Pick<Heartbeat, 'stateVersion' | 'stateTerm' | 'commitVersion' | 'ready'>
-}
-
-const OBSERVED_TERMS = 8
-const PREVOTE_GRANTS_PER_TERM = 3
+/** A voter backs one pre-vote candidate per term within this part of the shortest election timeout. */
+const PREVOTE_WINDOW_SHARE = 0.5
+/** Above this many other live members, only the coordinator's neighbours would see it drop: no fast path. */
+const FAST_PATH_MAX_PEERS = 16
 
 /**
  * Raft's election rules over gossipsub (DESIGN §5) with pre-vote, leases and check-quorum:
@@ -81,8 +42,7 @@ export class Election {
   private preVoteGranted: { term: number, candidate: string, at: number } | null = null
   private readonly preVoteGrants = { term: 0, since: 0, candidates: new Set<string>() }
   private candidacy: { term: number, voters: Set<string>, known: number[], votes: Vote[] } | null = null
-  /** term → candidate → voters seen granting it (the proof a heartbeat's sender won). */
-  private readonly observed = new Map<number, Map<string, Set<string>>>()
+  private readonly proofs = new ElectionProofs()
   readonly history: ElectionRecord[] = []
   /** Highest term of any heartbeat, vote request or vote seen, proven or not: a candidate always goes above it. */
   private maxSeenTerm = 0
@@ -126,7 +86,9 @@ export class Election {
 
   /** The coordinator's connection dropped or it went suspect: shorten the wait. */
   coordinatorLost (): void {
-    if (!this.running || this.role !== 'follower') return
+    // in a large mesh only the coordinator's neighbours see its connection drop; the others
+    // hold their lease for a while, so an early candidate would only stir up a failed round
+    if (!this.running || this.role !== 'follower' || this.deps.aliveOthers() > FAST_PATH_MAX_PEERS) return
     const { fastElectionMinMs: lo, fastElectionMaxMs: hi } = this.deps.timing
     if (this.deadline - this.deps.now() > hi) this.arm(this.spread(lo, hi))
   }
@@ -181,18 +143,6 @@ export class Election {
     return set.genesis || set.members.has(peerId)
   }
 
-  private observe (term: number, candidate: string, voter: string): void {
-    let byCandidate = this.observed.get(term)
-    if (byCandidate === undefined) {
-      byCandidate = new Map()
-      this.observed.set(term, byCandidate)
-      for (const t of this.observed.keys()) if (t < term - OBSERVED_TERMS) this.observed.delete(t)
-    }
-    let voters = byCandidate.get(candidate)
-    if (voters === undefined) byCandidate.set(candidate, voters = new Set())
-    voters.add(voter)
-  }
-
   private onTimeout (): void {
     if (!this.running || this.role === 'coordinator') return
     this.arm(this.randomTimeout())
@@ -218,13 +168,13 @@ export class Election {
     if (msg.candidate === this.deps.self) return
     if (msg.term <= this.term) { this.deps.reject('stale-term'); return }
     if (!this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion) || !this.leaseExpired(msg.candidate)) return
-    // grant at most a few candidates per proposed term and election timeout, so that many
-    // simultaneous candidates do not flood the mesh with N² grants; the window reopens, so
-    // retries can still gather a majority (pre-votes bind nothing; real votes are one per term)
+    // back one candidate per proposed term within half an election timeout, so that many
+    // simultaneous candidates neither flood the mesh with N² grants nor all pass pre-vote and
+    // split the real vote; the window reopens, so retries can still gather a majority
     const now = this.deps.now()
     const g = this.preVoteGrants
-    if (g.term !== msg.term || now - g.since > this.deps.timing.electionTimeoutMinMs) { g.term = msg.term; g.since = now; g.candidates.clear() }
-    if (!g.candidates.has(msg.candidate) && g.candidates.size >= PREVOTE_GRANTS_PER_TERM) return
+    if (g.term !== msg.term || now - g.since > this.deps.timing.electionTimeoutMinMs * PREVOTE_WINDOW_SHARE) { g.term = msg.term; g.since = now; g.candidates.clear() }
+    if (!g.candidates.has(msg.candidate) && g.candidates.size >= 1) return
     g.candidates.add(msg.candidate)
     this.preVoteGranted = { term: msg.term, candidate: msg.candidate, at: now }
     this.deps.publish({ type: 'prevote', term: msg.term, candidate: msg.candidate, voter: this.deps.self })
@@ -255,7 +205,7 @@ export class Election {
     this.coordinator = null
     clearInterval(this.heartbeatTimer)
     this.candidacy = { term: this.term, voters: new Set([this.deps.self]), known: [this.deps.votingSet().size], votes: [] }
-    this.observe(this.term, this.deps.self, this.deps.self)
+    this.proofs.observe(this.term, this.deps.self, this.deps.self)
     const head = this.deps.head()
     this.arm(this.randomTimeout())
     this.deps.onChange()
@@ -265,20 +215,20 @@ export class Election {
 
   private onVoteRequest (msg: VoteRequest): void {
     if (msg.candidate === this.deps.self) return
-    this.observe(msg.term, msg.candidate, msg.candidate)
+    this.proofs.observe(msg.term, msg.candidate, msg.candidate)
     if (msg.term < this.term) { this.deps.reject('stale-term'); return }
     if (!this.leaseExpired(msg.candidate)) return
     if (msg.term > this.term) this.stepDown(msg.term)
     if ((this.votedFor !== null && this.votedFor !== msg.candidate) || !this.mayLead(msg.candidate) || !this.upToDate(msg.lastTerm, msg.lastVersion)) return
     this.votedFor = msg.candidate
-    this.observe(msg.term, msg.candidate, this.deps.self)
+    this.proofs.observe(msg.term, msg.candidate, this.deps.self)
     this.arm(this.randomTimeout())
     const head = this.deps.head()
     this.deps.publish({ type: 'vote', term: msg.term, candidate: msg.candidate, voter: this.deps.self, known: this.deps.votingSet().size, lastVersion: head.version, lastTerm: head.term })
   }
 
   private onVote (msg: Vote): void {
-    this.observe(msg.term, msg.candidate, msg.voter)
+    this.proofs.observe(msg.term, msg.candidate, msg.voter)
     if (msg.term < this.term) { this.deps.reject('stale-vote'); return }
     const c = this.candidacy
     if (msg.candidate !== this.deps.self || this.role !== 'candidate' || c === null || c.term !== msg.term) return
@@ -340,24 +290,6 @@ export class Election {
     if (changed) this.deps.onChange()
   }
 
-  /**
-   * Did `peer` win `term`? Yes if this peer saw a majority of its voting set grant it votes,
-   * or a majority of its voting set — or of the other members it sees alive — announce it
-   * as that term's coordinator. A peer that holds no state yet (a newcomer) has nothing to
-   * judge by and follows the first claim; it learns the configuration from that
-   * coordinator's snapshot, and from then on needs proofs. Either way a second claim for
-   * an accepted term is rejected (`not-elected`).
-   */
-  private proven (term: number, peer: string): boolean {
-    if (this.deps.head().version === 0) return true
-    const set = this.deps.votingSet()
-    if (isMajority(set, this.observed.get(term)?.get(peer) ?? new Set())) return true
-    const announcers = new Set(this.deps.announcers(term, peer))
-    announcers.add(peer)
-    announcers.delete(this.deps.self)
-    return isMajority(set, announcers) || announcers.size >= majority(this.deps.aliveOthers())
-  }
-
   private onHeartbeat (msg: Heartbeat): void {
     const from = msg.coordinator
     if (from === this.deps.self) return
@@ -369,7 +301,7 @@ export class Election {
       return
     }
     if (msg.term === this.term && this.coordinator !== null) { this.deps.reject('not-elected'); return }
-    if (!this.proven(msg.term, from)) { this.deps.reject('unproven-coordinator'); return }
+    if (!this.proofs.proven(msg.term, from, this.deps)) { this.deps.reject('unproven-coordinator'); return }
     if (msg.term > this.term) this.votedFor = null
     this.term = msg.term
     this.role = 'follower'

@@ -2,7 +2,8 @@ import { TopicValidatorResult } from '@libp2p/gossipsub'
 import type { GossipSub, Message } from '@libp2p/gossipsub'
 import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import { encodeMessage } from './codec.ts'
-import { FULL_ANNOUNCE_EVERY, FULL_ANNOUNCES_AT_START, DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MS, DIAL_TIMEOUT_MS, TARGET_CONNECTIONS, DEFAULT_MESH_ID } from './constants.ts'
+import { DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MS, DIAL_TIMEOUT_MS, TARGET_CONNECTIONS, DEFAULT_MESH_ID } from './constants.ts'
+import { Announcer } from './announcer.ts'
 import { Counters } from './counters.ts'
 import { Discovery } from './discovery.ts'
 import { Election } from './election.ts'
@@ -64,12 +65,7 @@ export class MeshService extends EventTargetBase implements Mesh {
   private readonly topics: Map<string, Plane>
   private readonly parsed = new WeakMap<Message, Parsed>()
   private faults: GossipFaults | null = null
-  private seq = 0
-  private lastAnnounceAt = 0
-  private lastProfile = ''
-  private newMemberSeen = false
-  private earlyTimer: ReturnType<typeof setTimeout> | undefined
-  private announceTimer: ReturnType<typeof setTimeout> | undefined
+  private readonly announcer: Announcer
   private intervals: Array<ReturnType<typeof setInterval>> = []
   private started = false
   private lastRole: ElectionRoleName = 'follower'
@@ -131,8 +127,19 @@ export class MeshService extends EventTargetBase implements Mesh {
       deadSince: id => this.table.deadSince(id),
       reject,
       onStateChange: () => {
-        this.announceSoon()
+        this.announcer.soon()
         this.dispatchEvent(new CustomEvent('state', { detail: { version: this.log.version, term: this.log.term } }))
+      }
+    })
+    this.announcer = new Announcer({
+      self: this.peerId,
+      timing: this.timing,
+      aliveCount: () => this.table.alive().length,
+      profile: () => ({ addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16), role: this.role, eligible: this.eligible, capabilities: this.capabilities, layers: this.layers }),
+      view: () => ({ load: this.load, term: this.election.term, coordinator: this.election.coordinator, stateVersion: this.log.version, stateTerm: this.log.term }),
+      send: (a, at) => {
+        this.noteChange(this.table.announce(a, at))
+        this.publish('membership', a)
       }
     })
     this.discovery = new Discovery(components, {
@@ -168,7 +175,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     events.addEventListener('peer:disconnect', this.onDisconnect)
     this.started = true
     this.election.start()
-    this.announce()
+    this.announcer.start()
     this.discovery.topUp(this.table.rawRows())
     this.intervals = [
       setInterval(() => { this.sweep() }, this.timing.sweepIntervalMs),
@@ -183,8 +190,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     if (!this.started) return
     this.started = false
     for (const i of this.intervals) clearInterval(i)
-    clearTimeout(this.earlyTimer)
-    clearTimeout(this.announceTimer)
+    this.announcer.stop()
     this.election.stop()
     this.replication.stop()
     this.discovery.stop()
@@ -247,56 +253,8 @@ export class MeshService extends EventTargetBase implements Mesh {
 
   // --- membership ---
 
-  /** The announcement period: the configured one, stretched in large meshes. */
-  private announcePeriod (): number {
-    return Math.max(this.timing.announceIntervalMs, this.table.alive().length * this.timing.announcePerMemberMs)
-  }
-
-  private announce (): void {
-    if (!this.started) return
-    clearTimeout(this.announceTimer)
-    this.announceTimer = setTimeout(() => { this.announce() }, this.announcePeriod())
-    this.lastAnnounceAt = Date.now()
-    const profile = {
-      addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16),
-      role: this.role,
-      eligible: this.eligible,
-      capabilities: this.capabilities,
-      layers: this.layers
-    }
-    const key = JSON.stringify(profile)
-    const seq = ++this.seq
-    const full = seq <= FULL_ANNOUNCES_AT_START || seq % FULL_ANNOUNCE_EVERY === 0 || key !== this.lastProfile || this.newMemberSeen
-    this.lastProfile = key
-    this.newMemberSeen = false
-    const a: Announce = {
-      type: 'announce',
-      peerId: this.peerId,
-      seq,
-      profile: full ? profile : undefined,
-      load: this.load,
-      term: this.election.term,
-      coordinator: this.election.coordinator,
-      stateVersion: this.log.version,
-      stateTerm: this.log.term
-    }
-    this.noteChange(this.table.announce(a, this.lastAnnounceAt))
-    this.publish('membership', a)
-  }
-
-  /**
-   * Announce now (acks and role changes travel fast), but not more often than the early
-   * gap, which grows with the mesh like the period (every announcement reaches everyone).
-   */
-  private announceSoon (): void {
-    if (!this.started || this.earlyTimer !== undefined) return
-    const gap = this.timing.earlyAnnounceMinGapMs * this.announcePeriod() / this.timing.announceIntervalMs
-    const wait = this.lastAnnounceAt + gap - Date.now()
-    this.earlyTimer = setTimeout(() => { this.earlyTimer = undefined; this.announce() }, Math.max(0, wait))
-  }
-
   private sweep (): void {
-    for (const change of this.table.sweep(Date.now(), this.announcePeriod() / this.timing.announceIntervalMs)) this.noteChange(change)
+    for (const change of this.table.sweep(Date.now(), this.announcer.scale())) this.noteChange(change)
   }
 
   private noteChange (change: StatusChange | undefined): void {
@@ -304,7 +262,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.peerId) {
       // tell the newcomer who we are with our next (regular) announcement, and maybe connect to it
       if (this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === change.peerId)) this.table.connected(change.peerId, true, change.at)
-      this.newMemberSeen = true
+      this.announcer.newMember()
       this.discovery.topUp(this.table.rawRows())
     }
     if (change.status !== 'alive' && change.peerId === this.election.coordinator) this.election.coordinatorLost()
@@ -323,7 +281,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     const { role, term, coordinator } = this.election
     if (this.lastRole === 'coordinator' && role !== 'coordinator') this.replication.onStepDown()
     this.lastRole = role
-    this.announceSoon()
+    this.announcer.soon()
     this.dispatchEvent(new CustomEvent('coordinator', { detail: { coordinator, term, role } }))
   }
 
@@ -360,9 +318,9 @@ export class MeshService extends EventTargetBase implements Mesh {
   }
 
   setFaults (faults: GossipFaults | null): void { this.faults = faults }
-  setLayers (layers: LayerRange[]): void { this.layers = layers; this.announceSoon() }
+  setLayers (layers: LayerRange[]): void { this.layers = layers; this.announcer.soon() }
   setLoad (load: number): void { this.load = load }
-  setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announceSoon() }
+  setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announcer.soon() }
 }
 
 /** Peer ids of the bootstrap addresses (`…/p2p/<id>`), or this peer when it has none. */
