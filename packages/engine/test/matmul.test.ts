@@ -1,27 +1,12 @@
 import { describe, expect, it } from 'vitest'
-import { f32ToF16, quantizeQ4_0, quantizeQ8_0, toFloat32 } from '@shardmesh/model'
+import { toFloat32 } from '@shardmesh/model'
 import type { DType, Tensor } from '@shardmesh/model'
 import { cpuMatrix, readRow } from '../src/cpu/matrix.ts'
 import { matmul } from '../src/cpu/matmul.ts'
+import { rng, tensorOf } from './weights-fixture.ts'
 
 function randn (n: number, seed: number): Float32Array {
-  let s = seed >>> 0
-  const next = (): number => { s = (Math.imul(s, 1664525) + 1013904223) >>> 0; return s / 2 ** 32 }
-  const out = new Float32Array(n)
-  for (let i = 0; i < n; i++) out[i] = Math.sqrt(-2 * Math.log(next() + 1e-12)) * Math.cos(2 * Math.PI * next())
-  return out
-}
-
-function tensorOf (dtype: DType, rows: number, cols: number, values: Float32Array): Tensor {
-  let data: Uint8Array
-  switch (dtype) {
-    case 'F32': data = new Uint8Array(values.buffer.slice(0)); break
-    case 'F16': data = new Uint8Array(Uint16Array.from(values, v => f32ToF16(v)).buffer); break
-    case 'Q8_0': data = quantizeQ8_0(values); break
-    case 'Q4_0': data = quantizeQ4_0(values); break
-    default: throw new Error(dtype)
-  }
-  return { name: `w.${dtype}`, dtype, shape: [rows, cols], data }
+  return rng(seed).normal(n)
 }
 
 /** Reference: dequantize the whole matrix to F32 first, then a float64 dot product per row. */
