@@ -8,6 +8,11 @@ export class StageConfigError extends Error {
   name = 'StageConfigError'
 }
 
+/** A forward pass ran on a stage that was closed (before it or while it ran). */
+export class StageClosedError extends Error {
+  name = 'StageClosedError'
+}
+
 /** Activations contain NaN or infinity. */
 export class NonFiniteActivationError extends Error {
   name = 'NonFiniteActivationError'

@@ -65,6 +65,13 @@ export interface StageSession {
   close(): void
 }
 
+/** One session's step in a `forwardBatch`. */
+export interface BatchItem {
+  session: StageSession
+  input: StageInput
+  options?: ForwardOptions
+}
+
 /** A range of layers loaded on a backend; sessions share its weights. */
 export interface Stage {
   readonly config: ModelConfig
@@ -72,6 +79,12 @@ export interface Stage {
   readonly embed: boolean
   readonly head: boolean
   createSession(): StageSession
+  /**
+   * Steps of several different sessions of this stage in one pass. Each item's result is
+   * the one its own `session.forward` would give, bit for bit; an item with bad input is
+   * rejected alone and the others go on.
+   */
+  forwardBatch(items: BatchItem[]): Promise<Array<PromiseSettledResult<StageOutput>>>
   close(): Promise<void>
 }
 

@@ -33,6 +33,20 @@ async function stage (layers: [number, number], activations: 'F32' | 'F16' = 'F3
 const rowOf = (logits: Float32Array, p: number): number[] => Array.from(logits.subarray(p * config.vocabSize, (p + 1) * config.vocabSize))
 
 describe('webgpu stage', () => {
+  it('forwardBatch gives each session its own forward result and rejects a bad item alone', async () => {
+    const s = await stage([0, config.nLayers])
+    const want = [(await s.createSession().forward({ position: 0, tokens: [1, 5, 6] })).logits!, (await s.createSession().forward({ position: 0, tokens: [1, 80] })).logits!]
+    const [a, bad, b] = await s.forwardBatch([
+      { session: s.createSession(), input: { position: 0, tokens: [1, 5, 6] } },
+      { session: s.createSession(), input: { position: 2, tokens: [1] } },
+      { session: s.createSession(), input: { position: 0, tokens: [1, 80] } }
+    ])
+    expect(bad.status).toBe('rejected')
+    expect(String((bad as PromiseRejectedResult).reason)).toMatch(/position/)
+    expect(Array.from((a as PromiseFulfilledResult<{ logits?: Float32Array }>).value.logits!)).toEqual(Array.from(want[0]))
+    expect(Array.from((b as PromiseFulfilledResult<{ logits?: Float32Array }>).value.logits!)).toEqual(Array.from(want[1]))
+  })
+
   it('prefill of n positions equals n single-position steps bit for bit, across 128-position batches', async () => {
     const s = await stage([0, config.nLayers])
     const long = Array.from({ length: 140 }, (_, i) => tokens[i % tokens.length] + Math.floor(i / tokens.length))

@@ -1,9 +1,10 @@
 import { ContextLengthError } from '@shardmesh/model'
 import type { ModelConfig } from '@shardmesh/model'
 import { firstNonFinite, roundActivations } from '../activations.ts'
-import { NonFiniteActivationError, StageConfigError, StageInputError } from '../errors.ts'
+import { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
 import { sample } from '../sampling.ts'
-import type { ActivationDType, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
+import { nextTask } from '../tasks.ts'
+import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
 import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
 import { KvCache } from './kv-cache.ts'
 import { readRow } from './matrix.ts'
@@ -13,12 +14,17 @@ import type { WasmArena } from './wasm/arena.ts'
 import { stageWeights } from './weights.ts'
 import type { StageWeights } from './weights.ts'
 
+/** Longest stretch of computing between event-loop turns in a forward pass (ms). */
+const YIELD_MS = 2
+
 /** Scratch buffers for a forward pass of up to `n` positions, shared by the stage's sessions. */
 class Scratch {
   n = 0
   xb = new Float32Array(0) // (n, dim)
   xb2 = new Float32Array(0) // (n, dim)
   q = new Float32Array(0) // (n, nHeads*headDim)
+  k = new Float32Array(0) // (n, nKvHeads*headDim)
+  v = new Float32Array(0) // (n, nKvHeads*headDim)
   att = new Float32Array(0) // (n, nHeads*headDim)
   h1 = new Float32Array(0) // (n, hidden)
   h3 = new Float32Array(0) // (n, hidden)
@@ -31,6 +37,8 @@ class Scratch {
     this.xb = new Float32Array(n * config.dim)
     this.xb2 = new Float32Array(n * config.dim)
     this.q = new Float32Array(n * qDim)
+    this.k = new Float32Array(n * config.nKvHeads * config.headDim)
+    this.v = new Float32Array(n * config.nKvHeads * config.headDim)
     this.att = new Float32Array(n * qDim)
     this.h1 = new Float32Array(n * config.hiddenDim)
     this.h3 = new Float32Array(n * config.hiddenDim)
@@ -49,6 +57,9 @@ export class CpuStage implements Stage {
   readonly scratch = new Scratch()
   /** The stage's own memory for weights and its matmul threads; freed with the stage. */
   private readonly arena: WasmArena
+  /** The pass in progress: passes share the scratch, so they run one at a time. */
+  private tail: Promise<unknown> = Promise.resolve()
+  private closed = false
 
   constructor (init: StageInit, threads: number) {
     const { config } = init
@@ -76,13 +87,164 @@ export class CpuStage implements Stage {
   }
 
   async close (): Promise<void> {
+    this.closed = true
+    await this.tail
     this.arena.close()
+  }
+
+  /**
+   * The sessions' positions go through each layer together: every matmul reads its weights
+   * once for all rows of the batch (rows are independent and a row's summation order does
+   * not depend on how many there are, so each item gets exactly its single-session result);
+   * RoPE, the KV cache writes and attention run per session over its own rows.
+   */
+  async forwardBatch (items: BatchItem[]): Promise<Array<PromiseSettledResult<StageOutput>>> {
+    const pass = this.tail.then(async () => await this.pass(items))
+    this.tail = pass.catch(() => {})
+    return await pass
+  }
+
+  private async pass (items: BatchItem[]): Promise<Array<PromiseSettledResult<StageOutput>>> {
+    const results: Array<PromiseSettledResult<StageOutput>> = new Array(items.length)
+    const steps: Step[] = []
+    const taken = new Set<CpuStageSession>()
+    let rows = 0
+    for (let i = 0; i < items.length; i++) {
+      const { session, input, options = {} } = items[i]
+      try {
+        if (!(session instanceof CpuStageSession) || session.stage !== this) throw new StageInputError(`batch item ${i}: the session belongs to another stage`)
+        if (taken.has(session)) throw new StageInputError(`batch item ${i}: the session is already in this batch`)
+        options.signal?.throwIfAborted()
+        const x = session.check(input)
+        taken.add(session)
+        const n = x.length / this.config.dim
+        steps.push({ index: i, session, options, x, n, row: rows, start: session.position })
+        rows += n
+      } catch (err) {
+        results[i] = { status: 'rejected', reason: err }
+      }
+    }
+    if (steps.length === 0) return results
+    try {
+      const x = await this.layersPass(steps, rows)
+      for (const s of steps) {
+        const aborted = s.options.signal?.aborted === true
+        results[s.index] = aborted ? { status: 'rejected', reason: s.options.signal!.reason } : { status: 'fulfilled', value: {} }
+        if (!aborted) s.session.position = s.start + s.n
+      }
+      const done = steps.filter(s => results[s.index].status === 'fulfilled')
+      const outputs = this.head ? this.headOutputs(x, done) : done.map(s => ({ hidden: roundActivations(done.length === 1 ? x : x.slice(s.row * this.config.dim, (s.row + s.n) * this.config.dim), this.activations) }))
+      done.forEach((s, j) => { results[s.index] = { status: 'fulfilled', value: outputs[j] } })
+    } catch (err) {
+      for (const s of steps) results[s.index] = { status: 'rejected', reason: err }
+    }
+    return results
+  }
+
+  /**
+   * The stage's layers over all rows of the batch; returns the hidden states `(rows, dim)`.
+   * A long pass gives the event loop a turn every YIELD_MS between layers, so a peer keeps
+   * moving frames on its streams while it computes.
+   */
+  private async layersPass (steps: Step[], rows: number): Promise<Float32Array> {
+    const { config, weights, scratch } = this
+    const { dim, nHeads, nKvHeads, headDim } = config
+    const qDim = nHeads * headDim
+    const kvDim = nKvHeads * headDim
+    let x = steps[0].x
+    if (steps.length > 1) {
+      x = new Float32Array(rows * dim)
+      for (const s of steps) x.set(s.x, s.row * dim)
+    }
+    scratch.ensure(config, rows)
+    let end = 0
+    for (const s of steps) {
+      s.session.cache.reserve(s.start + s.n)
+      end = Math.max(end, s.start + s.n)
+    }
+    this.rope.ensure(end)
+    const { xb, xb2, q, k, v, att, h1, h3, scores } = scratch
+    const shape = { nHeads, nKvHeads, headDim }
+    let turn = performance.now()
+    for (let l = 0; l < weights.layers.length; l++) {
+      if (performance.now() - turn > YIELD_MS) {
+        await nextTask()
+        turn = performance.now()
+      }
+      if (this.closed) throw new StageClosedError(`stage [${this.layers.join(', ')}) was closed during a forward pass`)
+      const stopped = steps.find(s => s.options.signal?.aborted === true)
+      if (stopped !== undefined && steps.every(s => s.options.signal?.aborted === true)) throw stopped.options.signal!.reason
+      const w = weights.layers[l]
+      // attention block
+      rmsnorm(xb, x, w.attentionNorm, rows, dim, config.normEps)
+      matmul(w.wq, xb, rows, q) // (rows, qDim)
+      matmul(w.wk, xb, rows, k) // (rows, kvDim)
+      matmul(w.wv, xb, rows, v)
+      for (const s of steps) {
+        const { n, row, start } = s
+        const kCache = s.session.cache.keys[l] // (positions, kvDim)
+        const vCache = s.session.cache.values[l]
+        const qs = q.subarray(row * qDim, (row + n) * qDim)
+        const ks = k.subarray(row * kvDim, (row + n) * kvDim)
+        rope(qs, n, nHeads, headDim, start, this.rope, config.ropeLayout)
+        rope(ks, n, nKvHeads, headDim, start, this.rope, config.ropeLayout)
+        kCache.set(ks, start * kvDim)
+        vCache.set(v.subarray(row * kvDim, (row + n) * kvDim), start * kvDim)
+        attention(att.subarray(row * qDim, (row + n) * qDim), qs, kCache, vCache, n, start, shape, scores) // (n, qDim)
+      }
+      matmul(w.wo, att, rows, xb2) // (rows, dim)
+      addInPlace(x, xb2, rows * dim)
+      // feed-forward block
+      rmsnorm(xb, x, w.ffnNorm, rows, dim, config.normEps)
+      matmul(w.w1, xb, rows, h1) // (rows, hidden)
+      matmul(w.w3, xb, rows, h3) // (rows, hidden)
+      swiglu(h1, h3, rows * config.hiddenDim)
+      matmul(w.w2, h1, rows, xb2) // (rows, dim)
+      addInPlace(x, xb2, rows * dim)
+    }
+    return x
+  }
+
+  /** Final norm and LM head over each step's last row (every row with `allLogits`), in one matmul. */
+  private headOutputs (x: Float32Array, steps: Step[]): StageOutput[] {
+    const { config, weights } = this
+    const { dim, vocabSize } = config
+    const counts = steps.map(s => s.options.allLogits === true ? s.n : 1)
+    const total = counts.reduce((a, b) => a + b, 0)
+    const normed = new Float32Array(total * dim)
+    let r = 0
+    steps.forEach((s, j) => {
+      const from = (s.row + s.n - counts[j]) * dim
+      rmsnorm(normed.subarray(r * dim), x.subarray(from), weights.norm!, counts[j], dim, config.normEps)
+      r += counts[j]
+    })
+    const all = new Float32Array(total * vocabSize) // (total, vocab)
+    matmul(weights.output!, normed, total, all)
+    r = 0
+    return steps.map((s, j) => {
+      const logits = steps.length === 1 ? all : all.slice(r * vocabSize, (r + counts[j]) * vocabSize)
+      r += counts[j]
+      const out: StageOutput = { logits }
+      if (s.options.sample !== undefined) out.token = sample(logits.subarray((counts[j] - 1) * vocabSize), s.options.sample, s.start + s.n)
+      return out
+    })
   }
 }
 
+/** One session's part of a batch: its input rows `[row, row + n)` at positions `[start, start + n)`. */
+interface Step {
+  index: number
+  session: CpuStageSession
+  options: ForwardOptions
+  x: Float32Array
+  n: number
+  row: number
+  start: number
+}
+
 class CpuStageSession implements StageSession {
-  private readonly stage: CpuStage
-  private readonly cache: KvCache
+  readonly stage: CpuStage
+  readonly cache: KvCache
   position = 0
 
   constructor (stage: CpuStage) {
@@ -92,78 +254,23 @@ class CpuStageSession implements StageSession {
   }
 
   async forward (input: StageInput, options: ForwardOptions = {}): Promise<StageOutput> {
-    options.signal?.throwIfAborted()
-    const { config, weights, scratch } = this.stage
-    const { dim, nHeads, nKvHeads, headDim } = config
-    const x = this.embedOrCheck(input)
-    const n = x.length / dim
-    const start = this.position
-    if (start + n > config.contextLength) {
-      throw new ContextLengthError(`positions ${start}..${start + n - 1} exceed the context length ${config.contextLength} of ${config.name}`)
-    }
-    scratch.ensure(config, n)
-    this.cache.reserve(start + n)
-    this.stage.rope.ensure(start + n)
-    const kvDim = nKvHeads * headDim
-    const { xb, xb2, q, att, h1, h3, scores } = scratch
-    const shape = { nHeads, nKvHeads, headDim }
-    for (let l = 0; l < weights.layers.length; l++) {
-      options.signal?.throwIfAborted()
-      const w = weights.layers[l]
-      const kCache = this.cache.keys[l] // (positions, kvDim)
-      const vCache = this.cache.values[l] // (positions, kvDim)
-      const k = kCache.subarray(start * kvDim, (start + n) * kvDim) // (n, kvDim)
-      const v = vCache.subarray(start * kvDim, (start + n) * kvDim) // (n, kvDim)
-      // attention block
-      rmsnorm(xb, x, w.attentionNorm, n, dim, config.normEps)
-      matmul(w.wq, xb, n, q) // (n, qDim)
-      matmul(w.wk, xb, n, k)
-      matmul(w.wv, xb, n, v)
-      rope(q, n, nHeads, headDim, start, this.stage.rope, config.ropeLayout)
-      rope(k, n, nKvHeads, headDim, start, this.stage.rope, config.ropeLayout)
-      attention(att, q, kCache, vCache, n, start, shape, scores) // (n, qDim)
-      matmul(w.wo, att, n, xb2) // (n, dim)
-      addInPlace(x, xb2, n * dim)
-      // feed-forward block
-      rmsnorm(xb, x, w.ffnNorm, n, dim, config.normEps)
-      matmul(w.w1, xb, n, h1) // (n, hidden)
-      matmul(w.w3, xb, n, h3) // (n, hidden)
-      swiglu(h1, h3, n * config.hiddenDim)
-      matmul(w.w2, h1, n, xb2) // (n, dim)
-      addInPlace(x, xb2, n * dim)
-    }
-    this.position = start + n
-    if (!this.stage.head) return { hidden: roundActivations(x, this.stage.activations) }
-    return this.headOutput(x, n, start, options)
+    const [result] = await this.stage.forwardBatch([{ session: this, input, options }])
+    if (result.status === 'rejected') throw result.reason
+    return result.value
   }
 
-  private headOutput (x: Float32Array, n: number, start: number, options: ForwardOptions): StageOutput {
-    const { config, weights } = this.stage
-    const { dim, vocabSize } = config
-    const rows = options.allLogits === true ? n : 1
-    const from = (n - rows) * dim
-    const normed = new Float32Array(rows * dim)
-    rmsnorm(normed, x.subarray(from), weights.norm!, rows, dim, config.normEps)
-    const logits = new Float32Array(rows * vocabSize) // (rows, vocab)
-    matmul(weights.output!, normed, rows, logits)
-    const out: StageOutput = { logits }
-    if (options.sample !== undefined) {
-      out.token = sample(logits.subarray((rows - 1) * vocabSize), options.sample, start + n)
-    }
-    return out
-  }
-
-  /** The stage's input as hidden states `(n, dim)`, owned by this call. */
-  private embedOrCheck (input: StageInput): Float32Array {
+  /** The input as hidden states `(n, dim)` owned by the caller, once it fits this session. */
+  check (input: StageInput): Float32Array {
     const { config, weights, embed, layers } = this.stage
     if (input.position !== this.position) {
       throw new StageInputError(`input starts at position ${input.position}, the session is at ${this.position}`)
     }
+    let x: Float32Array
     if ('tokens' in input) {
       if (!embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) takes hidden states, not token ids`)
       const n = input.tokens.length
       if (n === 0) throw new StageInputError('input has no positions')
-      const x = new Float32Array(n * config.dim)
+      x = new Float32Array(n * config.dim)
       for (let t = 0; t < n; t++) {
         const id = input.tokens[t]
         if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
@@ -171,16 +278,21 @@ class CpuStageSession implements StageSession {
         }
         readRow(weights.embedding!, id, x, t * config.dim)
       }
-      return x
+    } else {
+      if (embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) embeds token ids; it got hidden states`)
+      const { hidden } = input
+      if (hidden.length === 0 || hidden.length % config.dim !== 0) {
+        throw new StageInputError(`hidden states of ${hidden.length} values are not a whole number of positions of dim ${config.dim}`)
+      }
+      const bad = firstNonFinite(hidden)
+      if (bad >= 0) throw new NonFiniteActivationError(`hidden state value ${bad} (position ${this.position + Math.floor(bad / config.dim)}) is ${hidden[bad]}`)
+      x = hidden.slice()
     }
-    if (embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) embeds token ids; it got hidden states`)
-    const { hidden } = input
-    if (hidden.length === 0 || hidden.length % config.dim !== 0) {
-      throw new StageInputError(`hidden states of ${hidden.length} values are not a whole number of positions of dim ${config.dim}`)
+    const n = x.length / config.dim
+    if (this.position + n > config.contextLength) {
+      throw new ContextLengthError(`positions ${this.position}..${this.position + n - 1} exceed the context length ${config.contextLength} of ${config.name}`)
     }
-    const bad = firstNonFinite(hidden)
-    if (bad >= 0) throw new NonFiniteActivationError(`hidden state value ${bad} (position ${this.position + Math.floor(bad / config.dim)}) is ${hidden[bad]}`)
-    return hidden.slice()
+    return x
   }
 
   truncate (position: number): void {

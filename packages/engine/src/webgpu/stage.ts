@@ -2,7 +2,7 @@ import type { ModelConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
 import { StageConfigError } from '../errors.ts'
 import { sample } from '../sampling.ts'
-import type { ActivationDType, ForwardOptions, SamplingParams, Stage, StageInit, StageOutput, StageSession } from '../types.ts'
+import type { ActivationDType, BatchItem, ForwardOptions, SamplingParams, Stage, StageInit, StageOutput, StageSession } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import type { CheckedInput } from './input.ts'
 import type { Encode } from './kernels/encode.ts'
@@ -77,6 +77,14 @@ export class WebGpuStage implements Stage {
     const session = new WebGpuStageSession(this)
     this.sessions.add(session)
     return session
+  }
+
+  /**
+   * The items one after another, each its own forward pass (passes on a stage are serialized
+   * by `exclusive`): the GPU kernels do not yet batch rows of different sessions.
+   */
+  async forwardBatch (items: BatchItem[]): Promise<Array<PromiseSettledResult<StageOutput>>> {
+    return await Promise.allSettled(items.map(async ({ session, input, options }) => await session.forward(input, options)))
   }
 
   /** The dispatches of a forward pass over `kv` (bind groups for the current buffers). */
