@@ -1,11 +1,12 @@
 import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens } from '@shardmesh/protocol'
-import type { ActivationDType, Backend, Stage, StageSession, TensorSource } from '@shardmesh/engine'
+import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
 import type { Endpoint, Inbound } from './endpoint.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
+import { nextTask } from '@shardmesh/engine'
 
 /** Where a stage's weights come from: a checkpoint's tensors, or (weights package) fetched parts. */
 export type TensorLoader = TensorSource | ((layers: [number, number], options: { signal?: AbortSignal }) => Promise<TensorSource>)
@@ -28,20 +29,30 @@ interface ServedSession {
   sampling: Extract<ControlMessage, { type: 'open' }>['sampling']
   session: StageSession
   log: OutputLog
-  chain: Promise<void>
+  /** Frames received and not yet computed, in order. */
+  queue: Frame[]
+  /** The `open` forwarded downstream (frames follow it on the same stream). */
+  opened: Promise<void>
+  /** A `close` arrived: close once the queue is empty. */
+  closing: boolean
   failed: boolean
 }
 
 export interface StageServerStats {
   sessions: number
+  /** Session steps computed. */
   forwards: number
+  /** Passes through the stage (a pass computes one step of each session in its batch). */
+  batches: number
   failedSessions: number
 }
 
 /**
  * Serves one layer range: a KV cache and output log per session, activations to the next
  * stage's peer over a stream kept open, and (last stage) the sampled token to the head.
- * A bad input fails only its own session (the head hears why); other sessions go on.
+ * Frames of different sessions that are waiting together run as one batch
+ * (`Stage.forwardBatch`: the weights are read once for all of them), each session's frames
+ * in order. A bad input fails only its own session (the head hears why); others go on.
  */
 export class StageServer {
   private readonly init: StageServerInit
@@ -49,7 +60,14 @@ export class StageServer {
   private readonly sessions = new Map<string, ServedSession>()
   private unlisten: (() => void) | undefined
   private forwards = 0
+  private batches = 0
   private failedSessions = 0
+  /** The batch loop while it runs (one at a time). */
+  private running: Promise<void> | undefined
+  /** Sessions in the batch being computed. */
+  private computing = new Set<ServedSession>()
+  /** Sessions with waiting frames, in the order their oldest frame arrived. */
+  private readonly ready: ServedSession[] = []
 
   constructor (init: StageServerInit) {
     this.init = init
@@ -58,7 +76,7 @@ export class StageServer {
   /** The range served, once `serve()` resolved. */
   get layers (): [number, number] | undefined { return this.stage?.layers }
 
-  stats (): StageServerStats { return { sessions: this.sessions.size, forwards: this.forwards, failedSessions: this.failedSessions } }
+  stats (): StageServerStats { return { sessions: this.sessions.size, forwards: this.forwards, batches: this.batches, failedSessions: this.failedSessions } }
 
   async start (): Promise<void> {
     await this.init.endpoint.start()
@@ -88,7 +106,9 @@ export class StageServer {
   private async dropAll (): Promise<void> {
     const all = [...this.sessions.values()]
     this.sessions.clear()
-    await Promise.all(all.map(async s => { await s.chain; s.session.close() }))
+    this.ready.length = 0
+    await this.running
+    for (const s of all) s.session.close()
   }
 
   private receive (msg: Inbound): void {
@@ -104,8 +124,10 @@ export class StageServer {
     const s = this.sessions.get(hex)
     if (s === undefined) { endpoint.reject('UNKNOWN_SESSION'); return }
     if (s.upstream !== msg.from) { endpoint.reject('WRONG_SENDER'); return }
-    const frame = msg.frame
-    s.chain = s.chain.then(async () => { await this.forward(s, frame) })
+    if (s.failed) return
+    s.queue.push(msg.frame)
+    if (s.queue.length === 1 && !this.computing.has(s)) this.ready.push(s)
+    this.running ??= this.drain().finally(() => { this.running = undefined })
   }
 
   private open (c: Extract<ControlMessage, { type: 'open' }>, from: string): void {
@@ -124,23 +146,114 @@ export class StageServer {
     if (this.sessions.has(c.session)) { fail('DUPLICATE_SESSION', `session ${c.session} is already open`); return }
     const s: ServedSession = {
       id: sessionBytes(c.session), upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
-      session: this.stage.createSession(), log: new OutputLog(config.contextLength), chain: Promise.resolve(), failed: false
+      session: this.stage.createSession(), log: new OutputLog(config.contextLength), queue: [], opened: Promise.resolve(), closing: false, failed: false
     }
     this.sessions.set(c.session, s)
     const next = c.route[c.hop + 1]
     if (next !== undefined) {
-      s.chain = endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message) })
+      s.opened = endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message) })
     }
   }
 
   private close (session: string, from: string): void {
     const s = this.sessions.get(session)
     if (s === undefined || s.upstream !== from) return
-    this.sessions.delete(session)
-    void s.chain.then(async () => {
-      s.session.close()
-      const next = s.route[s.hop + 1]
-      if (next !== undefined) await this.init.endpoint.send(next, encodeControl({ type: 'close', session })).catch(() => {})
+    s.closing = true
+    if (s.queue.length === 0 && !this.computing.has(s)) this.finishClose(s)
+  }
+
+  /** Forget a closing session and pass the close on (after its frames, on the same stream). */
+  private finishClose (s: ServedSession): void {
+    const hex = sessionHex(s.id)
+    if (this.sessions.get(hex) !== s) return
+    this.sessions.delete(hex)
+    s.session.close()
+    const next = s.route[s.hop + 1]
+    if (next !== undefined) void this.init.endpoint.send(next, encodeControl({ type: 'close', session: hex })).catch(() => {})
+  }
+
+  /**
+   * Run passes while frames wait: each takes the oldest waiting frame of every session
+   * (sessions in the order their frames arrived). Before each, one macrotask turn lets
+   * frames that arrived during the last pass be read, so they join this one. Measured on
+   * 2 cores: capping the batch so that stages work on different groups, or waiting briefly
+   * for a fuller batch, did not beat this (see README).
+   */
+  private async drain (): Promise<void> {
+    for (;;) {
+      await nextTask()
+      const batch: Array<{ s: ServedSession, frame: Frame }> = []
+      while (this.ready.length > 0) {
+        const s = this.ready.shift()!
+        if (this.sessions.get(sessionHex(s.id)) !== s) continue // dropped
+        if (s.failed) {
+          s.queue.length = 0
+          if (s.closing) this.finishClose(s)
+          continue
+        }
+        const frame = s.queue.shift()
+        if (frame !== undefined) batch.push({ s, frame })
+      }
+      if (batch.length === 0) return
+      this.computing = new Set(batch.map(b => b.s))
+      try {
+        await this.forward(batch)
+      } finally {
+        this.computing.clear()
+      }
+      for (const { s } of batch) {
+        if (s.failed) s.queue.length = 0
+        if (s.queue.length > 0) this.ready.push(s)
+        else if (s.closing) this.finishClose(s)
+      }
+    }
+  }
+
+  private async forward (batch: Array<{ s: ServedSession, frame: Frame }>): Promise<void> {
+    const { config, endpoint } = this.init
+    const stage = this.stage!
+    const items: BatchItem[] = []
+    const taken: typeof batch = []
+    for (const b of batch) {
+      try {
+        const { frame } = b
+        const input = stage.embed
+          ? { position: frame.position, tokens: frameTokens(frame, config.vocabSize) }
+          : { position: frame.position, hidden: frameActivations(frame, config.dim) }
+        items.push({ session: b.s.session, input, options: stage.head ? { sample: b.s.sampling } : {} })
+        taken.push(b)
+      } catch (err) {
+        this.failWith(b.s, err)
+      }
+    }
+    if (items.length === 0) return
+    const results = await stage.forwardBatch(items)
+    this.batches++
+    results.forEach((r, i) => {
+      const { s, frame } = taken[i]
+      if (r.status === 'rejected') { this.failWith(s, r.reason); return }
+      if (this.sessions.get(sessionHex(s.id)) !== s) return // dropped while computing
+      this.forwards++
+      const out = r.value
+      const n = frame.shape[0]
+      try {
+        let to: PeerRef
+        let bytes: Uint8Array
+        if (stage.head) {
+          s.log.append(frame.position, n, out.token!)
+          to = s.head
+          bytes = encodeFrame({ kind: 'sampled', session: s.id, step: frame.step, position: frame.position + n, dtype: 'I32', shape: [1], payload: new Uint8Array(Int32Array.of(out.token!).buffer) })
+        } else {
+          const dtype = this.init.activations ?? 'F32'
+          s.log.append(frame.position, n, out.hidden!)
+          to = s.route[s.hop + 1]
+          bytes = encodeFrame({ kind: 'activations', session: s.id, step: frame.step, position: frame.position, dtype, shape: [n, config.dim], payload: activationPayload(out.hidden!, dtype) })
+        }
+        // not awaited: writes to one peer go out in call order, and the next batch need not wait for them
+        endpoint.send(to, bytes).catch(err => { this.failWith(s, err) })
+      } catch (err) {
+        this.failWith(s, err)
+      }
     })
   }
 
@@ -152,29 +265,8 @@ export class StageServer {
     void this.init.endpoint.send(s.head, encodeControl({ type: 'error', session: sessionHex(s.id), code, message: `${this.init.endpoint.peerId}: ${message}` })).catch(() => {})
   }
 
-  private async forward (s: ServedSession, frame: Frame): Promise<void> {
-    if (s.failed) return
-    const { config, endpoint } = this.init
-    const stage = this.stage!
-    try {
-      const n = frame.shape[0]
-      const input = stage.embed
-        ? { position: frame.position, tokens: frameTokens(frame, config.vocabSize) }
-        : { position: frame.position, hidden: frameActivations(frame, config.dim) }
-      const out = await s.session.forward(input, stage.head ? { sample: s.sampling } : {})
-      this.forwards++
-      if (stage.head) {
-        s.log.append(frame.position, n, out.token!)
-        const payload = new Uint8Array(Int32Array.of(out.token!).buffer)
-        await endpoint.send(s.head, encodeFrame({ kind: 'sampled', session: s.id, step: frame.step, position: frame.position + n, dtype: 'I32', shape: [1], payload }))
-      } else {
-        const dtype = this.init.activations ?? 'F32'
-        s.log.append(frame.position, n, out.hidden!)
-        await endpoint.send(s.route[s.hop + 1], encodeFrame({ kind: 'activations', session: s.id, step: frame.step, position: frame.position, dtype, shape: [n, config.dim], payload: activationPayload(out.hidden!, dtype) }))
-      }
-    } catch (err) {
-      const e = err as Error & { code?: string }
-      this.failSession(s, e.code ?? e.name, e.message)
-    }
+  private failWith (s: ServedSession, err: unknown): void {
+    const e = err as Error & { code?: string }
+    this.failSession(s, e.code ?? e.name, e.message)
   }
 }
