@@ -29,6 +29,18 @@ export function stageBytes (sizes: PartSizes, l0: number, l1: number): number {
   return bytes
 }
 
+/**
+ * Bytes a stage `[l0, l1)` reads per forward pass: its layers, and on the last stage the LM
+ * head (the embedding table when tied). The first stage's embedding lookup reads one row
+ * per token, so it counts as nothing.
+ */
+export function stageWork (sizes: PartSizes, l0: number, l1: number): number {
+  let bytes = 0
+  for (let l = l0; l < l1; l++) bytes += sizes.layers[l]
+  if (l1 === sizes.layers.length) bytes += sizes.head + (sizes.tiedHead ? sizes.embedding : 0)
+  return bytes
+}
+
 interface Score { max: number, sq: number, split: number }
 
 /**
@@ -100,7 +112,7 @@ export function plan (input: PlanInput): Plan {
   const byId = new Map(usable.map(p => [p.peerId, p]))
   const layerWork = strategy === 'layer' || input.sizes === undefined
     ? (l0: number, l1: number) => l1 - l0
-    : (l0: number, l1: number) => stageBytes({ ...sizes, embedding: 0 }, l0, l1)
+    : (l0: number, l1: number) => stageWork(sizes, l0, l1)
 
   let primaries: PeerProfile[]
   let ranges: Array<[number, number]> | null

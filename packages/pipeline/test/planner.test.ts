@@ -37,6 +37,17 @@ describe('planner', () => {
     expect(p.stages.every(s => s.standbys.length === 1 && !p.stages.some(t => t.primary === s.standbys[0]))).toBe(true)
   })
 
+  it('balanced: the last stage of a tied model carries the LM head (the embedding table), the first not its lookup', () => {
+    // synthetic-100m's part sizes: a tied 32000×768 F32 embedding and 12 equal layers
+    const layer = 28_317_696
+    const big = { ...config, name: 'big', nLayers: 12 }
+    const tied = { embedding: 98_304_000, layers: new Array(12).fill(layer), head: 3072, tiedHead: true }
+    const p = plan({ config: big, sizes: tied, members: [member('a'), member('b')], strategy: 'balanced' })
+    expect(p.stages.map(s => s.range)).toEqual([[0, 8], [8, 12]])
+    const untied = { ...tied, tiedHead: false }
+    expect(plan({ config: big, sizes: untied, members: [member('a'), member('b')], strategy: 'balanced' }).stages.map(s => s.range)).toEqual([[0, 6], [6, 12]])
+  })
+
   it('balanced: ranges follow measured throughput', () => {
     const ms = [member('a', { throughput: { model: config.name, decodeTokensPerSecond: 300 } }), member('b', { throughput: { model: config.name, decodeTokensPerSecond: 100 } })]
     const p = plan({ config, sizes, members: ms, strategy: 'balanced' })
