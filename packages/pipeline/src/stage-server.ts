@@ -3,6 +3,7 @@ import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSo
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
 import type { Endpoint, Inbound } from './endpoint.ts'
+import { BATCH_WAIT } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
@@ -68,6 +69,9 @@ export class StageServer {
   private computing = new Set<ServedSession>()
   /** Sessions with waiting frames, in the order their oldest frame arrived. */
   private readonly ready: ServedSession[] = []
+  private lastPassMs = 0
+  /** Wakes `awaitFrames` when a session gets a waiting frame. */
+  private arrival: (() => void) | undefined
 
   constructor (init: StageServerInit) {
     this.init = init
@@ -126,7 +130,10 @@ export class StageServer {
     if (s.upstream !== msg.from) { endpoint.reject('WRONG_SENDER'); return }
     if (s.failed) return
     s.queue.push(msg.frame)
-    if (s.queue.length === 1 && !this.computing.has(s)) this.ready.push(s)
+    if (s.queue.length === 1 && !this.computing.has(s)) {
+      this.ready.push(s)
+      this.arrival?.()
+    }
     this.running ??= this.drain().finally(() => { this.running = undefined })
   }
 
@@ -175,13 +182,17 @@ export class StageServer {
   /**
    * Run passes while frames wait: each takes the oldest waiting frame of up to `batchCap()`
    * sessions, in the order their frames arrived. Before each, one macrotask turn lets frames
-   * that arrived during the last pass be read, so they join this one.
+   * that arrived during the last pass be read, so they join this one; when fewer than the cap
+   * are waiting and other sessions are in flight, the pass waits for them up to BATCH_WAIT
+   * of the last pass's time (a pass of k + 1 steps costs far less than k steps and then 1).
    */
   private async drain (): Promise<void> {
     for (;;) {
       await nextTask()
+      if (this.ready.length === 0) return
       const batch: Array<{ s: ServedSession, frame: Frame }> = []
       const cap = this.batchCap()
+      if (this.ready.length < cap && this.sessions.size > this.ready.length) await this.awaitFrames(cap, performance.now() + BATCH_WAIT * this.lastPassMs)
       while (batch.length < cap && this.ready.length > 0) {
         const s = this.ready.shift()!
         if (this.sessions.get(sessionHex(s.id)) !== s) continue // dropped
@@ -195,8 +206,10 @@ export class StageServer {
       }
       if (batch.length === 0) return
       this.computing = new Set(batch.map(b => b.s))
+      const t0 = performance.now()
       try {
         await this.forward(batch)
+        this.lastPassMs = performance.now() - t0
       } finally {
         this.computing.clear()
       }
@@ -215,8 +228,21 @@ export class StageServer {
    * wait.
    */
   private batchCap (): number {
-    const stages = this.ready[0]?.route.length ?? 1
+    const stages = this.ready[0].route.length
     return Math.max(1, Math.ceil(this.sessions.size / stages))
+  }
+
+  /** Until `cap` sessions have frames waiting, or `deadline`. */
+  private async awaitFrames (cap: number, deadline: number): Promise<void> {
+    while (this.ready.length < cap) {
+      const left = deadline - performance.now()
+      if (left <= 0) return
+      await new Promise<void>(resolve => {
+        const timer = setTimeout(resolve, left)
+        this.arrival = () => { clearTimeout(timer); resolve() }
+      })
+      this.arrival = undefined
+    }
   }
 
   private async forward (batch: Array<{ s: ServedSession, frame: Frame }>): Promise<void> {
