@@ -1,4 +1,5 @@
 import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens } from '@shardmesh/protocol'
+import { nextTask } from '@shardmesh/engine'
 import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
@@ -7,7 +8,6 @@ import { BATCH_WAIT } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
-import { nextTask } from '@shardmesh/engine'
 
 /** Where a stage's weights come from: a checkpoint's tensors, or (weights package) fetched parts. */
 export type TensorLoader = TensorSource | ((layers: [number, number], options: { signal?: AbortSignal }) => Promise<TensorSource>)
@@ -32,8 +32,6 @@ interface ServedSession {
   log: OutputLog
   /** Frames received and not yet computed, in order. */
   queue: Frame[]
-  /** The `open` forwarded downstream (frames follow it on the same stream). */
-  opened: Promise<void>
   /** A `close` arrived: close once the queue is empty. */
   closing: boolean
   failed: boolean
@@ -153,12 +151,13 @@ export class StageServer {
     if (this.sessions.has(c.session)) { fail('DUPLICATE_SESSION', `session ${c.session} is already open`); return }
     const s: ServedSession = {
       id: sessionBytes(c.session), upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
-      session: this.stage.createSession(), log: new OutputLog(config.contextLength), queue: [], opened: Promise.resolve(), closing: false, failed: false
+      session: this.stage.createSession(), log: new OutputLog(config.contextLength), queue: [], closing: false, failed: false
     }
     this.sessions.set(c.session, s)
     const next = c.route[c.hop + 1]
     if (next !== undefined) {
-      s.opened = endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message) })
+      // the frames that follow go on the same stream, after it
+      void endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message) })
     }
   }
 

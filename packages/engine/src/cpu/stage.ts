@@ -172,8 +172,8 @@ export class CpuStage implements Stage {
         turn = performance.now()
       }
       if (this.closed) throw new StageClosedError(`stage [${this.layers.join(', ')}) was closed during a forward pass`)
-      const stopped = steps.find(s => s.options.signal?.aborted === true)
-      if (stopped !== undefined && steps.every(s => s.options.signal?.aborted === true)) throw stopped.options.signal!.reason
+      // every caller gave up: stop here (one that gave up alone is rejected after the pass)
+      if (steps.every(s => s.options.signal?.aborted === true)) throw steps[0].options.signal!.reason
       const w = weights.layers[l]
       // attention block
       rmsnorm(xb, x, w.attentionNorm, rows, dim, config.normEps)
