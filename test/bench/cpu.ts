@@ -48,6 +48,8 @@ const cases: Record<string, Case> = {
   stories260K: { load: stories, prompt: 32, decode: 400, stream: false, reps: 5, threads: 1 },
   'synthetic-100m-f32': { load: m100('F32'), ...big, threads: 1 },
   'synthetic-100m-f32-2t': { load: m100('F32'), ...big, threads: 2 },
+  /** A long context: attention over 1024 positions (prefill is quadratic in them). */
+  'synthetic-100m-f32-ctx1024': { load: m100('F32'), ...big, prompt: 1024, threads: 1 },
   'synthetic-100m-q8_0': { load: m100('Q8_0'), ...big, threads: 1 },
   'synthetic-100m-q8_0-2t': { load: m100('Q8_0'), ...big, threads: 2 },
   'synthetic-100m-q4_0-2t': { load: m100('Q4_0'), ...big, threads: 2 }

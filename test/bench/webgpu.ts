@@ -120,7 +120,7 @@ async function benchOps (): Promise<OpRow[]> {
     const k = rand((start + n) * heads * headDim, 7)
     const v = rand((start + n) * heads * headDim, 8)
     const out = new Float32Array(n * heads * headDim)
-    const scores = new Float32Array(start + n)
+    const scores = new Float32Array(heads * (start + n))
     const shape = { nHeads: heads, nKvHeads: heads, headDim }
     await add(`attention n=${n} over ${start + n} positions`, ops.prepareAttention(q, k, v, n, start, shape), () => attention(out, q, k, v, n, start, shape, scores))
   }

@@ -120,7 +120,7 @@ describe('webgpu kernels vs their cpu twins', () => {
       const v = r.normal((start + n) * kvDim)
       const shape = { nHeads, nKvHeads, headDim }
       const want = new Float32Array(n * nHeads * headDim)
-      attention(want, q, k, v, n, start, shape, new Float32Array(start + n))
+      attention(want, q, k, v, n, start, shape, new Float32Array(shape.nHeads * (start + n)))
       const got = await ops.attention(q, k, v, n, start, shape)
       expect(firstDifference(got, want, () => 1e-5 * maxAbs(v)), `${nHeads}/${nKvHeads} heads of ${headDim}, n ${n} from ${start}`).toBeUndefined()
     }

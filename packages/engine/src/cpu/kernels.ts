@@ -93,41 +93,93 @@ export interface AttentionShape {
 /**
  * Causal attention for n query positions start..start+n-1 over keys 0..start+t.
  * q `(n, nHeads, headDim)`; kCache, vCache `(positions, nKvHeads, headDim)`;
- * out `(n, nHeads, headDim)`; scores is scratch of at least start+n floats.
+ * out `(n, nHeads, headDim)`; scores is scratch of at least nHeads·(start+n) floats.
+ * Positions are the outer loop, four at a time, and all heads are done at each, so the
+ * K and V caches are read front to back once per query row. Every sum runs in float64 in
+ * a fixed order (a score over i; a head's softmax total and output over positions), the
+ * same whatever n or the loop blocking.
  */
 export function attention (out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, shape: AttentionShape, scores: Float32Array): void {
   const { nHeads, nKvHeads, headDim } = shape
   const kvDim = nKvHeads * headDim
+  const qDim = nHeads * headDim
   const group = nHeads / nKvHeads
   const scale = 1 / Math.sqrt(headDim)
-  const acc = new Float64Array(headDim)
+  const span = start + n // one row of scores per head
+  const qh = new Float64Array(qDim)
+  const acc = new Float64Array(qDim)
+  const max = new Float64Array(nHeads)
+  const sum = new Float64Array(nHeads)
   for (let t = 0; t < n; t++) {
     const last = start + t
-    for (let h = 0; h < nHeads; h++) {
-      const qo = (t * nHeads + h) * headDim
-      const kvo = Math.floor(h / group) * headDim
-      let max = -Infinity
-      for (let p = 0; p <= last; p++) {
-        const ko = p * kvDim + kvo
-        let s = 0
-        for (let i = 0; i < headDim; i++) s += q[qo + i] * kCache[ko + i]
-        s *= scale
-        scores[p] = s
-        if (s > max) max = s
+    for (let i = 0; i < qDim; i++) qh[i] = q[t * qDim + i]
+    max.fill(-Infinity)
+    let p = 0
+    for (; p + 3 <= last; p += 4) {
+      for (let h = 0; h < nHeads; h++) {
+        const qo = h * headDim
+        const k0 = p * kvDim + Math.floor(h / group) * headDim; const k1 = k0 + kvDim; const k2 = k1 + kvDim; const k3 = k2 + kvDim
+        let s0 = 0; let s1 = 0; let s2 = 0; let s3 = 0
+        for (let i = 0; i < headDim; i++) {
+          const x = qh[qo + i]
+          s0 += x * kCache[k0 + i]
+          s1 += x * kCache[k1 + i]
+          s2 += x * kCache[k2 + i]
+          s3 += x * kCache[k3 + i]
+        }
+        s0 *= scale; s1 *= scale; s2 *= scale; s3 *= scale
+        const so = h * span + p
+        scores[so] = s0; scores[so + 1] = s1; scores[so + 2] = s2; scores[so + 3] = s3
+        let m = max[h]
+        if (s0 > m) m = s0
+        if (s1 > m) m = s1
+        if (s2 > m) m = s2
+        if (s3 > m) m = s3
+        max[h] = m
       }
-      let sum = 0
-      for (let p = 0; p <= last; p++) {
-        const e = Math.exp(scores[p] - max)
-        scores[p] = e
-        sum += e
-      }
-      acc.fill(0)
-      for (let p = 0; p <= last; p++) {
-        const a = scores[p] / sum
-        const vo = p * kvDim + kvo
-        for (let i = 0; i < headDim; i++) acc[i] += a * vCache[vo + i]
-      }
-      for (let i = 0; i < headDim; i++) out[qo + i] = acc[i]
     }
+    for (; p <= last; p++) {
+      for (let h = 0; h < nHeads; h++) {
+        const qo = h * headDim
+        const ko = p * kvDim + Math.floor(h / group) * headDim
+        let s = 0
+        for (let i = 0; i < headDim; i++) s += qh[qo + i] * kCache[ko + i]
+        s *= scale
+        scores[h * span + p] = s
+        if (s > max[h]) max[h] = s
+      }
+    }
+    for (let h = 0; h < nHeads; h++) {
+      const so = h * span
+      const m = max[h]
+      let total = 0
+      for (let p = 0; p <= last; p++) {
+        const e = Math.exp(scores[so + p] - m)
+        scores[so + p] = e
+        total += e
+      }
+      sum[h] = total
+    }
+    acc.fill(0)
+    p = 0
+    for (; p + 3 <= last; p += 4) {
+      for (let h = 0; h < nHeads; h++) {
+        const so = h * span + p
+        const total = sum[h]
+        const a0 = scores[so] / total; const a1 = scores[so + 1] / total; const a2 = scores[so + 2] / total; const a3 = scores[so + 3] / total
+        const v0 = p * kvDim + Math.floor(h / group) * headDim; const v1 = v0 + kvDim; const v2 = v1 + kvDim; const v3 = v2 + kvDim
+        const ao = h * headDim
+        for (let i = 0; i < headDim; i++) acc[ao + i] = (((acc[ao + i] + a0 * vCache[v0 + i]) + a1 * vCache[v1 + i]) + a2 * vCache[v2 + i]) + a3 * vCache[v3 + i]
+      }
+    }
+    for (; p <= last; p++) {
+      for (let h = 0; h < nHeads; h++) {
+        const a = scores[h * span + p] / sum[h]
+        const vo = p * kvDim + Math.floor(h / group) * headDim
+        const ao = h * headDim
+        for (let i = 0; i < headDim; i++) acc[ao + i] += a * vCache[vo + i]
+      }
+    }
+    for (let i = 0; i < qDim; i++) out[t * qDim + i] = acc[i]
   }
 }

@@ -28,7 +28,7 @@ class Scratch {
   att = new Float32Array(0) // (n, nHeads*headDim)
   h1 = new Float32Array(0) // (n, hidden)
   h3 = new Float32Array(0) // (n, hidden)
-  scores = new Float32Array(0) // (contextLength)
+  scores = new Float32Array(0) // (nHeads, contextLength)
 
   ensure (config: ModelConfig, n: number): void {
     if (n <= this.n) return
@@ -42,7 +42,7 @@ class Scratch {
     this.att = new Float32Array(n * qDim)
     this.h1 = new Float32Array(n * config.hiddenDim)
     this.h3 = new Float32Array(n * config.hiddenDim)
-    this.scores = new Float32Array(config.contextLength)
+    this.scores = new Float32Array(config.nHeads * config.contextLength)
   }
 }
 
