@@ -40,4 +40,24 @@ describe('stories260K through in-process libp2p peers', () => {
     else expect(p.servers.every(s => s.stats().batches === s.stats().forwards), stats).toBe(true)
     await expect.poll(() => p.servers.map(s => s.stats().sessions), { timeout: 30_000 }).toEqual(p.servers.map(() => 0))
   })
+
+  it('a session aborted mid-generation (its client went away) ends alone: the others still give the golden tokens and every stage closes it', async () => {
+    const model = await loadModel(join(dir, 'stories260K.gguf'))
+    const tokenizer = createTokenizer(model.tokenizer!)
+    const p = await localPipeline(model, evenRanges(model.config.nLayers, 2))
+    running.push(p)
+    const controller = new AbortController()
+    let seen = 0
+    const aborted = p.driver.generate({
+      route: p.route, promptTokens: tokenizer.encode(cases[0].prompt), maxTokens: 200, signal: controller.signal,
+      onToken: () => { if (++seen === 5) controller.abort(new Error('the client went away')) }
+    })
+    const others = cases.map(async c => await p.driver.generate({ route: p.route, promptTokens: tokenizer.encode(c.prompt), maxTokens: c.steps - c.num_prompt_tokens + 1 }))
+    await expect(aborted).rejects.toThrow('the client went away')
+    const results = await Promise.all(others)
+    results.forEach((r, i) => { expect(r.tokens, cases[i].prompt).toEqual(cases[i].generated_tokens) })
+    expect(seen).toBe(5)
+    await expect.poll(() => p.servers.map(s => s.stats().sessions), { timeout: 30_000 }).toEqual([0, 0])
+    expect(p.servers.map(s => s.stats().failedSessions)).toEqual([0, 0])
+  })
 })

@@ -103,6 +103,8 @@ export class SessionDriver {
     const first = route[0]
     let step = 0
     const forward = async (position: number, tokens: number[]): Promise<number> => {
+      // the caller may have given up between steps (an abort listener added now would never fire)
+      signal?.throwIfAborted()
       const timeout = AbortSignal.timeout(this.init.stepTimeoutMs ?? STEP_TIMEOUT_MS)
       const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
       const token = new Promise<number>((resolve, reject) => {
