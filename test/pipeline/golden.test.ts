@@ -60,4 +60,24 @@ describe('stories260K through in-process libp2p peers', () => {
     await expect.poll(() => p.servers.map(s => s.stats().sessions), { timeout: 30_000 }).toEqual([0, 0])
     expect(p.servers.map(s => s.stats().failedSessions)).toEqual([0, 0])
   })
+
+  it.each([2, 3])('over %i peer(s) with the prompt sent in chunks of 2 positions: golden tokens, one sampled token per step', async (peers) => {
+    const model = await loadModel(join(dir, 'stories260K.gguf'))
+    const tokenizer = createTokenizer(model.tokenizer!)
+    const p = await localPipeline(model, evenRanges(model.config.nLayers, peers), { prefillChunk: 2 })
+    running.push(p)
+    const prompts = cases.map(c => tokenizer.encode(c.prompt))
+    const results = await Promise.all(cases.map(async (c, i) => await p.driver.generate({ route: p.route, promptTokens: prompts[i], maxTokens: c.steps - c.num_prompt_tokens + 1 })))
+    results.forEach((r, i) => { expect(r.tokens, cases[i].prompt).toEqual(cases[i].generated_tokens) })
+    // every stage ran each chunk: ceil(L / 2) prompt frames, then one per decode step (a step
+    // whose token was a stop id counts too); the head got no stray sampled frames
+    const frames = results.reduce((a, r, i) => a + Math.ceil(prompts[i].length / 2) + r.tokens.length - (r.finishReason === 'stop' ? 0 : 1), 0)
+    expect(p.servers.map(s => s.stats().forwards)).toEqual(p.servers.map(() => frames))
+    expect(p.headEndpoint.rejections()).toEqual({})
+    // a chunk the first stage refuses fails its session at once (the error arrives while the
+    // head is still sending chunks, before it waits for any token), and the pipeline goes on
+    await expect(p.driver.generate({ route: p.route, promptTokens: [1, 5, model.config.vocabSize + 3, 7, 8, 9], maxTokens: 3 })).rejects.toMatchObject({ name: 'StageFailedError', message: expect.stringMatching(/outside the vocabulary/) })
+    const again = await p.driver.generate({ route: p.route, promptTokens: prompts[0], maxTokens: cases[0].steps - cases[0].num_prompt_tokens + 1 })
+    expect(again.tokens).toEqual(cases[0].generated_tokens)
+  })
 })

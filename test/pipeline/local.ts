@@ -13,6 +13,8 @@ export interface LocalPipeline {
   servers: StageServer[]
   /** The stage servers' endpoints (rejection counters). */
   endpoints: Endpoint[]
+  /** The head's endpoint. */
+  headEndpoint: Endpoint
   route: RouteHop[]
   stop: () => Promise<void>
 }
@@ -21,7 +23,7 @@ export async function startNode (): Promise<MeshNode> {
   return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}` })
 }
 
-export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number } = {}): Promise<LocalPipeline> {
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number } = {}): Promise<LocalPipeline> {
   const nodes = await Promise.all(ranges.map(async () => await startNode()))
   const endpoints = nodes.map(node => new Endpoint(node, { maxFrameBytes: options.maxFrameBytes }))
   const servers = await Promise.all(nodes.map(async (node, i) => {
@@ -31,11 +33,12 @@ export async function localPipeline (model: Checkpoint, ranges: Array<[number, n
     return server
   }))
   const head = await startNode()
-  const driver = new SessionDriver({ endpoint: new Endpoint(head), config: model.config })
+  const headEndpoint = new Endpoint(head)
+  const driver = new SessionDriver({ endpoint: headEndpoint, config: model.config, prefillChunk: options.prefillChunk })
   await driver.start()
   const route = nodes.map((n, i) => ({ peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String), layers: ranges[i] }))
   return {
-    head, driver, nodes, servers, endpoints, route,
+    head, driver, nodes, servers, endpoints, headEndpoint, route,
     stop: async () => {
       await driver.stop()
       await Promise.all(servers.map(async s => { await s.stop() }))

@@ -2,6 +2,11 @@
 export const STAGE_PROTOCOL = '/shardmesh/stage/1.0.0'
 /** Inbound stage streams one peer accepts at a time. */
 export const MAX_INBOUND_STREAMS = 64
+/**
+ * Prompt positions per prefill frame on a route of several stages. Smaller chunks overlap the
+ * stages more; each costs a frame and a pass, and below ~4 rows a pass stops being a batch.
+ */
+export const PREFILL_CHUNK = 64
 /** Longest a head waits for one step's token before failing the session. */
 export const STEP_TIMEOUT_MS = 60_000
 /** Longest a dial of the next stage may take. */

@@ -4,7 +4,7 @@ import { encodeControl, encodeFrame, frameTokens, tokenPayload } from '@shardmes
 import type { FinishReason, SamplingParams, Timings } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { RouteHop } from '@shardmesh/protocol'
-import { STEP_TIMEOUT_MS } from './constants.ts'
+import { PREFILL_CHUNK, STEP_TIMEOUT_MS } from './constants.ts'
 import type { Endpoint, Inbound } from './endpoint.ts'
 import { StageFailedError } from './errors.ts'
 import { newSessionId, sessionHex } from './session-id.ts'
@@ -14,6 +14,11 @@ export interface SessionDriverInit {
   config: ModelConfig
   /** Longest wait for one step's token. @default STEP_TIMEOUT_MS */
   stepTimeoutMs?: number
+  /**
+   * Prompt positions per frame when the route has several stages: the first stage starts on
+   * the next chunk while the later ones work on this one. @default PREFILL_CHUNK
+   */
+  prefillChunk?: number
 }
 
 export interface PipelineGenerateInit {
@@ -36,7 +41,12 @@ export interface PipelineGenerateResult {
   timings: Timings
 }
 
-interface Waiter { step: number, last: string, route: Set<string>, resolve: (t: number) => void, reject: (e: Error) => void }
+/**
+ * A session in progress at the head: the step whose token it awaits (with `resolve`/`reject`
+ * while it does), and an error a stage reported while it was not awaiting one (between steps,
+ * or while prompt chunks were going out), raised at its next step.
+ */
+interface Waiter { step: number, last: string, route: Set<string>, resolve?: (t: number) => void, reject?: (e: Error) => void, failed?: Error }
 
 /**
  * The head: opens a session along a route, sends the prompt (prefill) and then one token per
@@ -60,7 +70,11 @@ export class SessionDriver {
   async stop (): Promise<void> {
     this.unlisten?.()
     this.unlisten = undefined
-    for (const w of this.waiters.values()) w.reject(new StageFailedError('STOPPED', 'the session driver stopped', ''))
+    for (const w of this.waiters.values()) {
+      const err = new StageFailedError('STOPPED', 'the session driver stopped', '')
+      if (w.reject !== undefined) w.reject(err)
+      else w.failed ??= err
+    }
     this.waiters.clear()
   }
 
@@ -72,7 +86,9 @@ export class SessionDriver {
       if (msg.control.type !== 'error') return
       const w = this.waiters.get(msg.control.session)
       if (w === undefined || !w.route.has(msg.from)) { this.init.endpoint.reject('UNKNOWN_SESSION'); return }
-      w.reject(new StageFailedError(msg.control.code, msg.control.message, msg.from))
+      const err = new StageFailedError(msg.control.code, msg.control.message, msg.from)
+      if (w.reject !== undefined) w.reject(err)
+      else w.failed ??= err
       return
     }
     if (msg.frame.kind !== 'sampled') return
@@ -81,10 +97,10 @@ export class SessionDriver {
     if (w.last !== msg.from || msg.frame.step !== w.step) { this.init.endpoint.reject('WRONG_SENDER'); return }
     try {
       const [token] = frameTokens(msg.frame, this.init.config.vocabSize)
-      w.resolve(token)
+      w.resolve?.(token)
     } catch (err) {
       this.init.endpoint.reject((err as { code?: string }).code ?? 'BAD_SHAPE')
-      w.reject(err as Error)
+      w.reject?.(err as Error)
     }
   }
 
@@ -102,19 +118,21 @@ export class SessionDriver {
     const maxTokens = Math.min(req.maxTokens, config.contextLength - promptTokens.length + 1)
     const first = route[0]
     let step = 0
+    const waiter: Waiter = { step: -1, last: route[route.length - 1].peerId, route: new Set(route.map(h => h.peerId)) }
+    this.waiters.set(hex, waiter)
     const forward = async (position: number, tokens: number[]): Promise<number> => {
-      // the caller may have given up between steps (an abort listener added now would never fire)
+      // the caller may have given up, or a stage failed, between steps (an abort listener added now would never fire)
       signal?.throwIfAborted()
+      if (waiter.failed !== undefined) throw waiter.failed
       const timeout = AbortSignal.timeout(this.init.stepTimeoutMs ?? STEP_TIMEOUT_MS)
       const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
       const token = new Promise<number>((resolve, reject) => {
-        const onAbort = (): void => { reject(sig.reason as Error) }
+        const settle = (): void => { sig.removeEventListener('abort', onAbort); waiter.resolve = undefined; waiter.reject = undefined }
+        const onAbort = (): void => { settle(); reject(sig.reason as Error) }
         sig.addEventListener('abort', onAbort, { once: true })
-        this.waiters.set(hex, {
-          step, last: route[route.length - 1].peerId, route: new Set(route.map(h => h.peerId)),
-          resolve: t => { sig.removeEventListener('abort', onAbort); resolve(t) },
-          reject: e => { sig.removeEventListener('abort', onAbort); reject(e) }
-        })
+        waiter.step = step
+        waiter.resolve = t => { settle(); resolve(t) }
+        waiter.reject = e => { settle(); reject(e) }
       })
       token.catch(() => {})
       await endpoint.send(first, encodeFrame({ kind: 'tokens', session: id, step, position, dtype: 'I32', shape: [tokens.length], payload: tokenPayload(tokens) }), { signal: sig })
@@ -132,7 +150,15 @@ export class SessionDriver {
         type: 'open', session: hex, model: config.name, hop: 0, route, head: endpoint.self(),
         sampling: { temperature: s.temperature ?? 0, topK: s.topK ?? 0, topP: s.topP ?? 1, seed: s.seed ?? 0 }
       }), { signal })
-      let next = await forward(0, promptTokens)
+      // prefill in chunks so the stages overlap on a long prompt; only the last one is sampled
+      const chunk = route.length > 1 ? Math.max(1, this.init.prefillChunk ?? PREFILL_CHUNK) : promptTokens.length
+      let at = 0
+      for (; at + chunk < promptTokens.length; at += chunk) {
+        signal?.throwIfAborted()
+        await endpoint.send(first, encodeFrame({ kind: 'tokens', session: id, step, position: at, dtype: 'I32', shape: [chunk], payload: tokenPayload(promptTokens.slice(at, at + chunk)), partial: true }), { signal })
+        step++
+      }
+      let next = await forward(at, promptTokens.slice(at))
       t1 = performance.now()
       while (tokens.length < maxTokens) {
         if (stop.has(next)) { finishReason = 'stop'; break }

@@ -255,7 +255,7 @@ export class StageServer {
         const input = stage.embed
           ? { position: frame.position, tokens: frameTokens(frame, config.vocabSize) }
           : { position: frame.position, hidden: frameActivations(frame, config.dim) }
-        items.push({ session: b.s.session, input, options: stage.head ? { sample: b.s.sampling } : {} })
+        items.push({ session: b.s.session, input, options: stage.head && frame.partial !== true ? { sample: b.s.sampling } : {} })
         taken.push(b)
       } catch (err) {
         this.failWith(b.s, err)
@@ -274,6 +274,7 @@ export class StageServer {
       try {
         let to: PeerRef
         let bytes: Uint8Array
+        if (stage.head && frame.partial === true) return // a prompt chunk with more to follow: nothing to sample yet
         if (stage.head) {
           s.log.append(frame.position, n, out.token!)
           to = s.head
@@ -282,7 +283,7 @@ export class StageServer {
           const dtype = this.init.activations ?? 'F32'
           s.log.append(frame.position, n, out.hidden!)
           to = s.route[s.hop + 1]
-          bytes = encodeFrame({ kind: 'activations', session: s.id, step: frame.step, position: frame.position, dtype, shape: [n, config.dim], payload: activationPayload(out.hidden!, dtype) })
+          bytes = encodeFrame({ kind: 'activations', session: s.id, step: frame.step, position: frame.position, dtype, shape: [n, config.dim], payload: activationPayload(out.hidden!, dtype), partial: frame.partial })
         }
         // not awaited: writes to one peer go out in call order, and the next batch need not wait for them
         endpoint.send(to, bytes).catch(err => { this.failWith(s, err) })

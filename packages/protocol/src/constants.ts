@@ -1,7 +1,9 @@
 /** First two bytes of every frame: "SM". */
 export const FRAME_MAGIC = 0x4d53
-/** Wire version; a peer refuses frames of another version with a clear error. */
-export const FRAME_VERSION = 1
+/** Wire version; a peer refuses frames of another version with a clear error. 2: the flags field. */
+export const FRAME_VERSION = 2
+/** Flag bit: more positions of this step's input follow in later frames (a head stage does not sample). */
+export const FLAG_PARTIAL = 1
 /** Fixed part of the header, before the shape dims. */
 export const HEADER_BYTES = 36
 /** Largest frame a peer accepts unless told otherwise (a 2048-position F32 prefill of dim 8192 is 64 MiB). */

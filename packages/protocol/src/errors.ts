@@ -1,5 +1,5 @@
 /** Why a frame was refused: a stable code for counters, plus a message for people. */
-export type FrameErrorCode = 'TRUNCATED' | 'BAD_MAGIC' | 'BAD_VERSION' | 'BAD_KIND' | 'BAD_DTYPE' | 'BAD_SHAPE' | 'BAD_LENGTH' | 'TOO_LARGE' | 'NON_FINITE'
+export type FrameErrorCode = 'TRUNCATED' | 'BAD_MAGIC' | 'BAD_VERSION' | 'BAD_FLAGS' | 'BAD_KIND' | 'BAD_DTYPE' | 'BAD_SHAPE' | 'BAD_LENGTH' | 'TOO_LARGE' | 'NON_FINITE'
 
 /** A frame that does not parse or breaks a limit. Nothing in it is used. */
 export class InvalidFrameError extends Error {

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_FRAME_BYTES, FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
+import { DEFAULT_MAX_FRAME_BYTES, FLAG_PARTIAL, FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
 import { InvalidFrameError } from './errors.ts'
 
 /**
@@ -27,12 +27,17 @@ export interface Frame {
   shape: number[]
   /** Little-endian elements; a view into the frame's bytes after decoding. */
   payload: Uint8Array
+  /**
+   * A prompt chunk that is not the last: more positions follow, so a head stage computes it
+   * without sampling and sends nothing back. @default false
+   */
+  partial?: boolean
 }
 
 /**
  * Layout (little-endian):
  *   0 u16 magic "SM" · 2 u8 version · 3 u8 kind · 4 u8[16] session · 20 u32 step ·
- *   24 u32 position · 28 u8 dtype · 29 u8 rank · 30 u16 reserved (0) · 32 u32 payload bytes ·
+ *   24 u32 position · 28 u8 dtype · 29 u8 rank · 30 u16 flags (bit 0 partial) · 32 u32 payload bytes ·
  *   36 u32[rank] shape · payload
  */
 export function encodeFrame (f: Frame): Uint8Array {
@@ -49,6 +54,7 @@ export function encodeFrame (f: Frame): Uint8Array {
   view.setUint32(24, f.position, true)
   view.setUint8(28, DTYPES.indexOf(f.dtype))
   view.setUint8(29, f.shape.length)
+  view.setUint16(30, f.partial === true ? FLAG_PARTIAL : 0, true)
   view.setUint32(32, f.payload.byteLength, true)
   f.shape.forEach((d, i) => view.setUint32(HEADER_BYTES + 4 * i, d, true))
   out.set(f.payload, headerBytes)
@@ -73,6 +79,8 @@ export function decodeFrame (bytes: Uint8Array, options: DecodeFrameOptions = {}
   if (kind === undefined) throw new InvalidFrameError('BAD_KIND', `unknown frame kind ${view.getUint8(3)}`)
   const dtype = DTYPES[view.getUint8(28)]
   if (dtype === undefined) throw new InvalidFrameError('BAD_DTYPE', `unknown dtype ${view.getUint8(28)}`)
+  const flags = view.getUint16(30, true)
+  if ((flags & ~FLAG_PARTIAL) !== 0) throw new InvalidFrameError('BAD_FLAGS', `unknown frame flags 0x${flags.toString(16)}`)
   const rank = view.getUint8(29)
   if (rank === 0 || rank > MAX_RANK) throw new InvalidFrameError('BAD_SHAPE', `rank ${rank} is outside 1..${MAX_RANK}`)
   const headerBytes = HEADER_BYTES + 4 * rank
@@ -90,7 +98,8 @@ export function decodeFrame (bytes: Uint8Array, options: DecodeFrameOptions = {}
     position: view.getUint32(24, true),
     dtype,
     shape,
-    payload: bytes.subarray(headerBytes)
+    payload: bytes.subarray(headerBytes),
+    partial: (flags & FLAG_PARTIAL) !== 0
   }
 }
 

@@ -18,6 +18,11 @@ describe('activation frames', () => {
     expect(Array.from(frameActivations(f, dim))).toEqual(Array.from(hidden))
   })
 
+  it('carry the partial flag (a prompt chunk with more to follow), false by default', () => {
+    expect(decodeFrame(encodeFrame(activations())).partial).toBe(false)
+    expect(decodeFrame(encodeFrame({ ...activations(), partial: true })).partial).toBe(true)
+  })
+
   it('carry F16 at half the bytes, within half precision', () => {
     const wire = encodeFrame(activations('F16'))
     expect(wire.byteLength).toBe(36 + 8 + 3 * dim * 2)
@@ -48,6 +53,7 @@ describe('bad frames are refused with a code, never half-used', () => {
     ['trailing bytes', () => { const b = new Uint8Array(good.byteLength + 4); b.set(good); b.set([0, 0, 0, 0], good.byteLength); return b }, 'BAD_LENGTH'],
     ['bad magic', () => { const b = good.slice(); b[0] = 0; return b }, 'BAD_MAGIC'],
     ['future version', () => { const b = good.slice(); b[2] = 9; return b }, 'BAD_VERSION'],
+    ['unknown flag bits', () => { const b = good.slice(); b[30] = 6; return b }, 'BAD_FLAGS'],
     ['unknown kind', () => { const b = good.slice(); b[3] = 77; return b }, 'BAD_KIND'],
     ['unknown dtype', () => { const b = good.slice(); b[28] = 5; return b }, 'BAD_DTYPE'],
     ['rank 0', () => { const b = good.slice(); b[29] = 0; return b }, 'BAD_SHAPE'],
