@@ -9,6 +9,8 @@
  *   and its ratio to the single-process single-session rate (1 thread, the CLI default)
  * - per-hop added latency: stories260K decode ms/token over 5 peers vs 1, divided by the
  *   4 extra hops; steady state (peers warmed up), median of HOP_RUNS runs of HOP_TOKENS tokens
+ * - time to first token of a LONG_PROMPT-token prompt: single process vs 2 peers with the
+ *   prompt in one frame vs in chunks (PREFILL_CHUNK), median of 3
  * Prints one JSON object, then a table. Figures from one run on a shared machine.
  */
 import { join } from 'node:path'
@@ -17,7 +19,7 @@ import { createMeshPeer } from '@shardmesh/mesh'
 import { createTokenizer, layerManifest, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import type { Checkpoint } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
-import { Endpoint, SessionDriver, partSizes, plan } from '@shardmesh/pipeline'
+import { Endpoint, PREFILL_CHUNK, SessionDriver, partSizes, plan } from '@shardmesh/pipeline'
 import { storiesDir } from '../fixtures.ts'
 import { spawnPeers } from '../pipeline/processes.ts'
 
@@ -26,10 +28,11 @@ const N = tokensArg > 0 ? Number(process.argv[tokensArg + 1]) : 32
 const HOP_TOKENS = 200
 const HOP_RUNS = 5
 const SESSIONS = [1, 2, 4, 8]
+const LONG_PROMPT = 512
 
-async function head (model: Checkpoint): Promise<{ driver: SessionDriver, stop: () => Promise<void> }> {
+async function head (model: Checkpoint, prefillChunk?: number): Promise<{ driver: SessionDriver, stop: () => Promise<void> }> {
   const node = await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `bench-${process.pid}` })
-  const driver = new SessionDriver({ endpoint: new Endpoint(node), config: model.config })
+  const driver = new SessionDriver({ endpoint: new Endpoint(node), config: model.config, prefillChunk })
   await driver.start()
   return { driver, stop: async () => { await driver.stop(); await node.stop() } }
 }
@@ -79,6 +82,24 @@ function balancedRanges (model: Checkpoint, peers: number): Array<[number, numbe
   return plan({ config: model.config, sizes: partSizes(layerManifest(model)), members, strategy: 'balanced' }).stages.map(s => s.range)
 }
 
+/** Median ms to the first token (open + prefill) of `prompt`, over `ranges` peers, for each prefill chunk size. */
+async function firstTokenMs (model: Checkpoint, spec: string, ranges: Array<[number, number]>, prompt: number[], chunks: number[]): Promise<number[]> {
+  const procs = await spawnPeers(spec, ranges)
+  try {
+    const out = []
+    for (const chunk of chunks) {
+      const h = await head(model, chunk)
+      const ms = []
+      for (let i = 0; i < 3; i++) ms.push((await h.driver.generate({ route: procs.route, promptTokens: prompt, maxTokens: 1, stopIds: [] })).timings.prefillMs)
+      await h.stop()
+      out.push(median(ms))
+    }
+    return out
+  } finally {
+    await procs.stop()
+  }
+}
+
 const big = syntheticModel(SYNTHETIC_PRESETS['synthetic-100m'])
 const bigPrompt = createTokenizer(big.tokenizer!).encode('Once upon a time')
 const single = await singleProcess(big, bigPrompt, 1)
@@ -87,6 +108,16 @@ const ranges2 = balancedRanges(big, 2)
 const ranges3 = balancedRanges(big, 3)
 const two = await overPeers(big, 'synthetic:synthetic-100m', ranges2, bigPrompt, SESSIONS)
 const three = await overPeers(big, 'synthetic:synthetic-100m', ranges3, bigPrompt, SESSIONS)
+
+const longPrompt = [1, ...Array.from({ length: LONG_PROMPT - 1 }, (_, i) => 300 + (i * 7919) % 20000)]
+const singleFirst = await (async () => {
+  const stage = await cpuBackend().createStage({ config: big.config, layers: [0, big.config.nLayers], tensors: big.tensors })
+  const ms = []
+  for (let i = 0; i < 3; i++) ms.push((await generate({ sessions: [stage.createSession()], promptTokens: longPrompt, maxTokens: 1, contextLength: big.config.contextLength, stopIds: [] })).timings.prefillMs)
+  await stage.close()
+  return median(ms)
+})()
+const [oneFrameFirst, chunkedFirst] = await firstTokenMs(big, 'synthetic:synthetic-100m', ranges2, longPrompt, [Infinity, PREFILL_CHUNK])
 
 const storiesPath = join(storiesDir(), 'stories260K.gguf')
 const stories = await loadModel(storiesPath)
@@ -105,6 +136,7 @@ const result = {
     concurrentOver2Peers: two.map(r => ({ sessions: r.sessions, aggregateTokensPerSecond: r.aggregate, perSessionTokensPerSecond: r.perSession, vsSingleProcess: r.aggregate / single })),
     concurrentOver3Peers: three.map(r => ({ sessions: r.sessions, aggregateTokensPerSecond: r.aggregate, perSessionTokensPerSecond: r.perSession, vsSingleProcess: r.aggregate / single }))
   },
+  firstTokenMs: { promptTokens: LONG_PROMPT, singleProcess: singleFirst, peers2OneFrame: oneFrameFirst, peers2Chunked: chunkedFirst, chunk: PREFILL_CHUNK },
   stories260K: { tokens: HOP_TOKENS, runs: HOP_RUNS, msPerToken1Peer: ms1, msPerToken5Peers: ms5, perHopAddedMs: perHopMs },
   targets: {
     aggregate2PeersAtLeast4SessionsVsSingleProcess: { sessions: target.sessions, ratio: target.aggregate / single, met: target.aggregate / single >= 1.5 },
@@ -122,5 +154,6 @@ console.log(`
 | synthetic-100m decode tok/s, 3 peers ${JSON.stringify(ranges3)} | ${f(three[0].perSession)} |
 ${rows(2, two)}
 ${rows(3, three)}
+| time to first token, ${LONG_PROMPT}-token prompt (ms): single process / 2 peers, one frame / 2 peers, chunks of ${PREFILL_CHUNK} | ${singleFirst.toFixed(0)} / ${oneFrameFirst.toFixed(0)} / ${chunkedFirst.toFixed(0)} |
 | stories260K ms/token, 1 peer / 5 peers (median of ${HOP_RUNS} × ${HOP_TOKENS} tokens) | ${ms1.toFixed(2)} / ${ms5.toFixed(2)} |
 | per-hop added latency on loopback (ms) | ${perHopMs.toFixed(2)} |`)
