@@ -151,7 +151,7 @@ export class SessionDriver {
         sampling: { temperature: s.temperature ?? 0, topK: s.topK ?? 0, topP: s.topP ?? 1, seed: s.seed ?? 0 }
       }), { signal })
       // prefill in chunks so the stages overlap on a long prompt; only the last one is sampled
-      const chunk = route.length > 1 ? Math.max(1, this.init.prefillChunk ?? PREFILL_CHUNK) : promptTokens.length
+      const chunk = route.length > 1 ? Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK)) : promptTokens.length
       let at = 0
       for (; at + chunk < promptTokens.length; at += chunk) {
         signal?.throwIfAborted()
