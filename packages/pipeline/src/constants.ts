@@ -4,7 +4,10 @@ export const STAGE_PROTOCOL = '/shardmesh/stage/1.0.0'
 export const MAX_INBOUND_STREAMS = 64
 /**
  * Prompt positions per prefill frame on a route of several stages. Smaller chunks overlap the
- * stages more; each costs a frame and a pass, and below ~4 rows a pass stops being a batch.
+ * stages more; each costs a frame and a pass, and a pass of few rows reads the weights for
+ * little work. First token of a 512-token prompt, synthetic-100m over 2 peers on 2 cores
+ * (medians of 3): one frame 4411 ms; chunks of 16 / 32 / 64 / 128 / 256: 3578 / 3269 / 3332 /
+ * 3467 / 3757 ms.
  */
 export const PREFILL_CHUNK = 64
 /** Longest a head waits for one step's token before failing the session. */
