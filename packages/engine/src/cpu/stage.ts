@@ -1,7 +1,7 @@
-import { ContextLengthError } from '@shardmesh/model'
 import type { ModelConfig } from '@shardmesh/model'
-import { firstNonFinite, roundActivations } from '../activations.ts'
-import { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
+import { roundActivations } from '../activations.ts'
+import { StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
+import { checkInput } from '../input.ts'
 import { sample } from '../sampling.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
@@ -261,37 +261,11 @@ class CpuStageSession implements StageSession {
 
   /** The input as hidden states `(n, dim)` owned by the caller, once it fits this session. */
   check (input: StageInput): Float32Array {
-    const { config, weights, embed, layers } = this.stage
-    if (input.position !== this.position) {
-      throw new StageInputError(`input starts at position ${input.position}, the session is at ${this.position}`)
-    }
-    let x: Float32Array
-    if ('tokens' in input) {
-      if (!embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) takes hidden states, not token ids`)
-      const n = input.tokens.length
-      if (n === 0) throw new StageInputError('input has no positions')
-      x = new Float32Array(n * config.dim)
-      for (let t = 0; t < n; t++) {
-        const id = input.tokens[t]
-        if (!Number.isInteger(id) || id < 0 || id >= config.vocabSize) {
-          throw new StageInputError(`token id ${id} at input index ${t} is outside the vocabulary [0, ${config.vocabSize})`)
-        }
-        readRow(weights.embedding!, id, x, t * config.dim)
-      }
-    } else {
-      if (embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) embeds token ids; it got hidden states`)
-      const { hidden } = input
-      if (hidden.length === 0 || hidden.length % config.dim !== 0) {
-        throw new StageInputError(`hidden states of ${hidden.length} values are not a whole number of positions of dim ${config.dim}`)
-      }
-      const bad = firstNonFinite(hidden)
-      if (bad >= 0) throw new NonFiniteActivationError(`hidden state value ${bad} (position ${this.position + Math.floor(bad / config.dim)}) is ${hidden[bad]}`)
-      x = hidden.slice()
-    }
-    const n = x.length / config.dim
-    if (this.position + n > config.contextLength) {
-      throw new ContextLengthError(`positions ${this.position}..${this.position + n - 1} exceed the context length ${config.contextLength} of ${config.name}`)
-    }
+    const checked = checkInput(this.stage, this.position, input)
+    if ('hidden' in checked) return checked.hidden.slice()
+    const { dim } = this.stage.config
+    const x = new Float32Array(checked.n * dim)
+    for (let t = 0; t < checked.n; t++) readRow(this.stage.weights.embedding!, checked.tokens[t], x, t * dim)
     return x
   }
 

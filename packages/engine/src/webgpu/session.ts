@@ -1,6 +1,6 @@
 import type { ForwardOptions, StageInput, StageOutput, StageSession } from '../types.ts'
 import { StageInputError } from '../errors.ts'
-import { checkInput } from './input.ts'
+import { checkInput } from '../input.ts'
 import type { Encode } from './kernels/encode.ts'
 import { GpuKvCache } from './kv-cache.ts'
 import type { WebGpuStage } from './stage.ts'

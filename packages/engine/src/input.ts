@@ -1,8 +1,8 @@
 import { ContextLengthError } from '@shardmesh/model'
 import type { ModelConfig } from '@shardmesh/model'
-import { firstNonFinite } from '../activations.ts'
-import { NonFiniteActivationError, StageInputError } from '../errors.ts'
-import type { StageInput } from '../types.ts'
+import { firstNonFinite } from './activations.ts'
+import { NonFiniteActivationError, StageInputError } from './errors.ts'
+import type { StageInput } from './types.ts'
 
 export interface StageFacts {
   config: ModelConfig
@@ -13,7 +13,7 @@ export interface StageFacts {
 /** A validated input: token ids for an embedding stage, else hidden states `(n, dim)`. */
 export type CheckedInput = { n: number, tokens: Uint32Array } | { n: number, hidden: Float32Array }
 
-/** The same checks and messages as the CPU stage; nothing here touches the session. */
+/** Every backend's input checks (same errors and messages); nothing here touches the session. */
 export function checkInput (stage: StageFacts, position: number, input: StageInput): CheckedInput {
   const { config, embed, layers } = stage
   if (input.position !== position) {
