@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import { forwardChain, webgpuBackend } from '../src/index.ts'
+import { expectBadInputRefused } from './bad-input-contract.ts'
 import type { WebGpuBackend } from '../src/index.ts'
 import { requestContext } from '../src/webgpu/context.ts'
 
@@ -115,26 +116,7 @@ describe('webgpu stage', () => {
   })
 
   it('rejects bad input with a named error and keeps the session usable', async () => {
-    const first = await stage([0, 1])
-    const second = await stage([1, 3])
-    const session = first.createSession()
-    await expect(session.forward({ position: 1, tokens: [1] })).rejects.toMatchObject({ name: 'StageInputError', message: expect.stringMatching(/position 1.*at 0/) })
-    await expect(session.forward({ position: 0, tokens: [config.vocabSize] })).rejects.toMatchObject({ name: 'StageInputError', message: expect.stringMatching(/outside the vocabulary/) })
-    await expect(session.forward({ position: 0, hidden: new Float32Array(config.dim) })).rejects.toMatchObject({ name: 'StageInputError' })
-    const down = second.createSession()
-    await expect(down.forward({ position: 0, hidden: new Float32Array(config.dim + 1) })).rejects.toMatchObject({ name: 'StageInputError', message: expect.stringMatching(/whole number of positions/) })
-    const nan = new Float32Array(config.dim * 2)
-    nan[config.dim + 3] = NaN
-    await expect(down.forward({ position: 0, hidden: nan })).rejects.toMatchObject({ name: 'NonFiniteActivationError', message: expect.stringMatching(/position 1/) })
-    await expect(session.forward({ position: 0, tokens: [1] }, { signal: AbortSignal.abort() })).rejects.toMatchObject({ name: 'AbortError' })
-    expect(session.position).toBe(0)
-    expect(down.position).toBe(0)
-    const ok = await session.forward({ position: 0, tokens: [1, 2] })
-    expect(ok.hidden!.length).toBe(2 * config.dim)
-    const next = await down.forward({ position: 0, hidden: ok.hidden! })
-    expect(next.logits!.length).toBe(config.vocabSize)
-    await first.close()
-    await second.close()
+    await expectBadInputRefused(config, async layers => await stage(layers))
   })
 
   it('refuses positions beyond the context and layer ranges beyond the model', async () => {
