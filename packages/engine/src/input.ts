@@ -48,3 +48,11 @@ export function checkInput (stage: StageFacts, position: number, input: StageInp
   }
   return checked
 }
+
+/** Checks a rewind of a session that holds `held` positions to `position`; returns it. */
+export function checkTruncate (position: number, held: number): number {
+  if (!Number.isInteger(position) || position < 0 || position > held) {
+    throw new StageInputError(`cannot truncate to position ${position}: the session holds ${held}`)
+  }
+  return position
+}

@@ -21,6 +21,8 @@ export async function expectBadInputRefused (config: ModelConfig, stage: (layers
   nan[config.dim + 3] = NaN
   await expect(down.forward({ position: 0, hidden: nan })).rejects.toMatchObject({ name: 'NonFiniteActivationError', message: expect.stringMatching(/position 1/) })
   await expect(down.forward({ position: 0, tokens: [1] })).rejects.toMatchObject({ name: 'StageInputError' })
+  expect(() => { session.truncate(1) }).toThrow(expect.objectContaining({ name: 'StageInputError', message: expect.stringMatching(/cannot truncate to position 1: the session holds 0/) }))
+  expect(() => { session.truncate(-1) }).toThrow(expect.objectContaining({ name: 'StageInputError' }))
   // nothing above advanced the sessions
   expect(session.position).toBe(0)
   expect(down.position).toBe(0)

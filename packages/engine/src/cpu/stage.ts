@@ -1,7 +1,7 @@
 import type { ModelConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
 import { StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
-import { checkInput } from '../input.ts'
+import { checkInput, checkTruncate } from '../input.ts'
 import { sample } from '../sampling.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
@@ -270,10 +270,7 @@ class CpuStageSession implements StageSession {
   }
 
   truncate (position: number): void {
-    if (!Number.isInteger(position) || position < 0 || position > this.position) {
-      throw new StageInputError(`cannot truncate to position ${position}: the session holds ${this.position}`)
-    }
-    this.position = position
+    this.position = checkTruncate(position, this.position)
   }
 
   close (): void {

@@ -1,6 +1,5 @@
 import type { ForwardOptions, StageInput, StageOutput, StageSession } from '../types.ts'
-import { StageInputError } from '../errors.ts'
-import { checkInput } from '../input.ts'
+import { checkInput, checkTruncate } from '../input.ts'
 import type { Encode } from './kernels/encode.ts'
 import { GpuKvCache } from './kv-cache.ts'
 import type { WebGpuStage } from './stage.ts'
@@ -40,10 +39,7 @@ export class WebGpuStageSession implements StageSession {
   }
 
   truncate (position: number): void {
-    if (!Number.isInteger(position) || position < 0 || position > this.position) {
-      throw new StageInputError(`cannot truncate to position ${position}: the session holds ${this.position}`)
-    }
-    this.position = position
+    this.position = checkTruncate(position, this.position)
   }
 
   /** Free the KV cache; the session starts again at position 0 if used later. */
