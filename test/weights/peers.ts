@@ -1,5 +1,6 @@
 // Helpers of the weights suites: real mesh peers (libp2p + the mesh service) with a weights
 // node on each, a lying blockstore, and the reference tokens from an original checkpoint.
+import { afterEach } from 'vitest'
 import { join } from 'node:path'
 import { MemoryBlockstore } from 'blockstore-core'
 import { cpuBackend, generate } from '@shardmesh/engine'
@@ -62,6 +63,20 @@ export async function startPeer (init: { bootstrap?: string[], role?: 'peer' | '
 }
 
 /** Byte equality without vitest's element-by-element diff (slow on megabytes). */
+/**
+ * A `peer(init)` that starts a weights peer and stops every peer it started after each test
+ * (call at the top level of a test file).
+ */
+export function peersStoppedAfterEach (): (init?: Parameters<typeof startPeer>[0]) => Promise<WeightsPeer> {
+  const peers: WeightsPeer[] = []
+  afterEach(async () => { await Promise.allSettled(peers.splice(0).map(async p => { await p.stop() })) })
+  return async (init = {}) => {
+    const p = await startPeer(init)
+    peers.push(p)
+    return p
+  }
+}
+
 export function sameBytes (a: Uint8Array | undefined, b: Uint8Array): boolean {
   return a !== undefined && Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))
 }

@@ -2,22 +2,15 @@
 // announces its layers; two peers find it through the mesh membership, each fetches only
 // the parts of its stage (plus manifest and tokenizer), and the stages built from the
 // fetched parts generate exactly the tokens of the original checkpoint.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { evenRanges } from '@shardmesh/engine'
 import { layerManifest, partBytes } from '@shardmesh/model'
 import { stageParts } from '@shardmesh/weights'
 import type { FetchProgressEvents } from '@shardmesh/weights'
-import { loadSpec, sameBytes, startPeer, tokensOf, waitForHolder } from './peers.ts'
-import type { ModelSpec, WeightsPeer } from './peers.ts'
+import { loadSpec, peersStoppedAfterEach, sameBytes, tokensOf, waitForHolder } from './peers.ts'
+import type { ModelSpec } from './peers.ts'
 
-const peers: WeightsPeer[] = []
-afterEach(async () => { await Promise.allSettled(peers.splice(0).map(async p => { await p.stop() })) })
-
-async function peer (init: Parameters<typeof startPeer>[0] = {}): Promise<WeightsPeer> {
-  const p = await startPeer(init)
-  peers.push(p)
-  return p
-}
+const peer = peersStoppedAfterEach()
 
 const models: Array<[string, ModelSpec]> = [
   ['stories260K (llama2.c .bin)', { kind: 'stories260K' }],

@@ -3,21 +3,13 @@
 // before the bootstrap), bitswap's hash check drops its blocks, the audit counts them and
 // distrusts it, and every part comes from the honest bootstrap; the stage built from the
 // fetched parts gives the original tokens.
-import { afterEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { evenRanges } from '@shardmesh/engine'
 import { layerManifest, partBytes } from '@shardmesh/model'
 import type { FetchProgressEvents } from '@shardmesh/weights'
-import { LyingBlockstore, loadSpec, sameBytes, startPeer, tokensOf, waitForHolder } from './peers.ts'
-import type { WeightsPeer } from './peers.ts'
+import { LyingBlockstore, loadSpec, peersStoppedAfterEach, sameBytes, tokensOf, waitForHolder } from './peers.ts'
 
-const peers: WeightsPeer[] = []
-afterEach(async () => { await Promise.allSettled(peers.splice(0).map(async p => { await p.stop() })) })
-
-async function peer (init: Parameters<typeof startPeer>[0] = {}): Promise<WeightsPeer> {
-  const p = await startPeer(init)
-  peers.push(p)
-  return p
-}
+const peer = peersStoppedAfterEach()
 
 describe('a peer serving tampered blocks', () => {
   it('is rejected by hash, counted and distrusted; the parts come from an honest provider', async () => {
