@@ -1,25 +1,15 @@
-import { execFile } from 'node:child_process'
 import { once } from 'node:events'
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { writeGguf, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
-import { repoRoot, storiesDir } from '../../test/fixtures.ts'
+import { storiesDir } from '../../test/fixtures.ts'
+import { shardmesh } from './run-cli.ts'
 
-const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
 
-interface Run { code: number, stdout: string, stderr: string }
-
-async function shardmesh (args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return await new Promise(res => {
-    execFile(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stdout, stderr })
-    })
-  })
-}
 
 const dir = storiesDir()
 const golden = JSON.parse(await readFile(join(dir, 'golden.json'), 'utf8')) as { cases: Array<{ prompt: string, steps: number, num_prompt_tokens: number, prompt_tokens: number[], generated_tokens: number[], text: string }> }

@@ -1,24 +1,14 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { layerManifest, partBytes, syntheticModel, writeGguf } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import { weightsNode } from '@shardmesh/weights'
-import { repoRoot, storiesDir } from '../../test/fixtures.ts'
+import { storiesDir } from '../../test/fixtures.ts'
+import { shardmesh } from './run-cli.ts'
 
-const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
 
-interface Run { code: number, stdout: string, stderr: string }
-
-async function shardmesh (args: string[], env: Record<string, string> = {}): Promise<Run> {
-  return await new Promise(res => {
-    execFile(process.execPath, [cli, ...args], { env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (err, stdout, stderr) => {
-      res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stdout, stderr })
-    })
-  })
-}
 
 const dir = storiesDir()
 const tmp: string[] = []

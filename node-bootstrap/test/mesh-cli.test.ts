@@ -1,11 +1,8 @@
 import { spawn } from 'node:child_process'
-import { execFile } from 'node:child_process'
-import { resolve } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
-import { repoRoot } from '../../test/fixtures.ts'
+import { cli, shardmesh } from './run-cli.ts'
 import type { ChildProcess } from 'node:child_process'
 
-const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
 
 interface Running { child: ChildProcess, first: Promise<Record<string, any>>, stderr: () => string, exited: Promise<number | null> }
 
@@ -25,14 +22,6 @@ function run (args: string[]): Running {
     child.once('exit', code => { rej(new Error(`exited ${String(code)} before printing: ${err}`)) })
   })
   return { child, first, stderr: () => err, exited }
-}
-
-async function shardmesh (args: string[]): Promise<{ code: number, stdout: string, stderr: string }> {
-  return await new Promise(res => {
-    execFile(process.execPath, [cli, ...args], (err, stdout, stderr) => {
-      res({ code: err === null ? 0 : (err as { code?: number }).code ?? 1, stdout, stderr })
-    })
-  })
 }
 
 async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
