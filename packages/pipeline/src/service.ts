@@ -11,6 +11,8 @@ import type { Plan, StrategyName } from './plan-types.ts'
 import { Endpoint } from './endpoint.ts'
 import { StageServer } from './stage-server.ts'
 import type { ServedModel } from './openai/handlers.ts'
+import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
+import type { FaultTolerance, RecoveryEvent } from './fault-tolerance.ts'
 
 /** What the pipeline needs of a weights node (`weightsNode()` of @shardmesh/weights fits). */
 export interface PipelineWeights<M extends LayerManifest & { config: ModelConfig }> {
@@ -40,6 +42,8 @@ export interface PipelineNodeInit<M extends LayerManifest & { config: ModelConfi
   tickMs?: number
   /** Longest a request waits for a plan whose stages all serve. @default 60000 */
   readyTimeoutMs?: number
+  /** Level and recovery strategy of sessions this head drives (a request may override them). @default DEFAULT_FAULT_TOLERANCE */
+  faultTolerance?: Partial<FaultTolerance>
   onError?: (err: Error) => void
 }
 
@@ -62,6 +66,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private timer: ReturnType<typeof setInterval> | undefined
   private debounce: ReturnType<typeof setTimeout> | undefined
   private readonly listeners: Array<() => void> = []
+  private readonly recoveryLog = new RecoveryLog()
 
   constructor (init: PipelineNodeInit<M>) {
     this.init = init
@@ -159,6 +164,17 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   models (): ServedModel[] {
     return this.head === undefined ? [] : [this.head.served()]
   }
+
+  /** Fault tolerance of sessions driven here. */
+  get faultTolerance (): FaultTolerance {
+    return { ...DEFAULT_FAULT_TOLERANCE, ...this.init.faultTolerance }
+  }
+
+  /** Recoveries of sessions driven here, oldest first (bounded: RECOVERY_HISTORY). */
+  recoveries (): RecoveryEvent[] { return this.recoveryLog.list() }
+
+  /** Called with every recovery event of this head; returns the unsubscribe. */
+  onRecovery (fn: (e: RecoveryEvent) => void): () => void { return this.recoveryLog.onRecovery(fn) }
 
   /** The head, once it is started (`head: true`). */
   async ready (options: { signal?: AbortSignal } = {}): Promise<Head> {
