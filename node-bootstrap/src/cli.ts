@@ -36,6 +36,8 @@ const commands: Record<string, Command> = {
       local: { type: 'boolean' },
       'local-peers': { type: 'string' },
       strategy: { type: 'string', default: 'layer' },
+      'ft-level': { type: 'string' },
+      recovery: { type: 'string' },
       store: { type: 'string' },
       'mesh-id': { type: 'string' },
       model: { type: 'string' },
@@ -54,6 +56,8 @@ const commands: Record<string, Command> = {
       local: 'run every layer in this process',
       'local-peers': 'instead: start a bootstrap here and N peer processes, run the generation through the mesh, print the plan too',
       strategy: 'with --local-peers: layer | balanced | hardware_aware | browser_optimized',
+      'ft-level': 'with --local-peers: none | low | medium | high | critical (default medium)',
+      recovery: 'with --local-peers: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       store: 'with --local-peers: block store to import the model into (default a temporary one)',
       'mesh-id': 'with --local-peers: mesh name (default "default")',
       model: 'GGUF file, llama2.c .bin, Hugging Face folder (config.json + *.safetensors), or an http(s) URL of one of the files (downloaded once into the cache)',
@@ -72,7 +76,7 @@ const commands: Record<string, Command> = {
   },
   start: {
     summary: 'run a bootstrap node: WebSockets/TCP listener, circuit relay, gossipsub, HTTP API',
-    usage: 'shardmesh start [--model PATH|URL|CID [--local-peers N] [--strategy S]] [--port 8080] [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh start [--model PATH|URL|CID [--local-peers N] [--strategy S] [--ft-level L] [--recovery S]] [--port 8080] [--listen MULTIADDRS] [--json]',
     options: {
       model: { type: 'string' },
       tokenizer: { type: 'string' },
@@ -83,7 +87,9 @@ const commands: Record<string, Command> = {
       memory: { type: 'string' },
       'mesh-id': { type: 'string' },
       'local-peers': { type: 'string' },
-      strategy: { type: 'string', default: 'layer' }
+      strategy: { type: 'string', default: 'layer' },
+      'ft-level': { type: 'string' },
+      recovery: { type: 'string' }
     },
     help: {
       model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
@@ -95,7 +101,9 @@ const commands: Record<string, Command> = {
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
       'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit)',
-      strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized'
+      strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
+      'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
+      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
     },
     run: async values => { await (await import('./commands/start.ts')).startCommand(values) }
   },
@@ -110,7 +118,9 @@ const commands: Record<string, Command> = {
       strategy: { type: 'string', default: 'layer' },
       listen: { type: 'string' },
       memory: { type: 'string' },
-      'mesh-id': { type: 'string' }
+      'mesh-id': { type: 'string' },
+      'ft-level': { type: 'string' },
+      recovery: { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -120,7 +130,9 @@ const commands: Record<string, Command> = {
       strategy: 'planner strategy used if this peer becomes coordinator (as start)',
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/tcp/0/ws)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
-      'mesh-id': 'mesh name (default "default")'
+      'mesh-id': 'mesh name (default "default")',
+      'ft-level': 'fault tolerance of sessions this peer drives as a head (--port): none | low | medium | high | critical (default medium)',
+      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   },

@@ -1,7 +1,9 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
+import type { FaultTolerance } from '@shardmesh/pipeline'
 import { CliError } from './errors.ts'
+import { faultToleranceArgs } from './pipeline.ts'
 
 const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url))
 /** Env var that makes `shardmesh peer` exit when its stdin closes (its parent died). */
@@ -23,6 +25,8 @@ export interface LocalPeersInit {
   model: string
   logLevel?: string
   meshId?: string
+  /** `--ft-level`/`--recovery` for the peers (they matter where a peer is a head). */
+  faultTolerance?: Partial<FaultTolerance>
   signal?: AbortSignal
 }
 
@@ -68,6 +72,7 @@ export async function spawnLocalPeers (init: LocalPeersInit): Promise<LocalPeers
       const args = [...process.execArgv, CLI, 'peer', '--bootstrap', init.bootstrap, '--model', init.model, '--json']
       if (init.logLevel !== undefined) args.push('--log-level', init.logLevel)
       if (init.meshId !== undefined) args.push('--mesh-id', init.meshId)
+      args.push(...faultToleranceArgs(init.faultTolerance ?? {}))
       children.push(spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, [EXIT_WITH_STDIN]: '1' } }))
     }
     const peers = await Promise.all(children.map(async c => await waitForJson(c, init.signal)))

@@ -1,6 +1,6 @@
 import type { MeshNode } from '@shardmesh/mesh'
-import { STRATEGIES, createOpenAiHandler, pipelineNode } from '@shardmesh/pipeline'
-import type { OpenAiHandler, PipelineService, StrategyName } from '@shardmesh/pipeline'
+import { FT_LEVELS, RECOVERY_STRATEGIES, STRATEGIES, createOpenAiHandler, pipelineNode } from '@shardmesh/pipeline'
+import type { FaultTolerance, FtLevel, OpenAiHandler, PipelineService, RecoveryStrategy, StrategyName } from '@shardmesh/pipeline'
 import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
 import { CliError } from './errors.ts'
 import { logger } from './log.ts'
@@ -14,6 +14,30 @@ export function strategyOf (values: Values): StrategyName {
   return s as StrategyName
 }
 
+/**
+ * `--ft-level L` and `--recovery S`: what a head does when a stage of a running session is lost
+ * (DESIGN §4). Either may be absent: the pipeline's default fills it.
+ */
+export function faultToleranceOf (values: Values): Partial<FaultTolerance> {
+  const ft: Partial<FaultTolerance> = {}
+  const level = values['ft-level']
+  if (level !== undefined) {
+    if (!FT_LEVELS.includes(level as FtLevel)) throw new CliError(`--ft-level must be one of ${FT_LEVELS.join(', ')}, got "${String(level)}"`)
+    ft.level = level as FtLevel
+  }
+  const recovery = values.recovery
+  if (recovery !== undefined) {
+    if (!RECOVERY_STRATEGIES.includes(recovery as RecoveryStrategy)) throw new CliError(`--recovery must be one of ${RECOVERY_STRATEGIES.join(', ')}, got "${String(recovery)}"`)
+    ft.recovery = recovery as RecoveryStrategy
+  }
+  return ft
+}
+
+/** The flags that pass `faultTolerance` on to a child `shardmesh peer`. */
+export function faultToleranceArgs (ft: Partial<FaultTolerance>): string[] {
+  return [...(ft.level === undefined ? [] : ['--ft-level', ft.level]), ...(ft.recovery === undefined ? [] : ['--recovery', ft.recovery])]
+}
+
 /** `--local-peers N` (0 when absent). */
 export function localPeersOf (values: Values): number {
   if (values['local-peers'] === undefined) return 0
@@ -23,7 +47,7 @@ export function localPeersOf (values: Values): number {
 }
 
 /** The pipeline on this peer (see @shardmesh/pipeline `pipelineNode`), errors logged. */
-export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean }): Promise<PipelineService<ModelManifest>> {
+export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean, faultTolerance?: Partial<FaultTolerance> }): Promise<PipelineService<ModelManifest>> {
   const log = logger('pipeline')
   return await pipelineNode<ModelManifest>({
     node,
@@ -37,6 +61,7 @@ export async function startPipeline (node: MeshNode, weights: WeightsNode, init:
     strategy: init.strategy,
     minPeers: init.minPeers,
     head: init.head,
+    faultTolerance: init.faultTolerance,
     onError: err => { log.warn(err.message) }
   })
 }

@@ -6,7 +6,7 @@ import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
 import type { PipelineService } from '@shardmesh/pipeline'
 import { spawnLocalPeers } from '../local-peers.ts'
 import type { LocalPeers } from '../local-peers.ts'
-import { localPeersOf, openAiHandler, startPipeline, strategyOf } from '../pipeline.ts'
+import { faultToleranceOf, localPeersOf, openAiHandler, startPipeline, strategyOf } from '../pipeline.ts'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { startHttpServer } from '../http/server.ts'
@@ -32,6 +32,7 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0'])
   const count = localPeersOf(values)
   const strategy = strategyOf(values)
+  const faultTolerance = faultToleranceOf(values)
   if (count > 0 && typeof values.model !== 'string') throw new CliError('--local-peers needs --model (the model the peers serve)')
   const capabilities = await measureCapabilities(memoryBudget(values))
   const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined
@@ -48,13 +49,13 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
   try {
     if (typeof values.model === 'string') {
       model = await serveModel(node, values)
-      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: count, head: true })
+      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: count, head: true, faultTolerance })
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) }) // /v1/models lists the model from the first request
     }
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
   } catch (err) {
     await stop()
