@@ -66,6 +66,15 @@ export async function startPipeline (node: MeshNode, weights: WeightsNode, init:
   })
 }
 
+/** Sessions the pipeline's head is driving now (0 before its head started). */
+export async function sessionsInFlight (pipeline: PipelineService<ModelManifest>): Promise<number> {
+  try {
+    return (await pipeline.ready({ signal: AbortSignal.abort() })).active // resolves at once when the head is up
+  } catch {
+    return 0
+  }
+}
+
 export function openAiHandler (pipeline: PipelineService<ModelManifest>): OpenAiHandler {
   return createOpenAiHandler({ models: () => pipeline.models() })
 }

@@ -5,10 +5,11 @@ import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import { parseCid, weightsNode } from '@shardmesh/weights'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
+import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
 import type { HttpServer } from '../http/server.ts'
 import { EXIT_WITH_STDIN } from '../local-peers.ts'
-import { faultToleranceOf, openAiHandler, startPipeline, strategyOf } from '../pipeline.ts'
+import { faultToleranceOf, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
@@ -105,7 +106,9 @@ export async function peerCommand (values: Values): Promise<void> {
     if (port !== undefined) {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })
-      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh), handlers: [openAiHandler(pipeline)] })
+      const p = pipeline
+      const metrics = createMetrics({ mesh: node.services.mesh, recoveries: p, sessionsInFlight: async () => await sessionsInFlight(p) })
+      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh, p), handlers: [metrics.handler, openAiHandler(p)] })
     }
   } catch (err) {
     await pipeline?.stop()
@@ -118,7 +121,7 @@ export async function peerCommand (values: Values): Promise<void> {
     process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, capabilities, ...(http === undefined ? {} : { http: http.url }) }) + '\n')
   } else {
     process.stdout.write(`shardmesh peer ${node.peerId.toString()}\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
-      (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
+      (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /metrics, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
       `  cpu decode ${capabilities.throughput?.decodeTokensPerSecond ?? 0} tok/s (${BENCH_MODEL})\n`)
   }
   if (process.env[EXIT_WITH_STDIN] === '1') {

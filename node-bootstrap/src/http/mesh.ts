@@ -1,13 +1,16 @@
 import type { Mesh } from '@shardmesh/mesh'
 import { currentPlan, planView } from '@shardmesh/pipeline'
+import type { FaultTolerance, RecoveryEvent } from '@shardmesh/pipeline'
 import type { Route } from './server.ts'
 
 /**
  * `GET /api/mesh`: `{ coordinator, term, peers: [{ peerId, runtime, backend, status, layers, load, lastSeenMs }],
  * stateVersion, plan: { version, strategy, stages: [{ range, primary, standbys, reason }] } | null }`.
- * `layers` are the ranges a peer holds; the plan says what each serves.
+ * `layers` are the ranges a peer holds; the plan says what each serves. A node that drives
+ * sessions (a pipeline head) adds `faultTolerance: { level, recovery }` and `recoveries`, its
+ * RecoveryEvents oldest first (see @shardmesh/pipeline `RecoveryEvent`).
  */
-export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>): Record<string, Route> {
+export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>, head?: { faultTolerance: FaultTolerance, recoveries: () => RecoveryEvent[] }): Record<string, Route> {
   return {
     'GET /api/mesh': () => {
       const view = mesh.view()
@@ -15,7 +18,8 @@ export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>): Reco
       return {
         ...view,
         peers: view.peers.map(p => ({ ...p, load: mesh.member(p.peerId)?.load ?? 0 })),
-        plan: plan === undefined ? null : planView(plan)
+        plan: plan === undefined ? null : planView(plan),
+        ...(head === undefined ? {} : { faultTolerance: head.faultTolerance, recoveries: head.recoveries() })
       }
     }
   }

@@ -1,0 +1,128 @@
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { storiesDir } from '../../test/fixtures.ts'
+import { cli } from './run-cli.ts'
+
+const gguf = join(storiesDir(), 'stories260K.gguf')
+const children: ChildProcess[] = []
+const temps: string[] = []
+
+/** Spawn the CLI in its own process group (afterEach kills it and its local peers); `first` is its first stdout line as JSON. */
+function run (args: string[]): { child: ChildProcess, first: Promise<Record<string, any>>, stderr: () => string } {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+  children.push(child)
+  let stdout = ''
+  let stderr = ''
+  child.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+  const first = new Promise<Record<string, any>>((resolve, reject) => {
+    child.stdout!.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      if (stdout.includes('\n')) resolve(JSON.parse(stdout.slice(0, stdout.indexOf('\n'))))
+    })
+    child.once('exit', code => { reject(new Error(`shardmesh ${args[0]} exited ${String(code)}: ${stderr}`)) })
+  })
+  first.catch(() => {})
+  return { child, first, stderr: () => stderr }
+}
+
+async function temp (): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'shardmesh-ft-'))
+  temps.push(d)
+  return d
+}
+
+async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+/** `name{labels} value` lines of a Prometheus exposition. */
+function samples (text: string): Map<string, number> {
+  const out = new Map<string, number>()
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue
+    const at = line.lastIndexOf(' ')
+    out.set(line.slice(0, at), Number(line.slice(at + 1)))
+  }
+  return out
+}
+
+/** Pids and command lines of a process's children. */
+function childrenOf (pid: number): Array<{ pid: number, args: string }> {
+  let out = ''
+  try { out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).toString() } catch { return [] } // ps exits 1 when there are none
+  return out.trim().split('\n').filter(l => l.trim() !== '').map(l => {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(l)!
+    return { pid: Number(m[1]), args: m[2] }
+  })
+}
+
+afterEach(async () => {
+  for (const c of children) {
+    try { process.kill(-c.pid!, 'SIGKILL') } catch {}
+  }
+  children.length = 0
+  for (const d of temps) await rm(d, { recursive: true, force: true })
+  temps.length = 0
+})
+
+describe('start --local-peers with --ft-level/--recovery: /api/mesh and /metrics', () => {
+  it('shows the fault tolerance and recoveries of the head, Prometheus metrics of the live mesh, and passes the flags to the local peers', async () => {
+    const meshId = `ft-${process.pid}-a`
+    const start = run(['start', '--model', gguf, '--local-peers', '2', '--port', '0', '--json', '--store', await temp(), '--mesh-id', meshId, '--ft-level', 'high', '--recovery', 'parallel'])
+    const info = await start.first
+    const http = info.http as string
+    const mesh = await waitFor('three alive members and a 2-stage plan', async () => {
+      const m = await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
+      return m.peers.filter((p: { status: string }) => p.status === 'alive').length === 3 && m.plan?.stages.length === 2 ? m : undefined
+    })
+    expect(mesh.faultTolerance).toEqual({ level: 'high', recovery: 'parallel' })
+    expect(Array.isArray(mesh.recoveries)).toBe(true)
+    for (const e of mesh.recoveries) expect(Object.keys(e)).toEqual(expect.arrayContaining(['at', 'session', 'failed', 'class', 'strategy', 'path', 'stallMs', 'ok']))
+
+    const res = await fetch(`${http}/metrics`)
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/)
+    const text = await res.text()
+    expect(text).toContain('# TYPE shardmesh_recoveries_total counter')
+    expect(text).toContain('# TYPE shardmesh_recovery_stall_ms histogram')
+    expect(text).toContain('# TYPE shardmesh_recovery_detection_ms histogram')
+    const s = samples(text)
+    expect(s.get('shardmesh_members{status="alive"}')).toBe(3)
+    expect(s.get('shardmesh_plan_version')).toBe(mesh.plan.version)
+    expect(s.get('shardmesh_plan_stages')).toBe(2)
+    expect(s.get('shardmesh_sessions_in_flight')).toBe(0)
+    expect(s.get('shardmesh_fault_tolerance_info{level="high",recovery="parallel"}')).toBe(1)
+    expect(s.get('shardmesh_coordinator_known')).toBe(1)
+    expect(s.get('shardmesh_process_resident_memory_bytes')).toBeGreaterThan(0)
+    // one count per event in /api/mesh's list
+    const counted = [...s].filter(([k]) => k.startsWith('shardmesh_recoveries_total{')).reduce((n, [, v]) => n + v, 0)
+    expect(counted).toBe(mesh.recoveries.length)
+    expect((await fetch(`${http}/metrics`, { method: 'POST' })).status).toBe(405)
+
+    // the local peers run with the same level and strategy
+    const peers = childrenOf(start.child.pid!)
+    expect(peers).toHaveLength(2)
+    for (const p of peers) expect(p.args).toMatch(/ peer .*--ft-level high --recovery parallel/)
+  })
+
+  it('a bootstrap without a model serves /metrics of the mesh alone and no recoveries', async () => {
+    const start = run(['start', '--port', '0', '--json', '--mesh-id', `ft-${process.pid}-b`])
+    const http = (await start.first).http as string
+    const m = await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
+    expect(m).not.toHaveProperty('recoveries')
+    const s = samples(await (await fetch(`${http}/metrics`)).text())
+    expect(s.get('shardmesh_members{status="alive"}')).toBe(1)
+    expect(s.get('shardmesh_plan_version')).toBe(0)
+    expect([...s.keys()].some(k => k.startsWith('shardmesh_recover') || k.startsWith('shardmesh_sessions_in_flight'))).toBe(false)
+  })
+})
