@@ -20,3 +20,23 @@ export const DIAL_TIMEOUT_MS = 10_000
  * over 2 peers: ~6 % more tokens/s and ~10 % less CPU than not waiting).
  */
 export const BATCH_WAIT = 0.3
+/** A stage session that received no frame for this long is dropped (its head is gone or gave up). */
+export const SESSION_IDLE_TTL_MS = 120_000
+/** Open sessions one upstream peer may hold on one stage server; more are refused (`TOO_MANY_SESSIONS`). */
+export const MAX_SESSIONS_PER_UPSTREAM = 256
+/** Sessions count as in flight for batching only if they had a frame within this window (leaked ones do not stretch batch waits). */
+export const ACTIVE_WINDOW_MS = 2_000
+/**
+ * Bytes of output log kept per session (about 4096 positions of dim 4096 in F32). A session
+ * whose log would grow past it stops logging: it can no longer be replayed from here, and a
+ * recovery through it re-prefills instead.
+ */
+export const OUTPUT_LOG_MAX_BYTES = 64 * 1024 * 1024
+/** Longest wait for a stage's answer to a recovery request (`reroute`, or `prepare` of a range it holds). */
+export const ACK_TIMEOUT_MS = 10_000
+/** Longest wait for a cold replacement to fetch and load its range (`prepare`). */
+export const PREPARE_TIMEOUT_MS = 60_000
+/** Tries to recover one failure (each escalates: another replacement, then re-prefill). */
+export const MAX_RECOVERY_ATTEMPTS = 5
+/** First retry delay of a recovery; doubled per attempt, with up to as much again of jitter. */
+export const RECOVERY_BACKOFF_MS = 50

@@ -3,16 +3,18 @@ import { StageInputError, timings } from '@shardmesh/engine'
 import { encodeControl, encodeFrame, frameTokens, tokenPayload } from '@shardmesh/protocol'
 import type { FinishReason, SamplingParams, Timings } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
-import type { RouteHop } from '@shardmesh/protocol'
-import { PREFILL_CHUNK, STEP_TIMEOUT_MS } from './constants.ts'
+import type { ControlMessage, ControlSampling, RouteHop } from '@shardmesh/protocol'
+import { classify, recoverable } from './classify.ts'
+import { ACK_TIMEOUT_MS, MAX_RECOVERY_ATTEMPTS, PREFILL_CHUNK, RECOVERY_BACKOFF_MS, STEP_TIMEOUT_MS } from './constants.ts'
 import type { Endpoint, Inbound } from './endpoint.ts'
-import { StageFailedError } from './errors.ts'
+import { HopLostError, RecoveryFailedError, StageFailedError } from './errors.ts'
+import type { ErrorClass, FaultTolerance, RecoveryEvent, RecoveryStrategy } from './fault-tolerance.ts'
 import { newSessionId, sessionHex } from './session-id.ts'
 
 export interface SessionDriverInit {
   endpoint: Endpoint
   config: ModelConfig
-  /** Longest wait for one step's token. @default STEP_TIMEOUT_MS */
+  /** Longest wait for one step's token (a backstop: lost hops are detected from connection and membership events). @default STEP_TIMEOUT_MS */
   stepTimeoutMs?: number
   /**
    * Prompt positions per frame when the route has several stages: the first stage starts on
@@ -20,6 +22,30 @@ export interface SessionDriverInit {
    */
   prefillChunk?: number
 }
+
+/** What a recovery is asked to fix. */
+export interface RecoveryRequest {
+  /** The route the session was on. */
+  route: RouteHop[]
+  /** Peers of the route taken as lost (may be empty when the failure named none). */
+  lost: string[]
+  error: Error
+  class: ErrorClass
+  /** 0 for the first attempt of this failure, then 1, 2… (escalate on each). */
+  attempt: number
+  signal?: AbortSignal
+}
+
+/** How to resume: the new route (replacements already serving their range) and how to rebuild it. */
+export interface RecoveryDecision {
+  route: RouteHop[]
+  /** `replay`: same ranges, only lost hops rebuilt from the upstream output log; `reprefill`: a new session on `route`. */
+  path: 'replay' | 'reprefill'
+  strategy: RecoveryStrategy
+}
+
+/** Chooses the new route of a failed session; throws when it cannot (the session then fails with that error). */
+export type Repair = (req: RecoveryRequest) => Promise<RecoveryDecision>
 
 export interface PipelineGenerateInit {
   /** The stages in order (from `routeFromPlan`). */
@@ -33,30 +59,66 @@ export interface PipelineGenerateInit {
   /** Called with each generated token; returning `'stop'` ends generation there (finish reason `stop`). */
   onToken?: (id: number) => void | 'stop'
   signal?: AbortSignal
+  /** Resume on another route after a lost hop. Without it a failure ends the session at once (level `none`). */
+  repair?: Repair
+  /** Labels recovery events. @default { level: repair ? 'medium' : 'none', recovery: 'failover' } */
+  faultTolerance?: FaultTolerance
+  /** Called with every recovery of this session. */
+  onRecovery?: (e: RecoveryEvent) => void
 }
 
 export interface PipelineGenerateResult {
   tokens: number[]
   finishReason: FinishReason
   timings: Timings
+  /** Recoveries this session went through. */
+  recoveries: RecoveryEvent[]
 }
 
 /**
  * A session in progress at the head: the step whose token it awaits (with `resolve`/`reject`
- * while it does), and an error a stage reported while it was not awaiting one (between steps,
- * or while prompt chunks were going out), raised at its next step.
+ * while it does), and an error that arrived while it was not awaiting one (between steps,
+ * while prompt chunks were going out, during a recovery), raised at its next step.
  */
-interface Waiter { step: number, last: string, route: Set<string>, resolve?: (t: number) => void, reject?: (e: Error) => void, failed?: Error }
+interface Waiter {
+  step: number
+  route: RouteHop[]
+  resolve?: (t: number) => void
+  reject?: (e: Error) => void
+  failed?: Error
+  /** Answers to a reroute in progress, by hop. */
+  acks?: { want: Set<number>, done: () => void, fail: (e: Error) => void }
+}
+
+/** One session's place in the generation: route, id and what was sent. */
+interface Ctx {
+  id: Uint8Array
+  hex: string
+  waiter: Waiter
+  route: RouteHop[]
+  /** Prompt and emitted tokens. */
+  known: number[]
+  /** Positions below this are held by every stage of the route. */
+  from: number
+  step: number
+}
+
+const last = (route: RouteHop[]): string => route[route.length - 1].peerId
 
 /**
  * The head: opens a session along a route, sends the prompt (prefill) and then one token per
  * step, and streams the sampled tokens to the caller. Any number of sessions run at once;
  * each waits only for its own tokens, so several are in flight and the stages overlap.
+ * When a hop is lost (its connection closes, the mesh finds it suspect or dead, a stage
+ * reports it unreachable) the session's `repair` picks a new route and the session resumes
+ * with exactly the tokens it would have given: replayed into the replacement from the
+ * upstream output log, or re-prefilled on the new route.
  */
 export class SessionDriver {
   private readonly init: SessionDriverInit
   private readonly waiters = new Map<string, Waiter>()
-  private unlisten: (() => void) | undefined
+  private readonly requests = new Map<string, { resolve: (m: ControlMessage) => void, reject: (e: Error) => void, from: string }>()
+  private unlisten: Array<() => void> = []
 
   constructor (init: SessionDriverInit) {
     this.init = init
@@ -64,115 +126,311 @@ export class SessionDriver {
 
   async start (): Promise<void> {
     await this.init.endpoint.start()
-    this.unlisten ??= this.init.endpoint.onMessage(msg => { this.receive(msg) })
+    if (this.unlisten.length > 0) return
+    this.unlisten.push(this.init.endpoint.onMessage(msg => { this.receive(msg) }))
+    this.unlisten.push(this.init.endpoint.onPeerLost((peer, at) => { this.hopLost(peer, 'CONNECTION', `the connection to ${peer} closed`, at) }))
   }
 
   async stop (): Promise<void> {
-    this.unlisten?.()
-    this.unlisten = undefined
-    for (const w of this.waiters.values()) {
-      const err = new StageFailedError('STOPPED', 'the session driver stopped', '')
-      if (w.reject !== undefined) w.reject(err)
-      else w.failed ??= err
-    }
+    for (const off of this.unlisten) off()
+    this.unlisten = []
+    for (const w of this.waiters.values()) this.fail(w, new StageFailedError('STOPPED', 'the session driver stopped', ''))
     this.waiters.clear()
+    for (const r of this.requests.values()) r.reject(new StageFailedError('STOPPED', 'the session driver stopped', ''))
+    this.requests.clear()
   }
 
   /** Sessions in progress. */
   get active (): number { return this.waiters.size }
 
+  /** Fail every session whose route goes through `peerId` (membership saw it suspect or dead, or its connection closed). */
+  hopLost (peerId: string, cls: 'CONNECTION' | 'CRASH' | 'TIMEOUT', message: string, at = performance.now()): void {
+    for (const w of this.waiters.values()) {
+      if (w.route.some(h => h.peerId === peerId)) this.fail(w, new HopLostError(peerId, cls, message, at))
+    }
+    for (const [id, r] of this.requests) {
+      if (r.from === peerId) { this.requests.delete(id); r.reject(new HopLostError(peerId, cls, message, at)) }
+    }
+  }
+
+  private fail (w: Waiter, err: Error): void {
+    if (w.acks !== undefined) { w.acks.fail(err); return }
+    if (w.reject !== undefined) w.reject(err)
+    else w.failed ??= err
+  }
+
   private receive (msg: Inbound): void {
+    const { endpoint } = this.init
     if ('control' in msg) {
-      if (msg.control.type !== 'error') return
-      const w = this.waiters.get(msg.control.session)
-      if (w === undefined || !w.route.has(msg.from)) { this.init.endpoint.reject('UNKNOWN_SESSION'); return }
-      const err = new StageFailedError(msg.control.code, msg.control.message, msg.from)
-      if (w.reject !== undefined) w.reject(err)
-      else w.failed ??= err
+      const c = msg.control
+      const r = this.requests.get(c.session)
+      if (r !== undefined && r.from === msg.from && (c.type === 'prepared' || c.type === 'error')) {
+        this.requests.delete(c.session)
+        if (c.type === 'prepared') r.resolve(c)
+        else r.reject(new StageFailedError(c.code, c.message, msg.from, c.blame))
+        return
+      }
+      if (c.type !== 'error' && c.type !== 'rerouted') return
+      const w = this.waiters.get(c.session)
+      if (w === undefined || !w.route.some(h => h.peerId === msg.from)) { endpoint.reject('UNKNOWN_SESSION'); return }
+      if (c.type === 'rerouted') {
+        if (w.acks !== undefined && w.route[c.hop]?.peerId === msg.from) {
+          w.acks.want.delete(c.hop)
+          if (w.acks.want.size === 0) w.acks.done()
+        }
+        return
+      }
+      this.fail(w, new StageFailedError(c.code, c.message, msg.from, c.blame))
       return
     }
     if (msg.frame.kind !== 'sampled') return
     const w = this.waiters.get(sessionHex(msg.frame.session))
-    if (w === undefined) { this.init.endpoint.reject('UNKNOWN_SESSION'); return }
-    if (w.last !== msg.from || msg.frame.step !== w.step) { this.init.endpoint.reject('WRONG_SENDER'); return }
+    if (w === undefined) { endpoint.reject('UNKNOWN_SESSION'); return }
+    if (last(w.route) !== msg.from || msg.frame.step !== w.step) { endpoint.reject('WRONG_SENDER'); return }
     try {
       const [token] = frameTokens(msg.frame, this.init.config.vocabSize)
       w.resolve?.(token)
     } catch (err) {
-      this.init.endpoint.reject((err as { code?: string }).code ?? 'BAD_SHAPE')
+      endpoint.reject((err as { code?: string }).code ?? 'BAD_SHAPE')
       w.reject?.(err as Error)
     }
   }
 
+  /**
+   * Ask `peer` to serve `layers` (loading them if it does not hold them) and wait until it
+   * does: what a replacement confirms before a session is moved onto it. Resolves with the
+   * backend and activation dtype it computes with (the exactness guard compares them).
+   */
+  async prepare (peer: RouteHop, model: string, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<{ backend: string, activations: string }> {
+    if (this.unlisten.length === 0) await this.start()
+    const id = sessionHex(newSessionId())
+    const signal = AbortSignal.any([AbortSignal.timeout(options.timeoutMs ?? ACK_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    const reply = new Promise<ControlMessage>((resolve, reject) => {
+      this.requests.set(id, { resolve, reject, from: peer.peerId })
+      signal.addEventListener('abort', () => { this.requests.delete(id); reject(signal.reason as Error) }, { once: true })
+    })
+    reply.catch(() => {})
+    await this.init.endpoint.send(peer, encodeControl({ type: 'prepare', session: id, model, layers: peer.layers }), { signal })
+    const m = await reply as Extract<ControlMessage, { type: 'prepared' }>
+    return { backend: m.backend, activations: m.activations }
+  }
+
   async generate (req: PipelineGenerateInit): Promise<PipelineGenerateResult> {
-    if (this.unlisten === undefined) await this.start()
-    const { config, endpoint } = this.init
-    const { route, promptTokens, signal } = req
+    if (this.unlisten.length === 0) await this.start()
+    const { config } = this.init
+    const { promptTokens, signal } = req
     if (promptTokens.length === 0) throw new StageInputError('the prompt has no tokens (not even BOS)')
     if (promptTokens.length >= config.contextLength) throw new ContextLengthError(`the prompt is ${promptTokens.length} tokens; the model's context is ${config.contextLength}, which leaves no room to generate`)
     signal?.throwIfAborted()
-    const id = newSessionId()
-    const hex = sessionHex(id)
     const s = req.sampling ?? {}
+    const sampling: ControlSampling = { temperature: s.temperature ?? 0, topK: s.topK ?? 0, topP: s.topP ?? 1, seed: s.seed ?? 0 }
     const stop = new Set(req.stopIds ?? config.stopIds)
     const maxTokens = Math.min(req.maxTokens, config.contextLength - promptTokens.length + 1)
-    const first = route[0]
-    let step = 0
-    const waiter: Waiter = { step: -1, last: route[route.length - 1].peerId, route: new Set(route.map(h => h.peerId)) }
-    this.waiters.set(hex, waiter)
-    const forward = async (position: number, tokens: number[]): Promise<number> => {
-      // the caller may have given up, or a stage failed, between steps (an abort listener added now would never fire)
-      signal?.throwIfAborted()
-      if (waiter.failed !== undefined) throw waiter.failed
-      const timeout = AbortSignal.timeout(this.init.stepTimeoutMs ?? STEP_TIMEOUT_MS)
-      const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
-      const token = new Promise<number>((resolve, reject) => {
-        const settle = (): void => { sig.removeEventListener('abort', onAbort); waiter.resolve = undefined; waiter.reject = undefined }
-        const onAbort = (): void => { settle(); reject(sig.reason as Error) }
-        sig.addEventListener('abort', onAbort, { once: true })
-        waiter.step = step
-        waiter.resolve = t => { settle(); resolve(t) }
-        waiter.reject = e => { settle(); reject(e) }
-      })
-      token.catch(() => {})
-      await endpoint.send(first, encodeFrame({ kind: 'tokens', session: id, step, position, dtype: 'I32', shape: [tokens.length], payload: tokenPayload(tokens) }), { signal: sig })
-      const t = await token
-      step++
-      return t
-    }
+    const ft: FaultTolerance = req.faultTolerance ?? { level: req.repair === undefined ? 'none' : 'medium', recovery: 'failover' }
     const tokens: number[] = []
+    const recoveries: RecoveryEvent[] = []
     let finishReason: FinishReason = 'length'
     const t0 = performance.now()
     let t1 = t0
-    let position = promptTokens.length
+    let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, signal)
+    /** A recovery waiting for the next token to say how long the session stalled. */
+    let stalled: { event: RecoveryEvent, since: number } | undefined
+    let advances = 0
     try {
-      await endpoint.send(first, encodeControl({
-        type: 'open', session: hex, model: config.name, hop: 0, route, head: endpoint.self(),
-        sampling: { temperature: s.temperature ?? 0, topK: s.topK ?? 0, topP: s.topP ?? 1, seed: s.seed ?? 0 }
-      }), { signal })
-      // prefill in chunks so the stages overlap on a long prompt; only the last one is sampled
-      const chunk = route.length > 1 ? Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK)) : promptTokens.length
-      let at = 0
-      for (; at + chunk < promptTokens.length; at += chunk) {
-        signal?.throwIfAborted()
-        await endpoint.send(first, encodeFrame({ kind: 'tokens', session: id, step, position: at, dtype: 'I32', shape: [chunk], payload: tokenPayload(promptTokens.slice(at, at + chunk)), partial: true }), { signal })
-        step++
-      }
-      let next = await forward(at, promptTokens.slice(at))
-      t1 = performance.now()
       while (tokens.length < maxTokens) {
+        let next: number
+        try {
+          next = await this.advance(ctx, signal)
+        } catch (err) {
+          if (signal?.aborted === true) throw err
+          const r = await this.recover(ctx, err as Error, req, ft, sampling)
+          ctx = r.ctx
+          stalled = { event: r.event, since: r.since }
+          continue
+        }
+        advances++
+        if (stalled !== undefined) {
+          stalled.event.stallMs = Math.round(performance.now() - stalled.since)
+          recoveries.push(stalled.event)
+          req.onRecovery?.(stalled.event)
+          stalled = undefined
+        }
+        if (tokens.length === 0 && t1 === t0) t1 = performance.now()
         if (stop.has(next)) { finishReason = 'stop'; break }
         tokens.push(next)
+        ctx.known.push(next)
         if (req.onToken?.(next) === 'stop') { finishReason = 'stop'; break }
-        if (tokens.length === maxTokens) break
-        next = await forward(position, [next])
-        position++
       }
     } finally {
-      this.waiters.delete(hex)
-      void endpoint.send(first, encodeControl({ type: 'close', session: hex })).catch(() => {})
+      this.closeSession(ctx)
     }
-    return { tokens, finishReason, timings: timings(promptTokens.length, position - promptTokens.length, t0, t1, performance.now()) }
+    return { tokens, finishReason, recoveries, timings: timings(promptTokens.length, Math.max(0, advances - 1), t0, t1, performance.now()) }
+  }
+
+  private async openSession (route: RouteHop[], known: number[], step: number, sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
+    const id = newSessionId()
+    const hex = sessionHex(id)
+    const waiter: Waiter = { step: -1, route }
+    this.waiters.set(hex, waiter)
+    const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step }
+    const { endpoint, config } = this.init
+    try {
+      await endpoint.send(route[0], encodeControl({ type: 'open', session: hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling }), { signal })
+    } catch (err) {
+      waiter.failed ??= err as Error // recovered like any failure of the first hop
+    }
+    return ctx
+  }
+
+  /** Close the session on every hop of its route (a hop whose upstream died would never hear it otherwise). */
+  private closeSession (ctx: Ctx): void {
+    this.waiters.delete(ctx.hex)
+    const { endpoint } = this.init
+    for (const hop of ctx.route) void endpoint.send(hop, encodeControl({ type: 'close', session: ctx.hex })).catch(() => {})
+  }
+
+  /** Send the known positions the route does not hold yet (in chunks on a route of several stages) and await the next token. */
+  private async advance (ctx: Ctx, signal?: AbortSignal): Promise<number> {
+    const { endpoint } = this.init
+    const w = ctx.waiter
+    signal?.throwIfAborted()
+    if (w.failed !== undefined) throw w.failed
+    const chunk = ctx.route.length > 1 ? Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK)) : ctx.known.length
+    const first = ctx.route[0]
+    let at = ctx.from
+    for (; at + chunk < ctx.known.length; at += chunk) {
+      signal?.throwIfAborted()
+      if (w.failed !== undefined) throw w.failed
+      await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at, at + chunk), { partial: true }), { signal })
+      ctx.step++
+    }
+    const timeout = AbortSignal.timeout(this.init.stepTimeoutMs ?? STEP_TIMEOUT_MS)
+    const sig = signal === undefined ? timeout : AbortSignal.any([signal, timeout])
+    const token = new Promise<number>((resolve, reject) => {
+      const settle = (): void => { sig.removeEventListener('abort', onAbort); w.resolve = undefined; w.reject = undefined }
+      const onAbort = (): void => { settle(); reject(sig.reason as Error) }
+      sig.addEventListener('abort', onAbort, { once: true })
+      w.step = ctx.step
+      w.resolve = t => { settle(); resolve(t) }
+      w.reject = e => { settle(); reject(e) }
+    })
+    token.catch(() => {})
+    if (w.failed !== undefined) throw w.failed
+    await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at), {}), { signal: sig })
+    const t = await token
+    ctx.step++
+    ctx.from = ctx.known.length
+    return t
+  }
+
+  private tokensFrame (ctx: Ctx, position: number, tokens: number[], flags: { partial?: boolean, replay?: boolean }): Uint8Array {
+    return encodeFrame({ kind: 'tokens', session: ctx.id, step: ctx.step, position, dtype: 'I32', shape: [tokens.length], payload: tokenPayload(tokens), ...flags })
+  }
+
+  /**
+   * Move a failed session onto a new route: classify the failure, ask `repair` for a route
+   * (retrying with exponential backoff and jitter, escalating on each attempt), then replay
+   * or re-prefill. Throws RecoveryFailedError when the failure cannot be recovered.
+   */
+  private async recover (ctx: Ctx, err: Error, req: PipelineGenerateInit, ft: FaultTolerance, sampling: ControlSampling): Promise<{ ctx: Ctx, event: RecoveryEvent, since: number }> {
+    const since = err instanceof HopLostError ? err.at : performance.now()
+    const { class: cls, peer } = classify(err)
+    const event: RecoveryEvent = {
+      at: Date.now() - (performance.now() - since), session: ctx.hex, failed: peer === undefined ? [] : [peer], stages: [], class: cls,
+      level: ft.level, strategy: ft.recovery, path: 'none', detectionMs: 0, stallMs: 0, tokensReplayed: 0, ok: false
+    }
+    const giveUp = (code: string, message: string, cause?: Error): never => {
+      event.error = message
+      event.detectionMs = Math.round(performance.now() - since)
+      req.onRecovery?.(event)
+      throw new RecoveryFailedError(code, message, cause)
+    }
+    if (!recoverable(cls)) throw err // the input itself was refused: moving it elsewhere would give the same
+    if (req.repair === undefined || ft.level === 'none') giveUp('NO_RECOVERY', `${err.message} (fault tolerance level none: the session ends)`, err)
+    event.detectionMs = Math.round(performance.now() - since)
+    const lost = new Set(event.failed)
+    let error = err
+    let path: RecoveryDecision['path'] | undefined
+    for (let attempt = 0; attempt < MAX_RECOVERY_ATTEMPTS; attempt++) {
+      req.signal?.throwIfAborted()
+      if (attempt > 0) await new Promise(resolve => setTimeout(resolve, RECOVERY_BACKOFF_MS * 2 ** (attempt - 1) * (1 + Math.random())))
+      try {
+        const decision = await req.repair!({ route: ctx.route, lost: [...lost], error, class: cls, attempt, signal: req.signal })
+        // a failed replay is retried as a re-prefill, which needs nothing from the old route
+        path = attempt > 0 && path === 'replay' ? 'reprefill' : decision.path
+        const sameRanges = decision.route.length === ctx.route.length && decision.route.every((h, i) => h.layers.join() === ctx.route[i].layers.join())
+        if (path === 'replay' && !sameRanges) path = 'reprefill'
+        const moved = decision.route.map((h, i) => i).filter(i => path === 'reprefill' || decision.route[i].peerId !== ctx.route[i].peerId || lost.has(ctx.route[i].peerId))
+        event.stages = moved
+        event.failed = [...new Set([...lost, ...moved.map(i => ctx.route[i]?.peerId).filter(p => p !== undefined && lost.has(p))])]
+        event.strategy = decision.strategy
+        event.path = path
+        const resumed = path === 'replay'
+          ? await this.replay(ctx, decision.route, new Set(moved), sampling, req.signal)
+          : await this.reprefill(ctx, decision.route, sampling, req.signal)
+        event.tokensReplayed = path === 'replay' ? ctx.from : ctx.known.length
+        event.ok = true
+        return { ctx: resumed, event, since }
+      } catch (e) {
+        if (req.signal?.aborted === true) throw e
+        error = e as Error
+        const c = classify(e)
+        if (c.peer !== undefined && c.peer !== this.init.endpoint.peerId) lost.add(c.peer)
+        if ((e as Error).name === 'RecoveryFailedError') break // the repair says no route can be had
+      }
+    }
+    return giveUp((error as { code?: string }).code ?? 'RECOVERY_FAILED', `could not recover session ${ctx.hex} after ${err.message}: ${error.message}`, error)
+  }
+
+  /**
+   * Same ranges, some hops replaced: every surviving hop rewinds to the positions all held
+   * and takes the new route; the hop before each run of replacements (or this head, for the
+   * first stage) replays its output log into it. Then the next frame goes out as usual.
+   */
+  private async replay (ctx: Ctx, route: RouteHop[], moved: Set<number>, sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
+    const { endpoint, config } = this.init
+    const w = ctx.waiter
+    const position = ctx.from
+    const step = ctx.step + 1
+    const runEnd = (i: number): number => { let j = i; while (moved.has(j + 1)) j++; return j }
+    const survivors = route.map((_, i) => i).filter(i => !moved.has(i))
+    w.failed = undefined
+    w.route = route
+    ctx.route = route
+    ctx.step = step
+    const acked = new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => { reject(new StageFailedError('TIMEOUT', `no answer to the reroute of session ${ctx.hex} within ${ACK_TIMEOUT_MS} ms`, '')) }, ACK_TIMEOUT_MS)
+      w.acks = { want: new Set(survivors), done: () => { clearTimeout(timer); resolve() }, fail: e => { clearTimeout(timer); reject(e) } }
+      if (survivors.length === 0) w.acks.done()
+    })
+    acked.catch(() => {})
+    try {
+      for (const i of survivors) {
+        const replayTo = moved.has(i + 1) ? runEnd(i + 1) : undefined
+        await endpoint.send(route[i], encodeControl({ type: 'reroute', session: ctx.hex, hop: i, route, position, step, ...(replayTo === undefined ? {} : { replayTo }) }), { signal })
+      }
+      if (moved.has(0)) {
+        // this head is the upstream of the first stage: its token log is the output log
+        await endpoint.send(route[0], encodeControl({ type: 'open', session: ctx.hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling, replayTo: runEnd(0), step }), { signal })
+        const chunk = Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK))
+        for (let at = 0; at < position; at += chunk) {
+          await endpoint.send(route[0], this.tokensFrame(ctx, at, ctx.known.slice(at, Math.min(position, at + chunk)), { replay: true }), { signal })
+        }
+      }
+      await acked
+    } finally {
+      w.acks = undefined
+    }
+    if (w.failed !== undefined) throw w.failed
+    return ctx
+  }
+
+  /** A new session on `route` with the prompt and every emitted token as its prompt; the old one is closed wherever it lives. */
+  private async reprefill (ctx: Ctx, route: RouteHop[], sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
+    this.closeSession(ctx)
+    const fresh = await this.openSession(route, ctx.known, ctx.step + 1, sampling, signal)
+    if (fresh.waiter.failed !== undefined) { this.closeSession(fresh); throw fresh.waiter.failed }
+    return fresh
   }
 }
 

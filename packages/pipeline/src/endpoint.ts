@@ -9,7 +9,7 @@ import { DIAL_TIMEOUT_MS, MAX_INBOUND_STREAMS, STAGE_PROTOCOL } from './constant
 import { NotStartedError, StageUnreachableError } from './errors.ts'
 
 /** The narrow part of a libp2p node the pipeline needs. */
-export type PipelineNode = Pick<Libp2p, 'peerId' | 'handle' | 'unhandle' | 'dialProtocol' | 'getMultiaddrs'>
+export type PipelineNode = Pick<Libp2p, 'peerId' | 'handle' | 'unhandle' | 'dialProtocol' | 'getMultiaddrs' | 'addEventListener' | 'removeEventListener'>
 
 /** A decoded message and the peer it came from (the remote end of the libp2p connection). */
 export type Inbound = { from: string, frame: Frame } | { from: string, control: ControlMessage }
@@ -34,6 +34,16 @@ export class Endpoint {
   private readonly inbound = new Set<Stream>()
   private readonly counts: Record<string, number> = {}
   private started = false
+  private readonly lostListeners = new Set<(peerId: string, at: number) => void>()
+  private readonly onDisconnect = (evt: CustomEvent<{ toString: () => string }>): void => {
+    const peer = evt.detail.toString()
+    const at = performance.now()
+    // the outbound stream died with the connection: the next send dials again
+    this.links.delete(peer)
+    for (const fn of this.lostListeners) {
+      try { fn(peer, at) } catch {}
+    }
+  }
   /** Messages this peer sends itself, delivered in order. */
   private loopback: Promise<void> = Promise.resolve()
 
@@ -52,12 +62,14 @@ export class Endpoint {
   async start (): Promise<void> {
     if (this.started) return
     await this.node.handle(STAGE_PROTOCOL, (stream: Stream, connection: Connection) => { void this.serve(stream, connection.remotePeer.toString()) }, { maxInboundStreams: MAX_INBOUND_STREAMS })
+    this.node.addEventListener('peer:disconnect', this.onDisconnect)
     this.started = true
   }
 
   async stop (): Promise<void> {
     if (!this.started) return
     this.started = false
+    this.node.removeEventListener('peer:disconnect', this.onDisconnect)
     await this.node.unhandle(STAGE_PROTOCOL).catch(() => {})
     const links = [...this.links.values()]
     this.links.clear()
@@ -69,6 +81,12 @@ export class Endpoint {
   onMessage (fn: (msg: Inbound) => void): () => void {
     this.listeners.add(fn)
     return () => { this.listeners.delete(fn) }
+  }
+
+  /** Called when every connection to a peer closed (with the local time it was seen). */
+  onPeerLost (fn: (peerId: string, at: number) => void): () => void {
+    this.lostListeners.add(fn)
+    return () => { this.lostListeners.delete(fn) }
   }
 
   /** Refused messages by reason (frame error codes, `CONTROL`, `STREAM`, and what listeners report). */
@@ -100,7 +118,7 @@ export class Endpoint {
     } catch (err) {
       if (this.links.get(to.peerId) === pending) this.links.delete(to.peerId)
       link.stream.abort(err as Error)
-      throw new StageUnreachableError(`stream to ${to.peerId} failed: ${(err as Error).message}`)
+      throw new StageUnreachableError(`stream to ${to.peerId} failed: ${(err as Error).message}`, to.peerId)
     }
   }
 
@@ -111,7 +129,7 @@ export class Endpoint {
       const stream = await this.node.dialProtocol(target, STAGE_PROTOCOL, { signal: sig })
       return { stream, lp: lpStream(stream, { maxDataLength: this.maxFrameBytes }), tail: Promise.resolve() }
     } catch (err) {
-      throw new StageUnreachableError(`cannot open ${STAGE_PROTOCOL} to ${to.peerId}: ${(err as Error).message}`)
+      throw new StageUnreachableError(`cannot open ${STAGE_PROTOCOL} to ${to.peerId}: ${(err as Error).message}`, to.peerId)
     }
   }
 

@@ -1,10 +1,10 @@
-import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens } from '@shardmesh/protocol'
+import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens, tokenPayload } from '@shardmesh/protocol'
 import { nextTask } from '@shardmesh/engine'
 import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
 import type { Endpoint, Inbound } from './endpoint.ts'
-import { BATCH_WAIT } from './constants.ts'
+import { ACTIVE_WINDOW_MS, BATCH_WAIT, MAX_SESSIONS_PER_UPSTREAM, SESSION_IDLE_TTL_MS } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
@@ -19,15 +19,25 @@ export interface StageServerInit {
   tensors: TensorLoader
   /** Dtype of activations sent downstream (F16 halves the bytes, rounding). @default 'F32' */
   activations?: ActivationDType
+  /** A session with no frame for this long is dropped. @default SESSION_IDLE_TTL_MS */
+  idleTtlMs?: number
+  /** Open sessions one upstream peer may hold here. @default MAX_SESSIONS_PER_UPSTREAM */
+  maxSessionsPerUpstream?: number
 }
+
+type Open = Extract<ControlMessage, { type: 'open' }>
+type Reroute = Extract<ControlMessage, { type: 'reroute' }>
 
 interface ServedSession {
   id: Uint8Array
+  hex: string
+  /** The peer whose frames this session takes (the previous hop, or the head at hop 0). */
   upstream: string
   route: RouteHop[]
   hop: number
   head: PeerRef
-  sampling: Extract<ControlMessage, { type: 'open' }>['sampling']
+  sampling: Open['sampling']
+  stage: Stage
   session: StageSession
   log: OutputLog
   /** Frames received and not yet computed, in order. */
@@ -35,32 +45,49 @@ interface ServedSession {
   /** A `close` arrived: close once the queue is empty. */
   closing: boolean
   failed: boolean
+  /** Frames of earlier steps are stale (sent before a recovery) and refused. */
+  minStep: number
+  /** Replayed frames are passed on while `hop < replayTo` (the hops after are being rebuilt too). */
+  replayTo: number
+  /** A reroute that arrived while the session was being computed: applied after the pass. */
+  pendingReroute?: { msg: Reroute, from: string }
+  lastActive: number
 }
 
 export interface StageServerStats {
   sessions: number
-  /** Session steps computed. */
+  /** Session steps computed (replayed positions included). */
   forwards: number
   /** Passes through the stage (a pass computes one step of each session in its batch). */
   batches: number
   failedSessions: number
+  /** Sessions rerouted by their head after a failure elsewhere on the route. */
+  reroutes: number
+  /** Output-log entries replayed into a replacement downstream. */
+  replayed: number
+  /** Sessions dropped after `idleTtlMs` without a frame. */
+  expired: number
 }
 
+const rangeKey = (r: readonly [number, number]): string => `${r[0]}-${r[1]}`
+
 /**
- * Serves one layer range: a KV cache and output log per session, activations to the next
+ * Serves layer ranges (a primary's, a warm standby's, one taken over in a recovery): per
+ * session a KV cache and an output log of what it sent downstream, activations to the next
  * stage's peer over a stream kept open, and (last stage) the sampled token to the head.
- * Frames of different sessions that are waiting together run as one batch
- * (`Stage.forwardBatch`: the weights are read once for all of them), each session's frames
- * in order. A bad input fails only its own session (the head hears why); others go on.
+ * Frames of different sessions waiting together run as one batch per range
+ * (`Stage.forwardBatch`), each session's frames in order. A bad input fails only its own
+ * session (the head hears why); others go on. A head may reroute a session after a failure
+ * elsewhere on its route: the stage rewinds it and, when the next hop was replaced, replays
+ * its output log into the replacement.
  */
 export class StageServer {
   private readonly init: StageServerInit
-  private stage: Stage | undefined
+  private readonly stages = new Map<string, Stage>()
+  private readonly loading = new Map<string, Promise<Stage>>()
   private readonly sessions = new Map<string, ServedSession>()
   private unlisten: (() => void) | undefined
-  private forwards = 0
-  private batches = 0
-  private failedSessions = 0
+  private counts = { forwards: 0, batches: 0, failedSessions: 0, reroutes: 0, replayed: 0, expired: 0 }
   /** The batch loop while it runs (one at a time). */
   private running: Promise<void> | undefined
   /** Sessions in the batch being computed. */
@@ -70,47 +97,89 @@ export class StageServer {
   private lastPassMs = 0
   /** Wakes `awaitFrames` when a session gets a waiting frame. */
   private arrival: (() => void) | undefined
+  private sweeper: ReturnType<typeof setInterval> | undefined
 
   constructor (init: StageServerInit) {
     this.init = init
   }
 
-  /** The range served, once `serve()` resolved. */
-  get layers (): [number, number] | undefined { return this.stage?.layers }
+  /** The first range served, once `serve()` resolved. */
+  get layers (): [number, number] | undefined { return this.ranges()[0] }
 
-  stats (): StageServerStats { return { sessions: this.sessions.size, forwards: this.forwards, batches: this.batches, failedSessions: this.failedSessions } }
+  /** Every range served. */
+  ranges (): Array<[number, number]> { return [...this.stages.values()].map(s => s.layers) }
+
+  stats (): StageServerStats { return { sessions: this.sessions.size, ...this.counts } }
 
   async start (): Promise<void> {
     await this.init.endpoint.start()
     this.unlisten ??= this.init.endpoint.onMessage(msg => { this.receive(msg) })
+    const ttl = this.init.idleTtlMs ?? SESSION_IDLE_TTL_MS
+    this.sweeper ??= setInterval(() => { this.expire(ttl) }, Math.max(50, Math.min(ttl / 4, 10_000)))
   }
 
-  /** Load `layers` (replacing any range served before, which ends its sessions). */
+  /** Load `layers` and serve them beside any range served already (sessions of those go on). */
   async serve (layers: [number, number], options: { signal?: AbortSignal } = {}): Promise<void> {
     if (this.unlisten === undefined) throw new NotStartedError('start the stage server before serving a range')
-    const { tensors, backend, config } = this.init
-    const source = typeof tensors === 'function' ? await tensors(layers, options) : tensors
-    const stage = await backend.createStage({ config, layers, tensors: source, activations: this.init.activations })
-    await this.dropAll()
-    const old = this.stage
-    this.stage = stage
-    await old?.close()
+    const key = rangeKey(layers)
+    if (this.stages.has(key)) return
+    let pending = this.loading.get(key)
+    if (pending === undefined) {
+      const { tensors, backend, config } = this.init
+      pending = (async () => {
+        const source = typeof tensors === 'function' ? await tensors(layers, options) : tensors
+        return await backend.createStage({ config, layers, tensors: source, activations: this.init.activations })
+      })()
+      this.loading.set(key, pending)
+    }
+    try {
+      const stage = await pending
+      if (this.unlisten === undefined) { await stage.close(); throw new NotStartedError('the stage server stopped while loading') }
+      this.stages.set(key, stage)
+    } finally {
+      this.loading.delete(key)
+    }
+  }
+
+  /** Stop serving every range not in `keep` that has no open session (those go when their sessions end). */
+  async retain (keep: Array<[number, number]>): Promise<void> {
+    const wanted = new Set(keep.map(rangeKey))
+    const inUse = new Set([...this.sessions.values()].map(s => rangeKey(s.stage.layers)))
+    for (const [key, stage] of this.stages) {
+      if (wanted.has(key) || inUse.has(key)) continue
+      this.stages.delete(key)
+      await stage.close()
+    }
   }
 
   async stop (): Promise<void> {
     this.unlisten?.()
     this.unlisten = undefined
-    await this.dropAll()
-    await this.stage?.close()
-    this.stage = undefined
-  }
-
-  private async dropAll (): Promise<void> {
+    clearInterval(this.sweeper)
+    this.sweeper = undefined
     const all = [...this.sessions.values()]
     this.sessions.clear()
     this.ready.length = 0
     await this.running
     for (const s of all) s.session.close()
+    for (const stage of this.stages.values()) await stage.close()
+    this.stages.clear()
+  }
+
+  private expire (ttl: number): void {
+    const now = performance.now()
+    for (const s of this.sessions.values()) {
+      if (now - s.lastActive < ttl || this.computing.has(s)) continue
+      this.counts.expired++
+      this.drop(s)
+    }
+  }
+
+  private drop (s: ServedSession): void {
+    if (this.sessions.get(s.hex) !== s) return
+    this.sessions.delete(s.hex)
+    s.queue.length = 0
+    s.session.close()
   }
 
   private receive (msg: Inbound): void {
@@ -119,71 +188,158 @@ export class StageServer {
       const c = msg.control
       if (c.type === 'open') this.open(c, msg.from)
       else if (c.type === 'close') this.close(c.session, msg.from)
+      else if (c.type === 'reroute') this.reroute(c, msg.from)
+      else if (c.type === 'prepare') void this.prepare(c, msg.from)
       return
     }
     if (msg.frame.kind === 'sampled') return // for the driver on this endpoint
-    const hex = sessionHex(msg.frame.session)
-    const s = this.sessions.get(hex)
+    const s = this.sessions.get(sessionHex(msg.frame.session))
     if (s === undefined) { endpoint.reject('UNKNOWN_SESSION'); return }
     if (s.upstream !== msg.from) { endpoint.reject('WRONG_SENDER'); return }
+    if (msg.frame.step < s.minStep && msg.frame.replay !== true) { endpoint.reject('STALE'); return }
     if (s.failed) return
+    s.lastActive = performance.now()
     s.queue.push(msg.frame)
-    if (s.queue.length === 1 && !this.computing.has(s)) {
+    this.markReady(s)
+  }
+
+  private markReady (s: ServedSession): void {
+    if (s.queue.length === 1 && !this.computing.has(s) && !this.ready.includes(s)) {
       this.ready.push(s)
       this.arrival?.()
     }
     this.running ??= this.drain().finally(() => { this.running = undefined })
   }
 
-  private open (c: Extract<ControlMessage, { type: 'open' }>, from: string): void {
+  private refuse (head: PeerRef, session: string, code: string, message: string): void {
+    const { endpoint } = this.init
+    endpoint.reject(code)
+    void endpoint.send(head, encodeControl({ type: 'error', session, code, message })).catch(() => {})
+  }
+
+  private open (c: Open, from: string): void {
     const { endpoint, config } = this.init
     const hop = c.route[c.hop]
-    const fail = (code: string, message: string): void => {
-      endpoint.reject(code)
-      void endpoint.send(c.head, encodeControl({ type: 'error', session: c.session, code, message })).catch(() => {})
-    }
-    if (this.stage === undefined) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
-    if (hop.peerId !== endpoint.peerId || hop.layers[0] !== this.stage.layers[0] || hop.layers[1] !== this.stage.layers[1] || c.model !== config.name) {
-      fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers [${this.stage.layers.join(', ')}], not ${c.model} [${hop.layers.join(', ')}]`)
+    const stage = this.stages.get(rangeKey(hop.layers))
+    const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message) }
+    if (this.stages.size === 0) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
+    if (hop.peerId !== endpoint.peerId || stage === undefined || c.model !== config.name) {
+      fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers ${this.ranges().map(r => `[${r.join(', ')}]`).join(' ')}, not ${c.model} [${hop.layers.join(', ')}]`)
       return
     }
-    if ((c.hop === c.route.length - 1) !== this.stage.head) { fail('WRONG_STAGE', `hop ${c.hop} of ${c.route.length} does not match this stage's head flag`); return }
-    if (this.sessions.has(c.session)) { fail('DUPLICATE_SESSION', `session ${c.session} is already open`); return }
+    if ((c.hop === c.route.length - 1) !== stage.head) { fail('WRONG_STAGE', `hop ${c.hop} of ${c.route.length} does not match this stage's head flag`); return }
+    const old = this.sessions.get(c.session)
+    if (old !== undefined && c.replayTo === undefined) { fail('DUPLICATE_SESSION', `session ${c.session} is already open`); return }
+    const cap = this.init.maxSessionsPerUpstream ?? MAX_SESSIONS_PER_UPSTREAM
+    let fromUpstream = 0
+    for (const x of this.sessions.values()) if (x.upstream === from) fromUpstream++
+    if (old === undefined && fromUpstream >= cap) { fail('TOO_MANY_SESSIONS', `${from} already holds ${fromUpstream} sessions on ${endpoint.peerId} (at most ${cap})`); return }
+    // a replacement opened again (a second recovery) starts over
+    if (old !== undefined) this.drop(old)
     const s: ServedSession = {
-      id: sessionBytes(c.session), upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
-      session: this.stage.createSession(), log: new OutputLog(config.contextLength), queue: [], closing: false, failed: false
+      id: sessionBytes(c.session), hex: c.session, upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
+      stage, session: stage.createSession(), log: new OutputLog(config.contextLength), queue: [], closing: false, failed: false,
+      minStep: c.step ?? 0, replayTo: c.replayTo ?? -1, lastActive: performance.now()
     }
     this.sessions.set(c.session, s)
     const next = c.route[c.hop + 1]
-    if (next !== undefined) {
+    if (next !== undefined && (c.replayTo === undefined || c.hop < c.replayTo)) {
       // the frames that follow go on the same stream, after it
-      void endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message) })
+      void endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message, next.peerId) })
     }
   }
 
   private close (session: string, from: string): void {
     const s = this.sessions.get(session)
-    if (s === undefined || s.upstream !== from) return
+    if (s === undefined || (s.upstream !== from && s.head.peerId !== from)) return
     s.closing = true
     if (s.queue.length === 0 && !this.computing.has(s)) this.finishClose(s)
   }
 
   /** Forget a closing session and pass the close on (after its frames, on the same stream). */
   private finishClose (s: ServedSession): void {
-    const hex = sessionHex(s.id)
-    if (this.sessions.get(hex) !== s) return
-    this.sessions.delete(hex)
-    s.session.close()
+    if (this.sessions.get(s.hex) !== s) return
+    this.drop(s)
     const next = s.route[s.hop + 1]
-    if (next !== undefined) void this.init.endpoint.send(next, encodeControl({ type: 'close', session: hex })).catch(() => {})
+    if (next !== undefined) void this.init.endpoint.send(next, encodeControl({ type: 'close', session: s.hex })).catch(() => {})
+  }
+
+  /** Serve a range a head asks for (a replacement in a recovery), then say so with the numerics it will use. */
+  private async prepare (c: Extract<ControlMessage, { type: 'prepare' }>, from: string): Promise<void> {
+    const { endpoint, config } = this.init
+    const to: PeerRef = { peerId: from, addrs: [] }
+    try {
+      if (c.model !== config.name) throw Object.assign(new Error(`${endpoint.peerId} serves ${config.name}, not ${c.model}`), { code: 'WRONG_MODEL' })
+      if (c.layers[1] > config.nLayers) throw Object.assign(new Error(`${config.name} has ${config.nLayers} layers, not [${c.layers.join(', ')}]`), { code: 'WRONG_STAGE' })
+      await this.serve(c.layers)
+      await endpoint.send(to, encodeControl({ type: 'prepared', session: c.session, layers: c.layers, backend: this.init.backend.name, activations: this.init.activations ?? 'F32' }))
+    } catch (err) {
+      const e = err as Error & { code?: string }
+      await endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: e.code ?? e.name, message: `${endpoint.peerId}: ${e.message}` })).catch(() => {})
+    }
+  }
+
+  private reroute (c: Reroute, from: string): void {
+    const s = this.sessions.get(c.session)
+    if (s === undefined || s.head.peerId !== from) {
+      this.init.endpoint.reject('UNKNOWN_SESSION')
+      void this.init.endpoint.send({ peerId: from, addrs: [] }, encodeControl({ type: 'error', session: c.session, code: 'UNKNOWN_SESSION', message: `${this.init.endpoint.peerId} holds no session ${c.session} of yours` })).catch(() => {})
+      return
+    }
+    if (this.computing.has(s)) s.pendingReroute = { msg: c, from }
+    else this.applyReroute(s, c)
+  }
+
+  /**
+   * Rewind to `position`, take the new route, and when the next hop is a replacement replay
+   * the output log into it (queued on the stream before any later frame); then tell the head.
+   */
+  private applyReroute (s: ServedSession, c: Reroute): void {
+    const { endpoint } = this.init
+    s.pendingReroute = undefined
+    const fail = (code: string, message: string): void => { this.refuse(s.head, s.hex, code, `${endpoint.peerId}: ${message}`) }
+    const hop = c.route[c.hop]
+    if (hop.peerId !== endpoint.peerId || rangeKey(hop.layers) !== rangeKey(s.stage.layers)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} [${hop.layers.join(', ')}], this session runs [${s.stage.layers.join(', ')}]`); return }
+    if (s.session.position < c.position) { fail('REROUTE_BEHIND', `holds ${s.session.position} positions, the reroute resumes at ${c.position}`); return }
+    const replaying = c.replayTo !== undefined && c.replayTo > c.hop
+    if (replaying && (!s.log.complete || s.log.length < c.position)) { fail('NO_LOG', `the output log holds ${s.log.length} positions${s.log.complete ? '' : ' (past its byte bound)'}; cannot replay ${c.position}`); return }
+    this.counts.reroutes++
+    s.queue.length = 0
+    const r = this.ready.indexOf(s)
+    if (r >= 0) this.ready.splice(r, 1)
+    s.session.truncate(c.position)
+    s.log.truncate(c.position)
+    s.route = c.route
+    s.hop = c.hop
+    s.upstream = c.hop === 0 ? s.head.peerId : c.route[c.hop - 1].peerId
+    s.minStep = c.step
+    s.failed = false
+    s.closing = false
+    s.lastActive = performance.now()
+    const next = c.route[c.hop + 1]
+    if (replaying && next !== undefined) {
+      const onError = (err: Error): void => { this.failSession(s, 'UNREACHABLE', err.message, next.peerId) }
+      const open: Open = { type: 'open', session: s.hex, model: this.init.config.name, hop: c.hop + 1, route: c.route, head: s.head, sampling: s.sampling, replayTo: c.replayTo, step: c.step }
+      endpoint.send(next, encodeControl(open)).catch(onError)
+      for (const e of s.log.replay()) {
+        endpoint.send(next, this.outputFrame(s, c.step, e.position, e.n, e.data as Float32Array, { replay: true })).catch(onError)
+        this.counts.replayed++
+      }
+    }
+    void endpoint.send(s.head, encodeControl({ type: 'rerouted', session: s.hex, hop: c.hop })).catch(() => {})
+  }
+
+  private outputFrame (s: ServedSession, step: number, position: number, n: number, hidden: Float32Array, flags: { partial?: boolean, replay?: boolean }): Uint8Array {
+    const dtype = this.init.activations ?? 'F32'
+    return encodeFrame({ kind: 'activations', session: s.id, step, position, dtype, shape: [n, this.init.config.dim], payload: activationPayload(hidden, dtype), ...flags })
   }
 
   /**
    * Run passes while frames wait: each takes the oldest waiting frame of up to `batchCap()`
-   * sessions, in the order their frames arrived. Before each, one macrotask turn lets frames
-   * that arrived during the last pass be read, so they join this one; when fewer than the cap
-   * are waiting and other sessions are in flight, the pass waits for them up to BATCH_WAIT
-   * of the last pass's time (a pass of k + 1 steps costs far less than k steps and then 1).
+   * sessions of one range, in the order their frames arrived. Before each, one macrotask turn
+   * lets frames that arrived during the last pass be read, so they join this one; when fewer
+   * than the cap are waiting and other sessions are in flight, the pass waits for them up to
+   * BATCH_WAIT of the last pass's time (a pass of k + 1 steps costs far less than k and then 1).
    */
   private async drain (): Promise<void> {
     for (;;) {
@@ -191,10 +347,13 @@ export class StageServer {
       if (this.ready.length === 0) return
       const batch: Array<{ s: ServedSession, frame: Frame }> = []
       const cap = this.batchCap()
-      if (this.ready.length < cap && this.sessions.size > this.ready.length) await this.awaitFrames(cap, performance.now() + BATCH_WAIT * this.lastPassMs)
-      while (batch.length < cap && this.ready.length > 0) {
-        const s = this.ready.shift()!
-        if (this.sessions.get(sessionHex(s.id)) !== s) continue // dropped
+      if (this.ready.length < cap && this.inFlight() > this.ready.length) await this.awaitFrames(cap, performance.now() + BATCH_WAIT * this.lastPassMs)
+      const stage = this.ready.find(s => this.sessions.get(s.hex) === s)?.stage
+      for (let i = 0; batch.length < cap && i < this.ready.length;) {
+        const s = this.ready[i]
+        if (this.sessions.get(s.hex) !== s) { this.ready.splice(i, 1); continue } // dropped
+        if (s.stage !== stage) { i++; continue } // another range: a later pass
+        this.ready.splice(i, 1)
         if (s.failed) {
           s.queue.length = 0
           if (s.closing) this.finishClose(s)
@@ -203,16 +362,17 @@ export class StageServer {
         const frame = s.queue.shift()
         if (frame !== undefined) batch.push({ s, frame })
       }
-      if (batch.length === 0) return
+      if (batch.length === 0) continue
       this.computing = new Set(batch.map(b => b.s))
       const t0 = performance.now()
       try {
-        await this.forward(batch)
+        await this.forward(batch[0].s.stage, batch)
         this.lastPassMs = performance.now() - t0
       } finally {
         this.computing.clear()
       }
       for (const { s } of batch) {
+        if (s.pendingReroute !== undefined) this.applyReroute(s, s.pendingReroute.msg)
         if (s.failed) s.queue.length = 0
         if (s.queue.length > 0) this.ready.push(s)
         else if (s.closing) this.finishClose(s)
@@ -220,15 +380,23 @@ export class StageServer {
     }
   }
 
+  /** Sessions that had a frame recently (a leaked session does not make passes wait for it). */
+  private inFlight (): number {
+    const since = performance.now() - ACTIVE_WINDOW_MS
+    let n = 0
+    for (const s of this.sessions.values()) if (s.lastActive >= since) n++
+    return n
+  }
+
   /**
-   * Most session steps in one pass: the open sessions spread over the stages of their route,
-   * so that with several sessions each stage works on its own group while the others compute
-   * theirs, instead of one batch of everything travelling the route while the other stages
-   * wait.
+   * Most session steps in one pass: the sessions in flight spread over the stages of their
+   * route, so that with several sessions each stage works on its own group while the others
+   * compute theirs, instead of one batch of everything travelling the route while the other
+   * stages wait.
    */
   private batchCap (): number {
     const stages = this.ready[0].route.length
-    return Math.max(1, Math.ceil(this.sessions.size / stages))
+    return Math.max(1, Math.ceil(this.inFlight() / stages))
   }
 
   /** Until `cap` sessions have frames waiting, or `deadline`. */
@@ -244,9 +412,8 @@ export class StageServer {
     }
   }
 
-  private async forward (batch: Array<{ s: ServedSession, frame: Frame }>): Promise<void> {
+  private async forward (stage: Stage, batch: Array<{ s: ServedSession, frame: Frame }>): Promise<void> {
     const { config, endpoint } = this.init
-    const stage = this.stage!
     const items: BatchItem[] = []
     const taken: typeof batch = []
     for (const b of batch) {
@@ -255,7 +422,8 @@ export class StageServer {
         const input = stage.embed
           ? { position: frame.position, tokens: frameTokens(frame, config.vocabSize) }
           : { position: frame.position, hidden: frameActivations(frame, config.dim) }
-        items.push({ session: b.s.session, input, options: stage.head && frame.partial !== true ? { sample: b.s.sampling } : {} })
+        const sample = stage.head && frame.partial !== true && frame.replay !== true
+        items.push({ session: b.s.session, input, options: sample ? { sample: b.s.sampling } : {} })
         taken.push(b)
       } catch (err) {
         this.failWith(b.s, err)
@@ -263,42 +431,43 @@ export class StageServer {
     }
     if (items.length === 0) return
     const results = await stage.forwardBatch(items)
-    this.batches++
+    this.counts.batches++
     results.forEach((r, i) => {
       const { s, frame } = taken[i]
       if (r.status === 'rejected') { this.failWith(s, r.reason); return }
-      if (this.sessions.get(sessionHex(s.id)) !== s) return // dropped while computing
-      this.forwards++
+      if (this.sessions.get(s.hex) !== s) return // dropped while computing
+      this.counts.forwards++
       const out = r.value
       const n = frame.shape[0]
       try {
         let to: PeerRef
         let bytes: Uint8Array
-        if (stage.head && frame.partial === true) return // a prompt chunk with more to follow: nothing to sample yet
         if (stage.head) {
+          if (frame.partial === true || frame.replay === true) return // nothing to sample yet, or a replayed position
           s.log.append(frame.position, n, out.token!)
           to = s.head
-          bytes = encodeFrame({ kind: 'sampled', session: s.id, step: frame.step, position: frame.position + n, dtype: 'I32', shape: [1], payload: new Uint8Array(Int32Array.of(out.token!).buffer) })
+          bytes = encodeFrame({ kind: 'sampled', session: s.id, step: frame.step, position: frame.position + n, dtype: 'I32', shape: [1], payload: tokenPayload([out.token!]) })
         } else {
-          const dtype = this.init.activations ?? 'F32'
           s.log.append(frame.position, n, out.hidden!)
+          if (frame.replay === true && s.hop >= s.replayTo) return // the next hop holds these positions
           to = s.route[s.hop + 1]
-          bytes = encodeFrame({ kind: 'activations', session: s.id, step: frame.step, position: frame.position, dtype, shape: [n, config.dim], payload: activationPayload(out.hidden!, dtype), partial: frame.partial })
+          bytes = this.outputFrame(s, frame.step, frame.position, n, out.hidden!, { partial: frame.partial, replay: frame.replay })
         }
         // not awaited: writes to one peer go out in call order, and the next batch need not wait for them
-        endpoint.send(to, bytes).catch(err => { this.failWith(s, err) })
+        endpoint.send(to, bytes).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message, to.peerId) })
       } catch (err) {
         this.failWith(s, err)
       }
     })
   }
 
-  private failSession (s: ServedSession, code: string, message: string): void {
+  private failSession (s: ServedSession, code: string, message: string, blame?: string): void {
     if (s.failed) return
     s.failed = true
-    this.failedSessions++
+    this.counts.failedSessions++
     this.init.endpoint.reject(code)
-    void this.init.endpoint.send(s.head, encodeControl({ type: 'error', session: sessionHex(s.id), code, message: `${this.init.endpoint.peerId}: ${message}` })).catch(() => {})
+    const msg: ControlMessage = { type: 'error', session: s.hex, code, message: `${this.init.endpoint.peerId}: ${message}`, ...(blame === undefined ? {} : { blame }) }
+    void this.init.endpoint.send(s.head, encodeControl(msg)).catch(() => {})
   }
 
   private failWith (s: ServedSession, err: unknown): void {

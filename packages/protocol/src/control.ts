@@ -21,14 +21,27 @@ export interface ControlSampling { temperature: number, topK: number, topP: numb
 
 /**
  * - `open`: start a session on `route[hop]` (forwarded hop by hop); the last hop sends sampled
- *   ids to `head`
- * - `close`: drop the session's KV cache and output log (forwarded hop by hop)
- * - `error`: a stage refused or failed one session's input (sent to the head)
+ *   ids to `head`. With `replayTo` it opens a replacement during recovery: forwarded only while
+ *   `hop < replayTo` (the hops after are open already), frames of steps below `step` refused.
+ * - `close`: drop the session's KV cache and output log (forwarded hop by hop; a head may send
+ *   it to every hop of an abandoned route)
+ * - `error`: a stage refused or failed one session's input (sent to the head); `blame` names
+ *   the peer at fault when it is not the sender (e.g. an unreachable next hop)
+ * - `reroute` (head → a surviving hop): forget positions `>= position`, take `route`/`hop`,
+ *   refuse frames of steps below `step`; when `replayTo > hop`, open `route[hop + 1]` and
+ *   replay the output log into it. Answered with `rerouted` (or `error`).
+ * - `prepare` (head → a candidate replacement): serve `layers` of `model` (load them if not
+ *   held). Answered with `prepared` (its backend and activation dtype, for the exactness
+ *   guard) or `error`. `session` is the request id.
  */
 export type ControlMessage =
-  | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling }
+  | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling, replayTo?: number, step?: number }
   | { type: 'close', session: string }
-  | { type: 'error', session: string, code: string, message: string }
+  | { type: 'error', session: string, code: string, message: string, blame?: string }
+  | { type: 'reroute', session: string, hop: number, route: RouteHop[], position: number, step: number, replayTo?: number }
+  | { type: 'rerouted', session: string, hop: number }
+  | { type: 'prepare', session: string, model: string, layers: [number, number] }
+  | { type: 'prepared', session: string, layers: [number, number], backend: string, activations: string }
 
 export function isControlMessage (bytes: Uint8Array): boolean {
   return bytes.byteLength >= 3 && bytes[0] === CONTROL_MAGIC_0 && bytes[1] === CONTROL_MAGIC_1
@@ -83,32 +96,44 @@ function peerRef (v: unknown, what: string): PeerRef {
   return { peerId: str(o.peerId, `${what}.peerId`, 128), addrs: addrs.map((a, i) => str(a, `${what}.addrs[${i}]`)) }
 }
 
+function layerRange (v: unknown, what: string): [number, number] {
+  if (!Array.isArray(v) || v.length !== 2) fail(`${what} must be [l0, l1]`)
+  const l0 = num(v[0], `${what}[0]`, 0, 1e6, true)
+  return [l0, num(v[1], `${what}[1]`, l0 + 1, 1e6, true)]
+}
+
 function checkControl (value: unknown): ControlMessage {
   if (typeof value !== 'object' || value === null) fail('not an object')
   const o = value as Record<string, unknown>
   const session = str(o.session, 'session', 32)
   if (!SESSION_HEX.test(session)) fail('session must be 32 lowercase hex digits')
   if (o.type === 'close') return { type: 'close', session }
-  if (o.type === 'error') return { type: 'error', session, code: str(o.code, 'code', 64), message: str(o.message, 'message', 2048) }
-  if (o.type !== 'open') fail(`unknown type ${JSON.stringify(o.type)}`)
+  if (o.type === 'error') {
+    const e = { type: 'error' as const, session, code: str(o.code, 'code', 64), message: str(o.message, 'message', 2048) }
+    return o.blame === undefined ? e : { ...e, blame: str(o.blame, 'blame', 128) }
+  }
+  if (o.type === 'rerouted') return { type: 'rerouted', session, hop: num(o.hop, 'hop', 0, MAX_HOPS - 1, true) }
+  if (o.type === 'prepare') return { type: 'prepare', session, model: str(o.model, 'model', 256), layers: layerRange(o.layers, 'layers') }
+  if (o.type === 'prepared') return { type: 'prepared', session, layers: layerRange(o.layers, 'layers'), backend: str(o.backend, 'backend', 64), activations: str(o.activations, 'activations', 16) }
+  if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${JSON.stringify(o.type)}`)
   if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
-  const route = o.route.map((h: unknown, i: number): RouteHop => {
-    const ref = peerRef(h, `route[${i}]`)
-    const layers = (h as { layers?: unknown }).layers
-    if (!Array.isArray(layers) || layers.length !== 2) fail(`route[${i}].layers must be [l0, l1]`)
-    const l0 = num(layers[0], `route[${i}].layers[0]`, 0, 1e6, true)
-    const l1 = num(layers[1], `route[${i}].layers[1]`, l0 + 1, 1e6, true)
-    return { ...ref, layers: [l0, l1] }
-  })
+  const route = o.route.map((h: unknown, i: number): RouteHop => ({ ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }))
+  const hop = num(o.hop, 'hop', 0, route.length - 1, true)
+  const replayTo = o.replayTo === undefined ? {} : { replayTo: num(o.replayTo, 'replayTo', 0, route.length - 1, true) }
+  if (o.type === 'reroute') {
+    return { type: 'reroute', session, hop, route, position: num(o.position, 'position', 0, 2 ** 32 - 1, true), step: num(o.step, 'step', 0, 2 ** 32 - 1, true), ...replayTo }
+  }
   const s = o.sampling as Record<string, unknown> | null
   if (typeof s !== 'object' || s === null) fail('sampling must be an object')
   return {
     type: 'open',
     session,
     model: str(o.model, 'model', 256),
-    hop: num(o.hop, 'hop', 0, route.length - 1, true),
+    hop,
     route,
     head: peerRef(o.head, 'head'),
+    ...replayTo,
+    ...(o.step === undefined ? {} : { step: num(o.step, 'step', 0, 2 ** 32 - 1, true) }),
     sampling: {
       temperature: num(s.temperature, 'sampling.temperature', 0, 100),
       topK: num(s.topK, 'sampling.topK', 0, 1e7, true),

@@ -1,4 +1,4 @@
-import { DEFAULT_MAX_FRAME_BYTES, FLAG_PARTIAL, FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
+import { DEFAULT_MAX_FRAME_BYTES, FLAG_PARTIAL, FLAG_REPLAY, FRAME_MAGIC, FRAME_VERSION, HEADER_BYTES, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
 import { InvalidFrameError } from './errors.ts'
 
 /**
@@ -32,12 +32,14 @@ export interface Frame {
    * without sampling and sends nothing back. @default false
    */
   partial?: boolean
+  /** A position replayed from an upstream output log to rebuild a replacement stage (FLAG_REPLAY). @default false */
+  replay?: boolean
 }
 
 /**
  * Layout (little-endian):
  *   0 u16 magic "SM" · 2 u8 version · 3 u8 kind · 4 u8[16] session · 20 u32 step ·
- *   24 u32 position · 28 u8 dtype · 29 u8 rank · 30 u16 flags (bit 0 partial) · 32 u32 payload bytes ·
+ *   24 u32 position · 28 u8 dtype · 29 u8 rank · 30 u16 flags (bit 0 partial, bit 1 replay) · 32 u32 payload bytes ·
  *   36 u32[rank] shape · payload
  */
 export function encodeFrame (f: Frame): Uint8Array {
@@ -54,7 +56,7 @@ export function encodeFrame (f: Frame): Uint8Array {
   view.setUint32(24, f.position, true)
   view.setUint8(28, DTYPES.indexOf(f.dtype))
   view.setUint8(29, f.shape.length)
-  view.setUint16(30, f.partial === true ? FLAG_PARTIAL : 0, true)
+  view.setUint16(30, (f.partial === true ? FLAG_PARTIAL : 0) | (f.replay === true ? FLAG_REPLAY : 0), true)
   view.setUint32(32, f.payload.byteLength, true)
   f.shape.forEach((d, i) => view.setUint32(HEADER_BYTES + 4 * i, d, true))
   out.set(f.payload, headerBytes)
@@ -80,7 +82,7 @@ export function decodeFrame (bytes: Uint8Array, options: DecodeFrameOptions = {}
   const dtype = DTYPES[view.getUint8(28)]
   if (dtype === undefined) throw new InvalidFrameError('BAD_DTYPE', `unknown dtype ${view.getUint8(28)}`)
   const flags = view.getUint16(30, true)
-  if ((flags & ~FLAG_PARTIAL) !== 0) throw new InvalidFrameError('BAD_FLAGS', `unknown frame flags 0x${flags.toString(16)}`)
+  if ((flags & ~(FLAG_PARTIAL | FLAG_REPLAY)) !== 0) throw new InvalidFrameError('BAD_FLAGS', `unknown frame flags 0x${flags.toString(16)}`)
   const rank = view.getUint8(29)
   if (rank === 0 || rank > MAX_RANK) throw new InvalidFrameError('BAD_SHAPE', `rank ${rank} is outside 1..${MAX_RANK}`)
   const headerBytes = HEADER_BYTES + 4 * rank
@@ -99,7 +101,8 @@ export function decodeFrame (bytes: Uint8Array, options: DecodeFrameOptions = {}
     dtype,
     shape,
     payload: bytes.subarray(headerBytes),
-    partial: (flags & FLAG_PARTIAL) !== 0
+    partial: (flags & FLAG_PARTIAL) !== 0,
+    replay: (flags & FLAG_REPLAY) !== 0
   }
 }
 

@@ -1,4 +1,4 @@
-export { DEFAULT_MAX_FRAME_BYTES, FLAG_PARTIAL, FRAME_VERSION, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
+export { DEFAULT_MAX_FRAME_BYTES, FLAG_PARTIAL, FLAG_REPLAY, FRAME_VERSION, MAX_RANK, SESSION_ID_BYTES } from './constants.ts'
 export { InvalidControlMessageError, InvalidFrameError } from './errors.ts'
 export type { FrameErrorCode } from './errors.ts'
 export { decodeFrame, encodeFrame } from './frame.ts'

@@ -40,7 +40,7 @@ function toApiError (err: unknown): ApiError {
   if (err instanceof ApiError) return err
   const e = err as Error & { code?: unknown }
   if (e.name === 'ContextLengthError') return new ApiError(400, e.message, { code: 'context_length_exceeded', param: 'messages' })
-  if (e.name === 'StageFailedError' || e.name === 'StageUnreachableError' || e.name === 'TimeoutError') return new ApiError(503, `the pipeline failed: ${e.message}`, { type: 'server_error', code: typeof e.code === 'string' ? e.code : e.name })
+  if (['StageFailedError', 'StageUnreachableError', 'TimeoutError', 'HopLostError', 'RecoveryFailedError', 'NumericsMismatchError'].includes(e.name)) return new ApiError(503, `the pipeline failed: ${e.message}`, { type: 'server_error', code: typeof e.code === 'string' ? e.code : e.name })
   return new ApiError(500, e.message, { type: 'server_error' })
 }
 
