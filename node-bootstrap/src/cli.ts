@@ -100,7 +100,7 @@ const commands: Record<string, Command> = {
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0/ws,/ip4/127.0.0.1/tcp/0)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
-      'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit)',
+      'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit; one that dies is respawned with its key from <store>/local-peers/, so with its peer id)',
       strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
@@ -120,7 +120,8 @@ const commands: Record<string, Command> = {
       memory: { type: 'string' },
       'mesh-id': { type: 'string' },
       'ft-level': { type: 'string' },
-      recovery: { type: 'string' }
+      recovery: { type: 'string' },
+      key: { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -132,7 +133,8 @@ const commands: Record<string, Command> = {
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name (default "default")',
       'ft-level': 'fault tolerance of sessions this peer drives as a head (--port): none | low | medium | high | critical (default medium)',
-      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
+      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
+      key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   },

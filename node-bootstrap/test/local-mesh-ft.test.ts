@@ -1,6 +1,6 @@
 import { execFileSync, spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -124,5 +124,36 @@ describe('start --local-peers with --ft-level/--recovery: /api/mesh and /metrics
     expect(s.get('shardmesh_members{status="alive"}')).toBe(1)
     expect(s.get('shardmesh_plan_version')).toBe(0)
     expect([...s.keys()].some(k => k.startsWith('shardmesh_recover') || k.startsWith('shardmesh_sessions_in_flight'))).toBe(false)
+  })
+
+  it('respawns a SIGKILLed local peer with its key: the same peer id is alive again in /api/mesh', async () => {
+    const store = await temp()
+    const start = run(['start', '--model', gguf, '--local-peers', '2', '--port', '0', '--json', '--store', store, '--mesh-id', `ft-${process.pid}-c`])
+    const info = await start.first
+    const http = info.http as string
+    const mesh = async (): Promise<Record<string, any>> => await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
+    const statusOf = (m: Record<string, any>, id: string): string | undefined => m.peers.find((p: { peerId: string }) => p.peerId === id)?.status
+    await waitFor('both local peers alive', async () => { const m = await mesh(); return (info.peers as string[]).every(id => statusOf(m, id) === 'alive') ? true : undefined })
+    expect((await readdir(join(store, 'local-peers'))).sort()).toEqual(['peer-0.key', 'peer-1.key'])
+
+    const before = childrenOf(start.child.pid!)
+    expect(before).toHaveLength(2)
+    const victim = before[0]
+    const slot = Number(/peer-(\d)\.key/.exec(victim.args)![1]) // `peers` are in slot order
+    const victimId = info.peers[slot] as string
+    process.kill(victim.pid, 'SIGKILL')
+    // the mesh sees it go, then come back under the same peer id from a new process
+    await waitFor('the killed peer marked not alive', async () => statusOf(await mesh(), victimId) !== 'alive' ? true : undefined)
+    const after = await waitFor('a new child in its place', async () => {
+      const now = childrenOf(start.child.pid!)
+      return now.length === 2 && !now.some(c => c.pid === victim.pid) ? now : undefined
+    })
+    const respawned = after.find(c => !before.some(b => b.pid === c.pid))!
+    expect(respawned.args).toContain(`peer-${slot}.key`)
+    await waitFor('the same peer id alive again', async () => statusOf(await mesh(), victimId) === 'alive' ? true : undefined)
+    const m = await mesh()
+    expect(m.peers.filter((p: { status: string }) => p.status === 'alive')).toHaveLength(3)
+    expect(m.peers.map((p: { peerId: string }) => p.peerId).sort()).toEqual([info.peerId, ...info.peers].sort())
+    expect(start.stderr()).toMatch(/local peer \d \(pid \d+\) exited \(SIGKILL\); respawning in \d+ ms/)
   })
 })

@@ -11,6 +11,7 @@ import type { HttpServer } from '../http/server.ts'
 import { EXIT_WITH_STDIN } from '../local-peers.ts'
 import { faultToleranceOf, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
+import { loadOrCreateKey } from '../peer-key.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
 type Values = Record<string, string | boolean | undefined>
@@ -95,7 +96,8 @@ export async function peerCommand (values: Values): Promise<void> {
       throw new CliError(`--model takes the manifest CID the bootstrap printed, got "${values.model}"`)
     }
   }
-  const node = await createMeshPeer({ bootstrap, listen, capabilities, meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined })
+  const privateKey = typeof values.key === 'string' ? await loadOrCreateKey(values.key) : undefined
+  const node = await createMeshPeer({ bootstrap, listen, capabilities, privateKey, meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined })
   const weights = weightsNode({ libp2p: node })
   let pipeline
   let http: HttpServer | undefined

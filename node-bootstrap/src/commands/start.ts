@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import { createMeshPeer } from '@shardmesh/mesh'
 import type { MeshNode } from '@shardmesh/mesh'
 import { loadModel, progressBar } from '@shardmesh/model/node'
@@ -56,7 +57,7 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, keyDir: join(storeDir(values), 'local-peers'), logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
   } catch (err) {
     await stop()
