@@ -121,7 +121,8 @@ const commands: Record<string, Command> = {
       'mesh-id': { type: 'string' },
       'ft-level': { type: 'string' },
       recovery: { type: 'string' },
-      key: { type: 'string' }
+      key: { type: 'string' },
+      'min-peers': { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -134,9 +135,59 @@ const commands: Record<string, Command> = {
       'mesh-id': 'mesh name (default "default")',
       'ft-level': 'fault tolerance of sessions this peer drives as a head (--port): none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
-      key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id'
+      key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id',
+      'min-peers': 'if this peer is the first coordinator: compute peers to wait for (up to 30 s) before the first plan (default 0)'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
+  },
+  chaos: {
+    summary: 'kill peer processes at seeded random tokens during generations; report completion, exactness and stalls',
+    usage: 'shardmesh chaos --model PATH|URL|CID [--peers 3] [--trials 10] [--seed S] [--ft-level L] [--recovery S] [--max-tokens 48] [--json]',
+    options: {
+      model: { type: 'string' },
+      tokenizer: { type: 'string' },
+      store: { type: 'string' },
+      peers: { type: 'string', default: '3' },
+      trials: { type: 'string', default: '10' },
+      seed: { type: 'string' },
+      'ft-level': { type: 'string' },
+      recovery: { type: 'string' },
+      strategy: { type: 'string', default: 'layer' },
+      'max-tokens': { type: 'string', default: '48' },
+      prompt: { type: 'string', default: 'Once upon a time' },
+      temperature: { type: 'string', default: '0' },
+      'top-k': { type: 'string', default: '0' },
+      'top-p': { type: 'string', default: '1' },
+      'sample-seed': { type: 'string', default: '0' },
+      victims: { type: 'string', default: 'first,middle,last,standby,coordinator' },
+      failures: { type: 'string', default: 'kill' },
+      'trial-timeout': { type: 'string', default: '30' },
+      'mesh-id': { type: 'string' },
+      memory: { type: 'string' }
+    },
+    help: {
+      model: 'the model the peers serve (as start --model)',
+      tokenizer: 'tokenizer file for a model without one inside',
+      store: 'block store to import the model into; the peers\' keys go to <store>/local-peers (default a temporary one)',
+      peers: 'peer processes to spawn (2–16); this process is the head and never the coordinator',
+      trials: 'generations with one failure each',
+      seed: 'seed of the victims and kill tokens (default random; printed, so a run can be repeated)',
+      'ft-level': 'none | low | medium | high | critical (default medium)',
+      recovery: 'reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
+      strategy: 'planner strategy (as start)',
+      'max-tokens': 'tokens per generation',
+      prompt: 'prompt of every generation',
+      temperature: '0 = greedy; above, sampled with --sample-seed (the same tokens every run)',
+      'top-k': 'sample among the k most likely tokens; 0 = off',
+      'top-p': 'nucleus sampling threshold; 1 = off',
+      'sample-seed': 'sampling seed of the generations',
+      victims: 'comma-separated kinds to pick from: first, middle, last (stage primaries), standby, coordinator',
+      failures: 'comma-separated: kill (SIGKILL), hang (SIGSTOP, connections stay open)',
+      'trial-timeout': 'seconds a trial may take before it counts as failed',
+      'mesh-id': 'mesh name (default chaos-<pid>-<seed>)',
+      memory: 'memory budget this process announces, in MiB'
+    },
+    run: async values => { await (await import('./commands/chaos.ts')).chaosCommand(values) }
   },
   import: {
     summary: 'import a model into IPFS (per-layer UnixFS files + manifest); prints the manifest CID',

@@ -55,6 +55,8 @@ export interface LocalPeersInit {
   meshId?: string
   /** `--ft-level`/`--recovery` for the peers (they matter where a peer is a head). */
   faultTolerance?: Partial<FaultTolerance>
+  /** More `shardmesh peer` flags for every child (e.g. `--min-peers N`). */
+  args?: string[]
   /** Respawn children that die (with backoff). @default true */
   respawn?: boolean
   signal?: AbortSignal
@@ -186,7 +188,7 @@ export async function spawnLocalPeers (init: LocalPeersInit): Promise<LocalPeers
       if (init.logLevel !== undefined) args.push('--log-level', init.logLevel)
       if (init.meshId !== undefined) args.push('--mesh-id', init.meshId)
       if (init.keyDir !== undefined) args.push('--key', join(init.keyDir, `peer-${i}.key`))
-      args.push(...faultToleranceArgs(init.faultTolerance ?? {}))
+      args.push(...faultToleranceArgs(init.faultTolerance ?? {}), ...(init.args ?? []))
       slots.push(new Slot(i, args, init.respawn ?? true, init.signal))
     }
     const peers = await Promise.all(slots.map(async s => await s.joined))

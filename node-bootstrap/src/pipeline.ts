@@ -38,6 +38,14 @@ export function faultToleranceArgs (ft: Partial<FaultTolerance>): string[] {
   return [...(ft.level === undefined ? [] : ['--ft-level', ft.level]), ...(ft.recovery === undefined ? [] : ['--recovery', ft.recovery])]
 }
 
+/** `peer --min-peers N`: compute peers to wait for before the first plan, should this peer be the first coordinator (0 when absent). */
+export function minPeersFlag (values: Values): number {
+  if (values['min-peers'] === undefined) return 0
+  const n = Number(values['min-peers'])
+  if (!Number.isInteger(n) || n < 0 || n > 256) throw new CliError(`--min-peers must be a whole number 0–256, got "${String(values['min-peers'])}"`)
+  return n
+}
+
 /** `--local-peers N` (0 when absent). */
 export function localPeersOf (values: Values): number {
   if (values['local-peers'] === undefined) return 0

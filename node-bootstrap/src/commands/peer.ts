@@ -9,7 +9,7 @@ import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
 import type { HttpServer } from '../http/server.ts'
 import { EXIT_WITH_STDIN } from '../local-peers.ts'
-import { faultToleranceOf, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
+import { faultToleranceOf, minPeersFlag, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
@@ -85,6 +85,7 @@ export async function peerCommand (values: Values): Promise<void> {
   if (!bootstrap.every(a => a.startsWith('/') && a.includes('/p2p/'))) throw new CliError(`--bootstrap takes multiaddrs ending in /p2p/<peer id>, got "${values.bootstrap}"`)
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
   const faultTolerance = faultToleranceOf(values)
+  const minPeers = minPeersFlag(values)
   const capabilities = await measureCapabilities(memoryBudget(values))
   const port = values.port === undefined ? undefined : Number(values.port)
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
@@ -104,7 +105,7 @@ export async function peerCommand (values: Values): Promise<void> {
   try {
     await weights.start()
     // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
-    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), head: port !== undefined, faultTolerance })
+    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance })
     if (port !== undefined) {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })

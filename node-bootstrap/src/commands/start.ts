@@ -109,7 +109,7 @@ export interface ServedModel {
  * `--model`: a CID names a manifest imported before (in the store); anything else is loaded
  * and imported. Either way its blocks are provided over bitswap and its layers announced.
  */
-async function serveModel (node: MeshNode, values: Record<string, string | boolean | undefined>): Promise<ServedModel> {
+export async function serveModel (node: MeshNode, values: Record<string, string | boolean | undefined>): Promise<ServedModel> {
   const location = String(values.model)
   const weights = weightsNode({ libp2p: node, cache: storeDir(values) })
   await weights.start()
