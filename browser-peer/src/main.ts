@@ -1,0 +1,110 @@
+// The peer page: detect → measure → join → serve, rendered every 500 ms; the chat box makes
+// this tab the head of a session. Tests and demos read `globalThis.shardmeshPeer`.
+import { chooseBackend, capabilitiesOf, detect, measureThroughput } from './capabilities.ts'
+import type { Detected } from './capabilities.ts'
+import { pageConfig } from './config.ts'
+import { meteredBackend } from './metered.ts'
+import type { ComputeStats } from './metered.ts'
+import { startBrowserPeer } from './peer.ts'
+import type { BrowserPeer } from './peer.ts'
+import { snapshot } from './status.ts'
+import type { PeerState, PeerStatus } from './status.ts'
+import { createUi } from './ui.ts'
+
+const RENDER_MS = 500
+
+interface ChatResult { prompt: string, promptTokens: number[], tokens: number[], text: string, finishReason: string }
+
+const ui = createUi(document.getElementById('app')!)
+const compute: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [] }
+const fetchProgress = { parts: 0, partsDone: 0, receivedBytes: 0, totalBytes: 0 }
+let state: PeerState = 'detecting'
+let error: string | undefined
+let detected: Detected | undefined
+let backendName = '—'
+let bench: number | undefined
+let bootstrap: string[] = []
+let peer: BrowserPeer | undefined
+const errors: string[] = []
+
+function status (): PeerStatus {
+  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
+  if (peer !== undefined && (state === 'joined' || state === 'fetching' || state === 'serving' || state === 'standby')) {
+    const range = s.stage?.range
+    const fetching = fetchProgress.parts > 0 && fetchProgress.partsDone < fetchProgress.parts
+    s.state = range !== undefined && compute.stages.some(r => r[0] === range[0] && r[1] === range[1]) ? 'serving' : fetching ? 'fetching' : s.standbyFor.length > 0 ? 'standby' : 'joined'
+    state = s.state
+  }
+  return s
+}
+
+async function chat (prompt: string, maxTokens = 64): Promise<ChatResult> {
+  if (peer === undefined) throw new Error('the tab has not joined the mesh')
+  const head = await peer.pipeline.ready({ signal: AbortSignal.timeout(60_000) })
+  const model = head.served()
+  const promptTokens = model.tokenizer.encode(prompt)
+  const decoder = model.tokenizer.streamDecoder({ prev: promptTokens[promptTokens.length - 1] })
+  ui.chatOutput.textContent = prompt
+  const result = await head.generate({
+    promptTokens,
+    maxTokens,
+    sampling: { temperature: 0 },
+    onToken: id => { ui.chatOutput.textContent += decoder.push(id) }
+  })
+  ui.chatOutput.textContent += decoder.flush()
+  return { prompt, promptTokens, tokens: result.tokens, text: ui.chatOutput.textContent ?? '', finishReason: result.finishReason }
+}
+
+async function leave (): Promise<void> {
+  const p = peer
+  if (p === undefined || state === 'left') return
+  state = 'left'
+  await p.leave()
+}
+
+async function main (): Promise<void> {
+  const config = await pageConfig(window.location)
+  bootstrap = config.bootstrap
+  detected = await detect()
+  const inner = config.backend === 'cpu' ? chooseBackend({ ...detected, adapter: undefined }) : chooseBackend(detected)
+  backendName = inner.name
+  state = 'measuring'
+  const throughput = await measureThroughput(inner)
+  bench = throughput.decodeTokensPerSecond
+  const { backend } = meteredBackend(inner, compute)
+  state = 'joining'
+  peer = await startBrowserPeer({
+    bootstrap,
+    capabilities: capabilitiesOf(detected, inner, throughput),
+    backend,
+    allowLocalDial: config.allowLocalDial,
+    meshId: config.meshId,
+    onFetchProgress: evt => {
+      if (evt.type === 'weights:fetch:start') {
+        fetchProgress.parts = evt.detail.parts.length
+        fetchProgress.partsDone = 0
+        fetchProgress.receivedBytes = 0
+        fetchProgress.totalBytes = evt.detail.totalBytes
+      } else if (evt.type === 'weights:fetch:bytes') {
+        fetchProgress.receivedBytes += evt.detail.bytes
+      } else if (evt.type === 'weights:fetch:part') {
+        fetchProgress.partsDone = evt.detail.partsDone
+      }
+    },
+    onError: err => { errors.push(err.message) }
+  })
+  state = 'joined'
+}
+
+ui.onLeave(() => { void leave() })
+ui.onChat(prompt => {
+  ui.setChatBusy(true)
+  chat(prompt).catch(err => { ui.chatOutput.textContent = `error: ${(err as Error).message}` }).finally(() => { ui.setChatBusy(false) })
+})
+setInterval(() => { ui.render(status()) }, RENDER_MS)
+;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, errors }
+main().catch(err => {
+  state = 'error'
+  error = (err as Error).message
+  ui.render(status())
+})

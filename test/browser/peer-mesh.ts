@@ -1,0 +1,170 @@
+// A mesh for browser-peer e2e tests, all inside a network namespace this harness creates
+// (WebRTC needs a non-loopback interface; no traffic leaves the namespace): `shardmesh start`
+// (bootstrap, HTTP API and the built peer page at http://127.0.0.1:PORT/ in the namespace,
+// libp2p WebSockets on ws://10.231.1.2), optional `shardmesh peer` Node compute peers, and
+// one headless Chromium (WebGPU on SwiftShader) whose tabs open the served page — the URL a
+// person would open — and join as peers.
+import type { ChildProcess } from 'node:child_process'
+import { once } from 'node:events'
+import { existsSync } from 'node:fs'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import puppeteer from 'puppeteer-core'
+import type { Browser, Page } from 'puppeteer-core'
+import { buildPeerPage } from '../../node-bootstrap/src/http/peer-page.ts'
+import type { PeerStatus } from '../../browser-peer/src/status.ts'
+import { repoRoot } from '../fixtures.ts'
+import { createNetns } from '../netns.ts'
+import type { Netns } from '../netns.ts'
+import { CHROMIUM_FLAGS, CHROMIUM_PATH } from './chromium.ts'
+
+const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
+/** Screenshots the tests write (gitignored). */
+export const SCREENSHOTS = resolve(repoRoot, '.cache/screenshots')
+
+export interface Tab { page: Page, errors: string[], console: string[] }
+export interface ApiMesh {
+  coordinator: string | null
+  term: number
+  peers: Array<{ peerId: string, runtime: { name: string }, backend: { kind: string }, status: string, layers: number[][] }>
+  plan: { version: number, stages: Array<{ range: [number, number], primary: string, standbys: string[] }> } | null
+}
+
+export async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number, detail: () => Promise<string> = async () => ''): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  let lastErr = ''
+  for (;;) {
+    try {
+      const v = await fn()
+      if (v !== undefined) return v
+    } catch (err) { lastErr = (err as Error).message }
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${lastErr === '' ? '' : ` (last error: ${lastErr})`} ${await detail().catch(e => String(e))}`)
+    await new Promise(r => setTimeout(r, 500))
+  }
+}
+
+function firstJsonLine (child: ChildProcess, what: string, stderr: () => string): Promise<Record<string, any>> {
+  return new Promise((res, rej) => {
+    let out = ''
+    child.stdout!.on('data', (d: Buffer) => {
+      out += d.toString()
+      const nl = out.indexOf('\n')
+      if (nl >= 0) res(JSON.parse(out.slice(0, nl)))
+    })
+    child.once('exit', code => { rej(new Error(`${what} exited ${String(code)} before printing its JSON: ${stderr()}`)) })
+  })
+}
+
+export interface PeerMeshInit {
+  model: string
+  tabs: number
+  nodePeers?: number
+  /** --min-peers for the bootstrap. @default tabs + nodePeers */
+  minPeers?: number
+}
+
+export class PeerMesh {
+  ns!: Netns
+  boot!: { peerId: string, addrs: string[], http: string, page: string, model: string }
+  tabs: Tab[] = []
+  browser: Browser | undefined
+  private readonly children: ChildProcess[] = []
+  private readonly logs = new Map<ChildProcess, string>()
+  private readonly temps: string[] = []
+
+  async start (init: PeerMeshInit): Promise<void> {
+    if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (bash scripts/install-system.sh, as root) or set CHROMIUM_PATH`)
+    await buildPeerPage({ rebuild: process.env.SHARDMESH_PAGE_BUILT !== '1' })
+    this.ns = await createNetns()
+    const store = await this.temp('shardmesh-store-')
+    const nodePeers = init.nodePeers ?? 0
+    const meshId = `peer-page-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+    const bootstrap = this.spawn('shardmesh start', [cli, 'start', '--model', init.model, '--store', store, '--port', '0', '--host', '127.0.0.1', '--json',
+      '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--min-peers', String(init.minPeers ?? init.tabs + nodePeers), '--mesh-id', meshId])
+    this.boot = await firstJsonLine(bootstrap, 'shardmesh start', () => this.logs.get(bootstrap) ?? '') as PeerMesh['boot']
+    const ws = this.boot.addrs.find(a => a.includes('/ws/'))!
+    for (let i = 0; i < nodePeers; i++) {
+      const peer = this.spawn('shardmesh peer', [cli, 'peer', '--bootstrap', ws, '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--json', '--mesh-id', meshId])
+      await firstJsonLine(peer, 'shardmesh peer', () => this.logs.get(peer) ?? '')
+    }
+    const profile = await this.temp('shardmesh-chromium-')
+    this.browser = await puppeteer.launch({
+      executablePath: await this.ns.wrapper(CHROMIUM_PATH),
+      pipe: true,
+      headless: true,
+      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu', '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows']
+    })
+    await Promise.all(Array.from({ length: init.tabs }, async () => { await this.openTab() }))
+  }
+
+  private async temp (prefix: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), prefix))
+    this.temps.push(dir)
+    return dir
+  }
+
+  private spawn (what: string, args: string[]): ChildProcess {
+    const child = this.ns.spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    this.logs.set(child, '')
+    child.stderr!.on('data', (d: Buffer) => { this.logs.set(child, (this.logs.get(child) ?? '') + d.toString()) })
+    this.children.push(child)
+    return child
+  }
+
+  /** A new tab opening the page URL `shardmesh start` printed. */
+  async openTab (): Promise<Tab> {
+    const page = await this.browser!.newPage()
+    await page.setViewport({ width: 820, height: 760 })
+    const tab: Tab = { page, errors: [], console: [] }
+    page.on('pageerror', err => tab.errors.push(String(err)))
+    page.on('console', msg => { if (msg.type() === 'error') tab.console.push(msg.text()) })
+    await page.goto(this.boot.page)
+    await page.waitForFunction('globalThis.shardmeshPeer !== undefined', { timeout: 30_000 }).catch(() => {
+      throw new Error(`the peer page did not load: ${tab.errors.join('; ') || 'no page error'}`)
+    })
+    this.tabs.push(tab)
+    return tab
+  }
+
+  async status (tab: Tab): Promise<PeerStatus> {
+    return await tab.page.evaluate(() => (globalThis as unknown as { shardmeshPeer: { status: () => PeerStatus } }).shardmeshPeer.status())
+  }
+
+  /** Fetch inside the namespace (the HTTP API listens on its loopback). */
+  async http (path: string, body?: unknown): Promise<any> {
+    const init = body === undefined ? '{}' : JSON.stringify({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+    const script = `fetch(${JSON.stringify(this.boot.http + path)}, ${init}).then(async r => { const t = await r.text(); if (!r.ok) { process.stderr.write(r.status + ' ' + t); process.exit(1) } process.stdout.write(t) })`
+    return JSON.parse(await this.ns.exec(process.execPath, ['-e', script]))
+  }
+
+  async mesh (): Promise<ApiMesh> { return await this.http('/api/mesh') as ApiMesh }
+
+  async describe (): Promise<string> {
+    const tabs = await Promise.all(this.tabs.map(async t => await this.status(t).then(s => ({ state: s.state, peerId: s.peerId, stage: s.stage, error: s.error, backend: s.backend, compute: s.compute, errors: t.errors, console: t.console.slice(-5) })).catch(err => String(err))))
+    const mesh = await this.mesh().catch(err => String(err))
+    return `tabs: ${JSON.stringify(tabs)}; /api/mesh: ${JSON.stringify(mesh)}; logs: ${[...this.logs.values()].map(l => l.slice(-1500)).join(' | ')}`
+  }
+
+  async screenshot (tab: Tab, name: string): Promise<string> {
+    await mkdir(SCREENSHOTS, { recursive: true })
+    const path = join(SCREENSHOTS, `${name}.png`)
+    await tab.page.bringToFront()
+    await new Promise(r => setTimeout(r, 600)) // one render tick of the page
+    await tab.page.screenshot({ path, fullPage: true })
+    return path
+  }
+
+  async stop (): Promise<void> {
+    await this.browser?.close().catch(() => {})
+    if (this.browser?.process()?.exitCode === null) this.browser.process()!.kill('SIGKILL')
+    for (const child of this.children) {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill('SIGKILL')
+        await once(child, 'exit')
+      }
+    }
+    for (const dir of this.temps) await rm(dir, { recursive: true, force: true })
+    await this.ns?.destroy()
+  }
+}

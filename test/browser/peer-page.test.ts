@@ -1,0 +1,112 @@
+// The browser peer page end to end (DESIGN §9 tier 4; issue 11): `shardmesh start` serves the
+// Vite-built page at `/`; headless Chromium tabs open that URL inside a test-made network
+// namespace, join the mesh (WebSockets to the bootstrap, direct WebRTC between peers), detect
+// their WebGPU adapter (SwiftShader), receive a stage from the coordinator, fetch its layers
+// over Helia and serve it with the WebGPU backend. stories260K through the HTTP API and through
+// a tab's chat box gives the golden tokens; then a mixed pipeline of one Node peer and two tabs.
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTokenizer } from '@shardmesh/model'
+import type { Tokenizer } from '@shardmesh/model'
+import { loadModel } from '@shardmesh/model/node'
+import { storiesDir } from '../fixtures.ts'
+import { PeerMesh, waitFor } from './peer-mesh.ts'
+import type { Tab } from './peer-mesh.ts'
+
+const dir = storiesDir()
+const gguf = join(dir, 'stories260K.gguf')
+const golden = JSON.parse(await readFile(join(dir, 'golden.json'), 'utf8')) as { cases: Array<{ tag: string, prompt: string, generated_tokens: number[] }> }
+const once = golden.cases.find(c => c.tag === 'main' && c.prompt === 'Once upon a time')!
+const dog = golden.cases.find(c => c.tag === 'main' && c.prompt === 'The dog')!
+const tokenizer: Tokenizer = createTokenizer((await loadModel(gguf)).tokenizer!)
+/** The golden continuation of `c` as text (the API decodes after the prompt's last token). */
+const want = (c: typeof once, n: number): string => tokenizer.decode(c.generated_tokens.slice(0, n), { prev: tokenizer.encode(c.prompt).at(-1) })
+const N = 24
+
+/** Every tab serves a stage of the plan, with the plan's stages all held. */
+async function allServing (m: PeerMesh, stages: number): Promise<void> {
+  await waitFor(`a ${stages}-stage plan served by every tab`, async () => {
+    const mesh = await m.mesh()
+    if (mesh.plan?.stages.length !== stages) return undefined
+    const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+    return statuses.every(s => s.state === 'serving') ? true : undefined
+  }, 150_000, async () => await m.describe())
+}
+
+describe('three tabs open the peer page and serve stories260K on WebGPU', () => {
+  const m = new PeerMesh()
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 3 }) }, 180_000)
+  afterAll(async () => { await m.stop() }, 60_000)
+
+  it('each tab joins, finds the SwiftShader WebGPU adapter and serves its own stage of a 3-stage plan', async () => {
+    await m.screenshot(m.tabs[0], 'peer-joining')
+    await allServing(m, 3)
+    const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+    const mesh = await m.mesh()
+    expect(new Set(mesh.plan!.stages.map(s => s.primary))).toEqual(new Set(statuses.map(s => s.peerId)))
+    for (const s of statuses) {
+      expect(s.backend).toBe('webgpu')
+      expect(s.detected?.adapter?.fallback).toBe(true) // SwiftShader: no GPU on this machine
+      expect(s.benchTokensPerSecond).toBeGreaterThan(0)
+      expect(s.coordinator).toBe(m.boot.peerId)
+      expect(s.fetch.partsDone).toBe(s.fetch.parts) // its layers came over Helia
+      expect(s.fetch.parts).toBeGreaterThan(0)
+      // what /api/mesh says about the tab: a chrome peer on the webgpu backend holding its range
+      const p = mesh.peers.find(x => x.peerId === s.peerId)!
+      expect(p).toMatchObject({ runtime: { name: 'chrome' }, backend: { kind: 'webgpu' }, status: 'alive' })
+      // (tabs of one browser profile share the IndexedDB block cache, so a tab may hold more)
+      const [l0, l1] = s.stage!.range
+      expect(p.layers.some(([a, b]) => a <= l0 && b >= l1), JSON.stringify(p.layers)).toBe(true)
+    }
+    // the stages cover the layers in order
+    const ranges = mesh.plan!.stages.map(s => s.range)
+    expect(ranges[0][0]).toBe(0)
+    expect(ranges.at(-1)![1]).toBe(5)
+    for (let i = 1; i < ranges.length; i++) expect(ranges[i][0]).toBe(ranges[i - 1][1])
+    await m.screenshot(m.tabs[0], 'peer-serving')
+  }, 200_000)
+
+  it('a /v1/completions prompt at temperature 0 gives the golden tokens, computed by the tabs', async () => {
+    const before = await Promise.all(m.tabs.map(async t => (await m.status(t)).compute.tokens))
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const r = await m.http('/v1/completions', { model, prompt: once.prompt, max_tokens: N, temperature: 0 })
+    expect(r.choices[0].text).toBe(want(once, N))
+    expect(r.usage).toMatchObject({ prompt_tokens: 5, completion_tokens: N })
+    // every tab's stage computed the prompt and each generated position
+    const after = await Promise.all(m.tabs.map(async t => (await m.status(t)).compute.tokens))
+    after.forEach((n, i) => { expect(n - before[i]).toBeGreaterThanOrEqual(5 + N - 1) })
+  }, 120_000)
+
+  it('the chat box makes the tab the head: tokens stream in and equal the golden ones', async () => {
+    const tab: Tab = m.tabs[1]
+    await tab.page.bringToFront() // input events reach the tab in front
+    await tab.page.type('#prompt', dog.prompt)
+    await tab.page.click('#send')
+    const text = await waitFor('the chat to finish', async () => {
+      const [busy, out] = await tab.page.evaluate(() => [(document.getElementById('send') as HTMLButtonElement).disabled, document.getElementById('chat-output')!.textContent ?? ''] as const)
+      return !busy && out.length > dog.prompt.length ? out : undefined
+    }, 120_000, async () => await m.describe())
+    // the page asks for 64 tokens at temperature 0
+    expect(text).toBe(dog.prompt + want(dog, 64))
+    await m.screenshot(tab, 'peer-chat')
+  }, 150_000)
+})
+
+describe('a mixed pipeline: one Node peer and two tabs', () => {
+  const m = new PeerMesh()
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 2, nodePeers: 1 }) }, 180_000)
+  afterAll(async () => { await m.stop() }, 60_000)
+
+  it('plans a stage on each of the three peers and gives the golden tokens', async () => {
+    await allServing(m, 3)
+    const mesh = await m.mesh()
+    const primaries = mesh.plan!.stages.map(s => mesh.peers.find(p => p.peerId === s.primary)!)
+    expect(primaries.map(p => p.runtime.name).sort()).toEqual(['chrome', 'chrome', 'node'])
+    expect(primaries.filter(p => p.runtime.name === 'chrome').every(p => p.backend.kind === 'webgpu')).toBe(true)
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const r = await m.http('/v1/completions', { model, prompt: once.prompt, max_tokens: N, temperature: 0 })
+    expect(r.choices[0].text).toBe(want(once, N))
+    for (const t of m.tabs) expect((await m.status(t)).compute.tokens).toBeGreaterThanOrEqual(5 + N - 1)
+  }, 200_000)
+})
