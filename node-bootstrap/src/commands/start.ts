@@ -12,6 +12,9 @@ import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
+// browser peer page (browser-peer/) and --open-peers
+import { buildPeerPage, peerPageHandler, peerPageUrl } from '../http/peer-page.ts'
+import { minPeersOf, openPeers, openPeersOf } from '../open-peers.ts'
 import { storeDir } from './import.ts'
 import { listenAddrs, measureCapabilities, memoryBudget, runUntilSignal } from './peer.ts'
 
@@ -51,7 +54,7 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
   try {
     if (typeof values.model === 'string') {
       model = await serveModel(node, values)
-      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: count, head: true, faultTolerance })
+      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance })
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) }) // /v1/models lists the model from the first request
     }
     if (count > 0 && model !== undefined) {
@@ -71,27 +74,34 @@ export async function startCommand (values: Values): Promise<void> {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
   const host = String(values.host)
+  const opened = openPeersOf(values)
+  if (opened > 0 && typeof values.model !== 'string') throw new CliError('--open-peers needs --model (the model the tabs serve)')
+  const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
   const mesh = await bootMesh(values)
   const { node, model, pipeline, local } = mesh
   let http
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline) })
-    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh, pipeline), handlers: [metrics.handler, ...(pipeline === undefined ? [] : [openAiHandler(pipeline)])] })
+    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh, pipeline), handlers: [peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [openAiHandler(pipeline)])] })
   } catch (err) {
     await mesh.stop()
     throw new CliError(`cannot serve HTTP on ${host}:${port}: ${(err as Error).message}`)
   }
   const addrs = node.getMultiaddrs().map(String)
   const peers = local?.peers.map(p => p.peerId) ?? []
+  const page = peerPageUrl(http.url)
+  const tabs = opened > 0 ? await openPeers(page, opened).catch(async err => { await http.close(); await mesh.stop(); throw err }) : undefined
   if (values.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }) }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }) }) + '\n')
   } else {
     process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh, /metrics${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
       (model === undefined ? '' : `  model ${model.name}: ${model.cid}\n`) +
       peers.map(p => `  local peer ${p}\n`).join('') +
+      `Peer page: ${page}${tabs === undefined ? '' : `  (${opened} headless Chromium tab${opened === 1 ? '' : 's'} opened)`}\n` +
       `Join with: shardmesh peer --bootstrap ${addrs.find(a => a.includes('/ws/')) ?? addrs[0]}\n`)
   }
   await runUntilSignal(node, async () => {
+    await tabs?.stop()
     await http.close()
     await local?.stop()
     await pipeline?.stop()
