@@ -19,8 +19,9 @@ describe('shardmesh chaos', () => {
       expect(['kill', 'hang']).toContain(t.failure)
       expect(t.killAtToken).toBeGreaterThanOrEqual(1)
       expect(t.killAtToken).toBeLessThan(r.referenceTokens)
-      expect(t.peerId).toMatch(/^12D3KooW/)
-      expect(t.pid).toBeGreaterThan(0)
+      expect(t.peerIds).toHaveLength(1) // the default victims are single peers
+      expect(t.peerIds[0]).toMatch(/^12D3KooW/)
+      expect(t.pids[0]).toBeGreaterThan(0)
       if (t.completed) {
         expect(t.injected).toBe(true) // a generation cannot complete before the token it is killed at
         expect(t.error).toBeUndefined()
@@ -43,8 +44,8 @@ describe('shardmesh chaos', () => {
     // the first victim was really taken down, and came back as the same peer (its key is kept)
     const first = r.trials[0]
     if (first.injected === true) {
-      expect(run.stderr).toMatch(new RegExp(`local peer \\d \\(pid ${String(first.pid)}\\) exited \\(SIGKILL\\); respawning`))
-      expect(run.stderr).toContain(`back as ${String(first.peerId)}`)
+      expect(run.stderr).toMatch(new RegExp(`local peer \\d \\(pid ${String(first.pids[0])}\\) exited \\(SIGKILL\\); respawning`))
+      expect(run.stderr).toContain(`back as ${String(first.peerIds[0])}`)
     }
     for (const e of r.recoveries) expect(['replay', 'reprefill', 'none']).toContain(e.path)
   }, 300_000)

@@ -1,7 +1,14 @@
 import type { Plan, RecoveryEvent } from '@shardmesh/pipeline'
 
-/** Which peer a trial takes down: a stage's primary (first, a middle one, last), a pure standby, or the coordinator. */
-export type VictimKind = 'first' | 'middle' | 'last' | 'standby' | 'coordinator'
+/**
+ * Which peers a trial takes down: a stage's primary (first, a middle one, last), a pure standby,
+ * the coordinator; or two at once: the primaries of two consecutive stages, or the coordinator
+ * and the primary of a stage it does not serve.
+ */
+export type VictimKind = 'first' | 'middle' | 'last' | 'standby' | 'coordinator' | 'consecutive' | 'coordinator+stage'
+export const VICTIM_KINDS: VictimKind[] = ['first', 'middle', 'last', 'standby', 'coordinator', 'consecutive', 'coordinator+stage']
+/** What `shardmesh chaos` picks from by default: one peer per trial. */
+export const SINGLE_VICTIMS: VictimKind[] = ['first', 'middle', 'last', 'standby', 'coordinator']
 /** `kill`: SIGKILL (connections close); `hang`: SIGSTOP (connections stay open, nothing answers). */
 export type FailureKind = 'kill' | 'hang'
 
@@ -11,8 +18,9 @@ export interface ChaosTrial {
   failure: FailureKind | null
   /** The victim was taken down right after this many tokens had arrived. */
   killAtToken: number | null
-  pid: number | null
-  peerId: string | null
+  /** The victims' pids and peer ids (two for `consecutive` and `coordinator+stage`). */
+  pids: number[]
+  peerIds: string[]
   /** False when the generation ended (or failed) before the kill token, so nothing was injected. */
   injected: boolean
   completed: boolean
@@ -42,24 +50,29 @@ export function mulberry32 (seed: number): () => number {
 
 const pickOne = <T>(rng: () => number, xs: T[]): T => xs[Math.floor(rng() * xs.length)]
 
-/** The candidates of each victim kind in a plan, among the peers this run can kill (`pids`). */
-export function victimCandidates (plan: Plan, coordinator: string | null, killable: (peerId: string) => boolean): Record<VictimKind, string[]> {
+/** The candidate victim sets of each kind in a plan, among the peers this run can kill. */
+export function victimCandidates (plan: Plan, coordinator: string | null, killable: (peerId: string) => boolean): Record<VictimKind, string[][]> {
   const primaries = plan.stages.map(s => s.primary)
   const n = primaries.length
   const standbys = [...new Set(plan.stages.flatMap(s => s.standbys))].filter(p => !primaries.includes(p))
+  const ok = (set: string[]): boolean => set.every(killable) && new Set(set).size === set.length
+  const singles = (ids: string[]): string[][] => ids.map(id => [id]).filter(ok)
+  const c = coordinator === null ? [] : [coordinator]
   return {
-    first: [primaries[0]].filter(killable),
-    middle: n >= 3 ? primaries.slice(1, -1).filter(killable) : [],
-    last: n >= 2 ? [primaries[n - 1]].filter(killable) : [],
-    standby: standbys.filter(killable),
-    coordinator: coordinator === null ? [] : [coordinator].filter(killable)
+    first: singles(primaries.slice(0, 1)),
+    middle: n >= 3 ? singles(primaries.slice(1, -1)) : [],
+    last: n >= 2 ? singles(primaries.slice(-1)) : [],
+    standby: singles(standbys),
+    coordinator: singles(c),
+    consecutive: primaries.slice(1).map((p, i) => [primaries[i], p]).filter(ok),
+    'coordinator+stage': c.flatMap(co => primaries.filter(p => p !== co).map(p => [co, p])).filter(ok)
   }
 }
 
-export interface TrialPick { victim: VictimKind, peerId: string, pid: number, failure: FailureKind, killAtToken: number }
+export interface TrialPick { victim: VictimKind, peerIds: string[], pids: number[], failure: FailureKind, killAtToken: number }
 
 /**
- * One trial's failure, drawn from `rng`: a victim kind among those the plan has (uniform), a peer
+ * One trial's failure, drawn from `rng`: a victim kind among those the plan has (uniform), peers
  * of that kind, a failure kind, and the token after which it happens (1 … referenceTokens − 1,
  * so at least one token is still owed).
  */
@@ -68,10 +81,10 @@ export function pickTrial (rng: () => number, init: { plan: Plan, coordinator: s
   const kinds = init.victims.filter(k => candidates[k].length > 0)
   if (kinds.length === 0) return undefined
   const victim = pickOne(rng, kinds)
-  const peerId = pickOne(rng, candidates[victim])
+  const peerIds = pickOne(rng, candidates[victim])
   const failure = pickOne(rng, init.failures)
   const killAtToken = 1 + Math.floor(rng() * (init.referenceTokens - 1))
-  return { victim, peerId, pid: init.pids.get(peerId)!, failure, killAtToken }
+  return { victim, peerIds, pids: peerIds.map(p => init.pids.get(p)!), failure, killAtToken }
 }
 
 /** Nearest-rank percentile of `xs` (q in [0, 1]); null for none. */

@@ -14,7 +14,7 @@ import { faultToleranceOf, startPipeline, strategyOf } from '../pipeline.ts'
 import { measureCapabilities, memoryBudget } from './peer.ts'
 import { serveModel } from './start.ts'
 import type { ServedModel } from './start.ts'
-import { chaosReport, chaosSummary, mulberry32, pickTrial } from './chaos-plan.ts'
+import { SINGLE_VICTIMS, VICTIM_KINDS, chaosReport, chaosSummary, mulberry32, pickTrial } from './chaos-plan.ts'
 import type { ChaosTrial, FailureKind, VictimKind } from './chaos-plan.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -23,7 +23,6 @@ type Values = Record<string, string | boolean | undefined>
 const SETTLE_TIMEOUT_MS = 120_000
 /** The plan must stay unchanged this long before a trial starts. */
 const SETTLE_STABLE_MS = 1000
-const VICTIM_KINDS: VictimKind[] = ['first', 'middle', 'last', 'standby', 'coordinator']
 const FAILURE_KINDS: FailureKind[] = ['kill', 'hang']
 
 function int (values: Values, flag: string, min: number, max: number): number {
@@ -74,7 +73,7 @@ export function chaosOptions (values: Values): ChaosOptions {
       topP: num(values, 'top-p', n => n > 0 && n <= 1, 'a number in (0, 1]'),
       seed: int(values, 'sample-seed', 0, 2 ** 31 - 1)
     },
-    victims: list(values, 'victims', VICTIM_KINDS),
+    victims: values.victims === undefined ? SINGLE_VICTIMS : list(values, 'victims', VICTIM_KINDS),
     failures: list(values, 'failures', FAILURE_KINDS),
     trialTimeoutMs: num(values, 'trial-timeout', n => n > 0, 'a number of seconds > 0') * 1000
   }
@@ -203,7 +202,7 @@ export async function chaosCommand (values: Values): Promise<void> {
       try {
         plan = await settle(m, AbortSignal.timeout(SETTLE_TIMEOUT_MS))
       } catch (err) {
-        trials.push({ index: i, victim: null, failure: null, killAtToken: null, pid: null, peerId: null, injected: false, completed: false, exact: false, tokens: 0, stallMs: null, ms: 0, error: `the mesh did not settle before the trial within ${SETTLE_TIMEOUT_MS / 1000} s: ${(err as Error).message}`, recoveries: [] })
+        trials.push({ index: i, victim: null, failure: null, killAtToken: null, pids: [], peerIds: [], injected: false, completed: false, exact: false, tokens: 0, stallMs: null, ms: 0, error: `the mesh did not settle before the trial within ${SETTLE_TIMEOUT_MS / 1000} s: ${(err as Error).message}`, recoveries: [] })
         say(`trial ${i}: mesh did not settle; stopping`)
         break
       }
@@ -219,14 +218,14 @@ export async function chaosCommand (values: Values): Promise<void> {
       try {
         out = await generate(m, opts, signal, n => {
           if (n === pick.killAtToken && !injected) {
-            process.kill(pick.pid, pick.failure === 'kill' ? 'SIGKILL' : 'SIGSTOP')
+            for (const pid of pick.pids) process.kill(pid, pick.failure === 'kill' ? 'SIGKILL' : 'SIGSTOP')
             injected = true
           }
         })
       } catch (err) {
         error = signal.aborted ? `no result within --trial-timeout ${opts.trialTimeoutMs / 1000} s` : `${(err as Error).name}: ${(err as Error).message}`
       } finally {
-        if (injected && pick.failure === 'hang') { try { process.kill(pick.pid, 'SIGKILL') } catch {} } // its slot respawns it
+        if (injected && pick.failure === 'hang') for (const pid of pick.pids) { try { process.kill(pid, 'SIGKILL') } catch {} } // their slots respawn them
       }
       const { tokens, times } = out
       // the kill happened right after token k arrived: the gaps from there on, the first spanning the kill
@@ -237,8 +236,8 @@ export async function chaosCommand (values: Values): Promise<void> {
         victim: pick.victim,
         failure: pick.failure,
         killAtToken: k,
-        pid: pick.pid,
-        peerId: pick.peerId,
+        pids: pick.pids,
+        peerIds: pick.peerIds,
         injected,
         completed: error === undefined,
         exact: error === undefined && tokens.length === reference.tokens.length && tokens.every((t, j) => t === reference.tokens[j]),
@@ -249,7 +248,7 @@ export async function chaosCommand (values: Values): Promise<void> {
         recoveries: events.slice(before)
       }
       trials.push(trial)
-      say(`trial ${i}: ${pick.failure} ${pick.victim} ${pick.peerId.slice(-8)} (pid ${pick.pid}) at token ${pick.killAtToken}: ` +
+      say(`trial ${i}: ${pick.failure} ${pick.victim} ${pick.peerIds.map((p, j) => `${p.slice(-8)} (pid ${pick.pids[j]})`).join(' + ')} at token ${pick.killAtToken}: ` +
         (injected ? '' : '(ended before the kill token) ') + (trial.completed ? `completed, ${trial.exact ? 'exact' : 'TOKENS DIFFER'}, stall ${trial.stallMs === null ? '?' : Math.round(trial.stallMs)} ms` : `FAILED after ${Math.round(trial.ms)} ms: ${trial.error ?? ''}`))
     }
     const summary = chaosSummary(trials)
