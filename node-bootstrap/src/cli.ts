@@ -87,6 +87,8 @@ const commands: Record<string, Command> = {
       memory: { type: 'string' },
       'mesh-id': { type: 'string' },
       'local-peers': { type: 'string' },
+      'open-peers': { type: 'string' },
+      'min-peers': { type: 'string' },
       strategy: { type: 'string', default: 'layer' },
       'ft-level': { type: 'string' },
       recovery: { type: 'string' }
@@ -101,6 +103,8 @@ const commands: Record<string, Command> = {
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
       'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit; one that dies is respawned with its key from <store>/local-peers/, so with its peer id)',
+      'open-peers': 'also open the peer page in this many headless Chromium tabs (browser peers on WebGPU; killed on exit)',
+      'min-peers': 'compute peers to wait for (up to 30 s) before the first plan (default --local-peers + --open-peers)',
       strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
