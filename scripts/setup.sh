@@ -7,3 +7,5 @@ cd "$(dirname "$0")/.."
 bash scripts/install-system.sh
 source scripts/pnpm.sh
 pnpm install --frozen-lockfile
+# the browser peer page (browser-peer/dist, served by `shardmesh start` at /)
+pnpm --filter @shardmesh/browser-peer run build
