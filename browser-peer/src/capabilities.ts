@@ -4,12 +4,7 @@
 import { cpuBackend, webgpuBackend } from '@shardmesh/engine'
 import type { Backend } from '@shardmesh/engine'
 import type { Capabilities } from '@shardmesh/mesh'
-import { SYNTHETIC_PRESETS, syntheticModel } from '@shardmesh/model'
 
-/** The model, prompt and decode length of the join benchmark (the Node peer's, so figures compare). */
-const BENCH_MODEL = 'tiny-gqa2'
-const BENCH_PROMPT = 8
-const BENCH_DECODE = 32
 /** Budget when the browser says nothing about memory (navigator.deviceMemory is Chromium-only). */
 const DEFAULT_MEMORY_BYTES = 1024 * 1024 * 1024
 
@@ -72,27 +67,9 @@ export async function detect (): Promise<Detected> {
   }
 }
 
-/** The backend this tab computes with: WebGPU with an adapter, else the CPU (WebAssembly) one. */
-export function chooseBackend (d: Detected): Backend {
-  return d.adapter === undefined ? cpuBackend() : webgpuBackend()
-}
-
-/** Decode tokens/s of the join benchmark on `backend` (tiny synthetic model, all layers, greedy). */
-export async function measureThroughput (backend: Backend): Promise<{ model: string, decodeTokensPerSecond: number }> {
-  const model = syntheticModel(SYNTHETIC_PRESETS[BENCH_MODEL])
-  const stage = await backend.createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
-  try {
-    const session = stage.createSession()
-    const prompt = Array.from({ length: BENCH_PROMPT }, (_, i) => 1 + i)
-    let out = await session.forward({ position: 0, tokens: prompt }, { sample: { temperature: 0 } })
-    const t0 = performance.now()
-    for (let p = BENCH_PROMPT; p < BENCH_PROMPT + BENCH_DECODE; p++) out = await session.forward({ position: p, tokens: [out.token!] }, { sample: { temperature: 0 } })
-    const seconds = (performance.now() - t0) / 1000
-    session.close()
-    return { model: BENCH_MODEL, decodeTokensPerSecond: Math.round(BENCH_DECODE / seconds * 10) / 10 }
-  } finally {
-    await stage.close()
-  }
+/** A backend on this thread (`?worker=0`): WebGPU, or the CPU (WebAssembly) one. */
+export function chooseBackend (kind: 'webgpu' | 'cpu'): Backend {
+  return kind === 'cpu' ? cpuBackend() : webgpuBackend()
 }
 
 /** The capabilities announced with every heartbeat. */

@@ -5,6 +5,8 @@ export interface PageConfig {
   bootstrap: string[]
   /** Dial ws:// and private addresses (a local or test mesh). */
   allowLocalDial: boolean
+  /** Compute in a dedicated Worker; `?worker=0` computes on the main thread. @default true */
+  worker: boolean
   /** `?backend=cpu` forces the CPU backend even with an adapter. */
   backend?: 'cpu' | 'webgpu'
   /** Mesh name (`shardmesh start --mesh-id`); `?mesh=` overrides. @default the default mesh */
@@ -31,6 +33,7 @@ export async function pageConfig (location: Location): Promise<PageConfig> {
     // a page served from a loopback or private host is a local deployment
     allowLocalDial: allowLocalDial ?? /^(127\.|localhost$|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(location.hostname),
     meshId,
+    worker: q.get('worker') !== '0',
     backend: backend === 'cpu' || backend === 'webgpu' ? backend : undefined
   }
 }

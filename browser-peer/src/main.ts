@@ -1,6 +1,7 @@
 // The peer page: detect → measure → join → serve, rendered every 500 ms; the chat box makes
 // this tab the head of a session. Tests and demos read `globalThis.shardmeshPeer`.
-import { chooseBackend, capabilitiesOf, detect, measureThroughput } from './capabilities.ts'
+import { measureThroughput } from './bench.ts'
+import { chooseBackend, capabilitiesOf, detect } from './capabilities.ts'
 import type { Detected } from './capabilities.ts'
 import { pageConfig } from './config.ts'
 import { meteredBackend } from './metered.ts'
@@ -10,6 +11,7 @@ import type { BrowserPeer } from './peer.ts'
 import { snapshot } from './status.ts'
 import type { PeerState, PeerStatus } from './status.ts'
 import { createUi } from './ui.ts'
+import { workerBackend } from './worker-backend.ts'
 
 const RENDER_MS = 500
 
@@ -22,13 +24,15 @@ let state: PeerState = 'detecting'
 let error: string | undefined
 let detected: Detected | undefined
 let backendName = '—'
+/** Where forward passes run: the compute Worker (default) or, with `?worker=0`, the main thread. */
+let computeIn: 'worker' | 'main' = 'worker'
 let bench: number | undefined
 let bootstrap: string[] = []
 let peer: BrowserPeer | undefined
 const errors: string[] = []
 
 function status (): PeerStatus {
-  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
+  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, computeIn, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
   if (peer !== undefined && (state === 'joined' || state === 'fetching' || state === 'serving' || state === 'standby')) {
     const range = s.stage?.range
     const fetching = fetchProgress.parts > 0 && fetchProgress.partsDone < fetchProgress.parts
@@ -66,10 +70,13 @@ async function main (): Promise<void> {
   const config = await pageConfig(window.location)
   bootstrap = config.bootstrap
   detected = await detect()
-  const inner = config.backend === 'cpu' ? chooseBackend({ ...detected, adapter: undefined }) : chooseBackend(detected)
+  const kind = config.backend ?? (detected.adapter === undefined ? 'cpu' : 'webgpu')
+  computeIn = config.worker ? 'worker' : 'main'
+  const worker = config.worker ? await workerBackend(kind) : undefined
+  const inner = worker ?? chooseBackend(kind)
   backendName = inner.name
   state = 'measuring'
-  const throughput = await measureThroughput(inner)
+  const throughput = worker !== undefined ? await worker.bench() : await measureThroughput(inner)
   bench = throughput.decodeTokensPerSecond
   const { backend } = meteredBackend(inner, compute)
   state = 'joining'

@@ -27,6 +27,8 @@ export interface PeerStatus {
   /** Stages this tab stands by for. */
   standbyFor: number[]
   backend: string
+  /** Where forward passes run. */
+  computeIn: 'worker' | 'main'
   adapter?: string
   detected?: Detected
   /** Join benchmark, decode tokens/s. */

@@ -83,7 +83,7 @@ export function createUi (root: HTMLElement): PageUi {
       rows.adapter.textContent = a === undefined
         ? `none (${s.detected?.noAdapter ?? 'detecting'})`
         : `${a.description || a.architecture || a.vendor}${a.fallback ? ' (software)' : ''} · f16 ${a.shaderF16 ? 'yes' : 'no'} · subgroups ${a.subgroups ? 'yes' : 'no'} · max binding ${mib(a.limits.maxStorageBufferBindingSize)}`
-      rows.backend.textContent = `${s.backend} · memory budget ${mib(s.detected?.memoryBytes ?? 0)}`
+      rows.backend.textContent = `${s.backend} in the ${s.computeIn === 'worker' ? 'compute Worker' : 'main thread'} · memory budget ${mib(s.detected?.memoryBytes ?? 0)}`
       rows.tokens.textContent = `${s.compute.tokens} in ${s.compute.passes} passes`
       rows.throughput.textContent = `join benchmark ${s.benchTokensPerSecond ?? '—'} tok/s · serving ${s.servingTokensPerSecond ?? '—'} tok/s of compute`
       const f = s.fetch

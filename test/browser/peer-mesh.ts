@@ -23,6 +23,8 @@ const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
 /** Screenshots the tests write (gitignored). */
 export const SCREENSHOTS = resolve(repoRoot, '.cache/screenshots')
 
+let built: Promise<string> | undefined
+
 export interface Tab { page: Page, errors: string[], console: string[] }
 export interface ApiMesh {
   coordinator: string | null
@@ -75,7 +77,8 @@ export class PeerMesh {
 
   async start (init: PeerMeshInit): Promise<void> {
     if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (bash scripts/install-system.sh, as root) or set CHROMIUM_PATH`)
-    await buildPeerPage({ rebuild: process.env.SHARDMESH_PAGE_BUILT !== '1' })
+    built ??= buildPeerPage({ rebuild: process.env.SHARDMESH_PAGE_BUILT !== '1' }) // the page of the sources under test, once per run
+    await built
     this.ns = await createNetns()
     const store = await this.temp('shardmesh-store-')
     const nodePeers = init.nodePeers ?? 0

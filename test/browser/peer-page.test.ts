@@ -47,6 +47,7 @@ describe('three tabs open the peer page and serve stories260K on WebGPU', () => 
     expect(new Set(mesh.plan!.stages.map(s => s.primary))).toEqual(new Set(statuses.map(s => s.peerId)))
     for (const s of statuses) {
       expect(s.backend).toBe('webgpu')
+      expect(s.computeIn).toBe('worker')
       expect(s.detected?.adapter?.fallback).toBe(true) // SwiftShader: no GPU on this machine
       expect(s.benchTokensPerSecond).toBeGreaterThan(0)
       expect(s.coordinator).toBe(m.boot.peerId)
