@@ -43,7 +43,7 @@ const CLAIMS = { averageRecovery: '0.6–1.5 s', success: '99.5–99.9%' }
 /** Issue #10's targets on loopback. */
 const TARGETS = { warmStandbyStallP95: '< 300 ms', failoverStallP95: '< 1.5 s', exact: '100%' }
 
-interface ChaosRun { seed: number, referenceTokens: number, faultTolerance: { level: string, recovery: string }, trials: ChaosTrial[], recoveries: RecoveryEvent[] }
+interface ChaosRun { seed: number, referenceTokens: number, stopped?: string, faultTolerance: { level: string, recovery: string }, trials: ChaosTrial[], recoveries: RecoveryEvent[] }
 
 /** One `shardmesh chaos --json` run; its log lines pass through to stderr. */
 async function chaos (level: string, recovery: string, seed: number): Promise<{ run?: ChaosRun, code: number | null, error?: string }> {
@@ -72,6 +72,8 @@ interface ConfigResult {
   /** Why the run gave no report. */
   error?: string
   referenceTokens?: number
+  /** Why the run ended before its trials (the mesh did not heal, or no victim of the kinds was left). */
+  stopped?: string
   summary?: ReturnType<typeof chaosSummary>
   recoveries?: { count: number, ok: number, stallMs: ReturnType<typeof stallStats>, detectionMs: ReturnType<typeof stallStats> }
   errors?: string[]
@@ -93,6 +95,7 @@ for (const [i, c] of CONFIGS.entries()) {
     ...c,
     seed,
     referenceTokens: r.run.referenceTokens,
+    ...(r.run.stopped === undefined ? {} : { stopped: r.run.stopped }),
     summary: chaosSummary(r.run.trials),
     recoveries: { count: events.length, ok: okEvents.length, stallMs: stallStats(okEvents.map(e => e.stallMs)), detectionMs: stallStats(events.map(e => e.detectionMs)) },
     errors: [...new Set(r.run.trials.flatMap(t => t.error === undefined ? [] : [t.error.replace(/12D3KooW\w+/g, '<peer>')]))].slice(0, 5)
@@ -114,6 +117,9 @@ for (const r of results) {
 const widths = rows[0].map((_, j) => Math.max(...rows.map(row => row[j].length)))
 for (const row of rows) process.stdout.write(row.map((cell, j) => cell.padEnd(widths[j])).join('  ') + '\n')
 process.stdout.write(`\nall: ${total.completed}/${total.trials} completed (${total.trials === 0 ? '-' : pct(total.completed / total.trials)}), ${total.exact}/${total.trials} exact (measured above, ${PEERS} peer processes on loopback, failures: ${FAILURES})\n`)
-for (const r of results) if (r.errors !== undefined && r.errors.length > 0) process.stdout.write(`  ${r.level}/${r.recovery} errors: ${r.errors.join(' | ')}\n`)
+for (const r of results) {
+  if (r.stopped !== undefined) process.stdout.write(`  ${r.level}/${r.recovery} stopped early: ${r.stopped}\n`)
+  if (r.errors !== undefined && r.errors.length > 0) process.stdout.write(`  ${r.level}/${r.recovery} errors: ${r.errors.join(' | ')}\n`)
+}
 process.stdout.write(`\nThe seed documents CLAIM (not measured here): ${CLAIMS.averageRecovery} average recovery, ${CLAIMS.success} success.\n`)
 process.stdout.write(`Issue #10 targets: stall p95 ${TARGETS.warmStandbyStallP95} with warm standbys (high/parallel), ${TARGETS.failoverStallP95} with failover that fetches layers; ${TARGETS.exact} exact.\n`)

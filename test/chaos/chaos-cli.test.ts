@@ -13,7 +13,8 @@ describe('shardmesh chaos', () => {
     expect(r.seed).toBe(7)
     expect(r.peers).toBe(3)
     expect(r.referenceTokens).toBeGreaterThanOrEqual(2)
-    expect(r.trials).toHaveLength(3)
+    if (r.stopped === undefined) expect(r.trials).toHaveLength(3)
+    else expect(r.trials.length).toBeLessThan(3) // ended early, and says why (the mesh did not heal)
     for (const t of r.trials) {
       expect(['first', 'middle', 'last', 'standby', 'coordinator']).toContain(t.victim)
       expect(['kill', 'hang']).toContain(t.failure)
@@ -37,7 +38,7 @@ describe('shardmesh chaos', () => {
     }
     const completed = r.trials.filter((t: { completed: boolean }) => t.completed).length
     const exact = r.trials.filter((t: { exact: boolean }) => t.exact).length
-    expect(r.summary).toMatchObject({ trials: 3, completed, exact })
+    expect(r.summary).toMatchObject({ trials: r.trials.length, completed, exact })
     expect(r.summary.stallMs.n).toBe(completed)
     // failing trials make the exit status say so
     expect(run.code).toBe(exact === 3 ? 0 : 1)

@@ -137,11 +137,12 @@ export function stallLine (s: StallStats): string {
 }
 
 /** The text `shardmesh chaos` prints. */
-export function chaosReport (r: { seed: number, model: string, peers: number, faultTolerance: { level: string, recovery: string }, referenceTokens: number, summary: ChaosSummary, recoveries: RecoveryEvent[] }): string {
+export function chaosReport (r: { seed: number, model: string, peers: number, faultTolerance: { level: string, recovery: string }, referenceTokens: number, stopped?: string, summary: ChaosSummary, recoveries: RecoveryEvent[] }): string {
   const s = r.summary
   const lines = [
     `chaos: ${r.model}, ${r.peers} peer processes, --ft-level ${r.faultTolerance.level} --recovery ${r.faultTolerance.recovery}, seed ${r.seed}`,
     `  trials ${s.trials} (${s.injected} with the failure injected), reference ${r.referenceTokens} tokens`,
+    ...(r.stopped === undefined ? [] : [`  STOPPED EARLY: ${r.stopped}`]),
     `  completed ${s.completed}/${s.trials} (${pct(s.completionRate)}), exact ${s.exact}/${s.trials} (${pct(s.exactRate)})`,
     `  stall p50 / p95 / max: ${stallLine(s.stallMs)} (over ${s.stallMs.n} completed trials; longest gap between tokens from the kill on)`,
     '  by victim:'

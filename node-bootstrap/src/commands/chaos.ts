@@ -197,18 +197,22 @@ export async function chaosCommand (values: Values): Promise<void> {
     say(`reference: ${reference.tokens.length} tokens`)
     const rng = mulberry32(opts.seed)
     const trials: ChaosTrial[] = []
+    /** Why the run ended before `--trials` (reported, and the exit status is 1). */
+    let stopped: string | undefined
     for (let i = 0; i < opts.trials; i++) {
       let plan: Plan
       try {
         plan = await settle(m, AbortSignal.timeout(SETTLE_TIMEOUT_MS))
       } catch (err) {
-        trials.push({ index: i, victim: null, failure: null, killAtToken: null, pids: [], peerIds: [], injected: false, completed: false, exact: false, tokens: 0, stallMs: null, ms: 0, error: `the mesh did not settle before the trial within ${SETTLE_TIMEOUT_MS / 1000} s: ${(err as Error).message}`, recoveries: [] })
-        say(`trial ${i}: mesh did not settle; stopping`)
+        stopped = `before trial ${i}, the mesh did not settle (every peer alive, a plan serving on every stage) within ${SETTLE_TIMEOUT_MS / 1000} s: ${(err as Error).message}`
         break
       }
       const pids = new Map(m.local.list().map(s => [s.peerId, s.pid]))
       const pick = pickTrial(rng, { plan, coordinator: m.node.services.mesh.view().coordinator, pids, victims: opts.victims, failures: opts.failures, referenceTokens: reference.tokens.length })
-      if (pick === undefined) throw new CliError(`none of --victims ${opts.victims.join(',')} exists in plan v${plan.version} (${plan.stages.length} stages)`)
+      if (pick === undefined) {
+        stopped = `before trial ${i}, none of --victims ${opts.victims.join(',')} exists in plan v${plan.version} (${plan.stages.length} stage${plan.stages.length === 1 ? '' : 's'})`
+        break
+      }
       const before = events.length
       const t0 = performance.now()
       let injected = false
@@ -252,10 +256,10 @@ export async function chaosCommand (values: Values): Promise<void> {
         (injected ? '' : '(ended before the kill token) ') + (trial.completed ? `completed, ${trial.exact ? 'exact' : 'TOKENS DIFFER'}, stall ${trial.stallMs === null ? '?' : Math.round(trial.stallMs)} ms` : `FAILED after ${Math.round(trial.ms)} ms: ${trial.error ?? ''}`))
     }
     const summary = chaosSummary(trials)
-    const report = { seed: opts.seed, model: m.model.name, peers: opts.peers, faultTolerance: m.pipeline.faultTolerance, maxTokens: opts.maxTokens, sampling: opts.sampling, referenceTokens: reference.tokens.length, summary, trials, recoveries: events }
+    const report = { seed: opts.seed, model: m.model.name, peers: opts.peers, faultTolerance: m.pipeline.faultTolerance, maxTokens: opts.maxTokens, sampling: opts.sampling, referenceTokens: reference.tokens.length, ...(stopped === undefined ? {} : { stopped }), summary, trials, recoveries: events }
     if (json) process.stdout.write(JSON.stringify(report) + '\n')
     else process.stdout.write(chaosReport(report) + '\n')
-    if (summary.completed < summary.trials || summary.exact < summary.trials) process.exitCode = 1
+    if (stopped !== undefined || summary.completed < summary.trials || summary.exact < summary.trials) process.exitCode = 1
   } catch (err) {
     log.error((err as Error).message)
     throw err
