@@ -61,6 +61,11 @@ export class Discovery {
     return new Set(this.components.connectionManager.getConnections().filter(c => c.status === 'open').map(c => c.remotePeer.toString()))
   }
 
+  /** Peers with an open connection that is not limited (direct, or an unlimited relay). */
+  private directPeers (): Set<string> {
+    return new Set(this.components.connectionManager.getConnections().filter(c => c.status === 'open' && c.limits == null).map(c => c.remotePeer.toString()))
+  }
+
   /** Dial members we are not connected to, up to the target; the bootstrap nodes when alone. */
   topUp (members: Iterable<Readonly<Member>>): void {
     const connected = this.connectedPeers()
@@ -90,6 +95,20 @@ export class Discovery {
     for (const m of candidates) {
       if (budget-- <= 0) break
       this.dial(m.peerId, m.addrs)
+    }
+    // a member reached only over a limited (relayed) connection, with a WebRTC address:
+    // dial that address for a direct connection. A first dial that failed (or that fell back
+    // to the relay address) is not the last word; without this the two peers would stay on
+    // the relay for good, since a member with an open connection is not dialed again.
+    const direct = this.directPeers()
+    for (const m of known) {
+      if (budget <= 0) break
+      if (m.peerId === this.init.self || !connected.has(m.peerId) || direct.has(m.peerId)) continue
+      const webrtc = m.addrs.filter(isWebRtc)
+      const key = `${m.peerId}/webrtc`
+      if (webrtc.length === 0 || this.dialing.has(key) || (this.failures.get(key)?.retryAt ?? 0) > now) continue
+      budget--
+      this.dial(key, webrtc)
     }
     // too few members to dial: ask a connected peer whom it knows
     if (budget > 0 && connected.size > 0 && now - this.lastPexAt >= PEX_EVERY_MS) {
@@ -133,4 +152,9 @@ export class Discovery {
     this.failures.set(peerId, { count, retryAt: this.init.now() + delay * (0.5 + Math.random()), error: `${err.name}: ${err.message}` })
     if (!this.controller.signal.aborted) this.init.onDialError(peerId, err)
   }
+}
+
+/** A browser's WebRTC address (`…/p2p-circuit/webrtc/p2p/<id>`), not WebRTC Direct. */
+function isWebRtc (addr: string): boolean {
+  return /\/webrtc(\/|$)/.test(addr)
 }
