@@ -147,9 +147,9 @@ export function chaosReport (r: { seed: number, model: string, peers: number, fa
     `  stall p50 / p95 / max: ${stallLine(s.stallMs)} (over ${s.stallMs.n} completed trials; longest gap between tokens from the kill on)`,
     '  by victim:'
   ]
-  for (const [k, g] of Object.entries(s.byVictim)) lines.push(`    ${k.padEnd(12)} ${g.completed}/${g.trials} completed, ${g.exact} exact, stall ${stallLine(g.stallMs)}`)
+  for (const [k, g] of Object.entries(s.byVictim)) lines.push(`    ${k.padEnd(18)} ${g.completed}/${g.trials} completed, ${g.exact} exact, stall ${stallLine(g.stallMs)}`)
   lines.push('  by failure:')
-  for (const [k, g] of Object.entries(s.byFailure)) lines.push(`    ${k.padEnd(12)} ${g.completed}/${g.trials} completed, ${g.exact} exact, stall ${stallLine(g.stallMs)}`)
+  for (const [k, g] of Object.entries(s.byFailure)) lines.push(`    ${k.padEnd(18)} ${g.completed}/${g.trials} completed, ${g.exact} exact, stall ${stallLine(g.stallMs)}`)
   lines.push(`  recoveries recorded by the head: ${r.recoveries.length}`)
   for (const e of r.recoveries) {
     lines.push(`    ${e.ok ? 'ok    ' : 'FAILED'} ${e.class} ${e.strategy}/${e.path} stages [${e.stages.join(',')}] detection ${ms(e.detectionMs)}, stall ${ms(e.stallMs)}, replayed ${e.tokensReplayed}${e.error === undefined ? '' : `: ${e.error}`}`)
