@@ -349,6 +349,7 @@ export class SessionDriver {
     if (req.repair === undefined || ft.level === 'none') giveUp('NO_RECOVERY', `${err.message} (fault tolerance level none: the session ends)`, err)
     event.detectionMs = Math.round(performance.now() - since)
     const lost = new Set(event.failed)
+    const before = ctx.route
     let error = err
     let path: RecoveryDecision['path'] | undefined
     for (let attempt = 0; attempt < MAX_RECOVERY_ATTEMPTS; attempt++) {
@@ -356,13 +357,15 @@ export class SessionDriver {
       if (attempt > 0) await new Promise(resolve => setTimeout(resolve, RECOVERY_BACKOFF_MS * 2 ** (attempt - 1) * (1 + Math.random())))
       try {
         const decision = await req.repair!({ route: ctx.route, lost: [...lost], error, class: cls, attempt, signal: req.signal })
-        // a failed replay is retried as a re-prefill, which needs nothing from the old route
-        path = attempt > 0 && path === 'replay' ? 'reprefill' : decision.path
+        // a replay that failed for another reason than one more lost peer is retried as a re-prefill, which needs nothing from the old route
+        const peerLoss = ['CONNECTION', 'CRASH', 'TIMEOUT'].includes(classify(error).class)
+        path = attempt > 0 && path === 'replay' && !peerLoss ? 'reprefill' : decision.path
         const sameRanges = decision.route.length === ctx.route.length && decision.route.every((h, i) => h.layers.join() === ctx.route[i].layers.join())
         if (path === 'replay' && !sameRanges) path = 'reprefill'
-        const moved = decision.route.map((h, i) => i).filter(i => path === 'reprefill' || decision.route[i].peerId !== ctx.route[i].peerId || lost.has(ctx.route[i].peerId))
+        // hops rebuilt: those whose peer changed since the failure (a half-done earlier attempt is redone) or was lost
+        const moved = decision.route.map((_, i) => i).filter(i => path === 'reprefill' || decision.route[i].peerId !== before[i]?.peerId || lost.has(before[i]?.peerId ?? ''))
         event.stages = moved
-        event.failed = [...new Set([...lost, ...moved.map(i => ctx.route[i]?.peerId).filter(p => p !== undefined && lost.has(p))])]
+        event.failed = before.map(h => h.peerId).filter(p => lost.has(p))
         event.strategy = decision.strategy
         event.path = path
         const resumed = path === 'replay'
@@ -375,7 +378,8 @@ export class SessionDriver {
         if (req.signal?.aborted === true) throw e
         error = e as Error
         const c = classify(e)
-        if (c.peer !== undefined && c.peer !== this.init.endpoint.peerId) lost.add(c.peer)
+        // a peer that failed (not one that refused a request) is avoided from now on
+        if (c.peer !== undefined && c.peer !== this.init.endpoint.peerId && (c.class === 'CONNECTION' || c.class === 'CRASH' || c.class === 'TIMEOUT')) lost.add(c.peer)
         if ((e as Error).name === 'RecoveryFailedError') break // the repair says no route can be had
       }
     }
@@ -405,18 +409,21 @@ export class SessionDriver {
     })
     acked.catch(() => {})
     try {
-      for (const i of survivors) {
+      const sends = survivors.map(async i => {
         const replayTo = moved.has(i + 1) ? runEnd(i + 1) : undefined
         await endpoint.send(route[i], encodeControl({ type: 'reroute', session: ctx.hex, hop: i, route, position, step, ...(replayTo === undefined ? {} : { replayTo }) }), { signal })
-      }
+      })
       if (moved.has(0)) {
         // this head is the upstream of the first stage: its token log is the output log
-        await endpoint.send(route[0], encodeControl({ type: 'open', session: ctx.hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling, replayTo: runEnd(0), step }), { signal })
-        const chunk = Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK))
-        for (let at = 0; at < position; at += chunk) {
-          await endpoint.send(route[0], this.tokensFrame(ctx, at, ctx.known.slice(at, Math.min(position, at + chunk)), { replay: true }), { signal })
-        }
+        sends.push((async () => {
+          await endpoint.send(route[0], encodeControl({ type: 'open', session: ctx.hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling, replayTo: runEnd(0), step }), { signal })
+          const chunk = Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK))
+          for (let at = 0; at < position; at += chunk) {
+            await endpoint.send(route[0], this.tokensFrame(ctx, at, ctx.known.slice(at, Math.min(position, at + chunk)), { replay: true }), { signal })
+          }
+        })())
       }
+      await Promise.all(sends)
       await acked
     } finally {
       w.acks = undefined

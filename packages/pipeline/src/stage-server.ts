@@ -98,6 +98,7 @@ export class StageServer {
   /** Wakes `awaitFrames` when a session gets a waiting frame. */
   private arrival: (() => void) | undefined
   private sweeper: ReturnType<typeof setInterval> | undefined
+  private unlistenLost: (() => void) | undefined
 
   constructor (init: StageServerInit) {
     this.init = init
@@ -114,6 +115,12 @@ export class StageServer {
   async start (): Promise<void> {
     await this.init.endpoint.start()
     this.unlisten ??= this.init.endpoint.onMessage(msg => { this.receive(msg) })
+    // a frame written just before the next hop died may never fail: tell the heads at once
+    this.unlistenLost ??= this.init.endpoint.onPeerLost(peer => {
+      for (const s of this.sessions.values()) {
+        if (s.route[s.hop + 1]?.peerId === peer) this.failSession(s, 'UNREACHABLE', `the connection to the next hop ${peer} closed`, peer)
+      }
+    })
     const ttl = this.init.idleTtlMs ?? SESSION_IDLE_TTL_MS
     this.sweeper ??= setInterval(() => { this.expire(ttl) }, Math.max(50, Math.min(ttl / 4, 10_000)))
   }
@@ -155,6 +162,8 @@ export class StageServer {
   async stop (): Promise<void> {
     this.unlisten?.()
     this.unlisten = undefined
+    this.unlistenLost?.()
+    this.unlistenLost = undefined
     clearInterval(this.sweeper)
     this.sweeper = undefined
     const all = [...this.sessions.values()]
@@ -286,8 +295,15 @@ export class StageServer {
       void this.init.endpoint.send({ peerId: from, addrs: [] }, encodeControl({ type: 'error', session: c.session, code: 'UNKNOWN_SESSION', message: `${this.init.endpoint.peerId} holds no session ${c.session} of yours` })).catch(() => {})
       return
     }
-    if (this.computing.has(s)) s.pendingReroute = { msg: c, from }
-    else this.applyReroute(s, c)
+    s.pendingReroute = { msg: c, from }
+    this.tryReroute(s)
+  }
+
+  /** Apply a pending reroute once the session is not computing and holds every position before the resume point (replayed frames still queued first). */
+  private tryReroute (s: ServedSession): void {
+    const r = s.pendingReroute
+    if (r === undefined || this.computing.has(s) || s.queue.some(f => f.position < r.msg.position)) return
+    this.applyReroute(s, r.msg)
   }
 
   /**
@@ -372,7 +388,7 @@ export class StageServer {
         this.computing.clear()
       }
       for (const { s } of batch) {
-        if (s.pendingReroute !== undefined) this.applyReroute(s, s.pendingReroute.msg)
+        this.tryReroute(s)
         if (s.failed) s.queue.length = 0
         if (s.queue.length > 0) this.ready.push(s)
         else if (s.closing) this.finishClose(s)

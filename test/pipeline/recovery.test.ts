@@ -1,0 +1,114 @@
+/**
+ * A running session survives SIGKILLed stage peers with exactly the tokens of a failure-free
+ * run: stage peers are separate processes, each range has a standby process serving it too,
+ * the head notices the lost hop from its connection closing and resumes on the standby,
+ * either by replaying the upstream output log into it or by re-prefilling the new route.
+ */
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { cpuBackend, generate } from '@shardmesh/engine'
+import { createTokenizer, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { loadModel } from '@shardmesh/model/node'
+import { Endpoint, SessionDriver } from '@shardmesh/pipeline'
+import type { RecoveryDecision, RecoveryEvent, Repair } from '@shardmesh/pipeline'
+import type { ModelConfig } from '@shardmesh/model'
+import type { RouteHop } from '@shardmesh/protocol'
+import { storiesDir } from '../fixtures.ts'
+import { startNode } from './local.ts'
+import { spawnPeers } from './processes.ts'
+import type { PeerProcesses } from './processes.ts'
+
+const dir = storiesDir()
+const gguf = join(dir, 'stories260K.gguf')
+const golden = JSON.parse(readFileSync(join(dir, 'golden.json'), 'utf8')) as { cases: Array<{ tag: string, prompt_tokens: number[], steps: number, num_prompt_tokens: number, generated_tokens: number[] }> }
+const main = golden.cases.filter(c => c.tag === 'main')[0]
+const RANGES: Array<[number, number]> = [[0, 2], [2, 4], [4, 5]]
+
+describe('a session survives SIGKILLed stage peers (separate processes)', () => {
+  const cleanup: Array<() => Promise<void>> = []
+  afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
+
+  async function mesh (model: string, config: ModelConfig, ranges = RANGES): Promise<{ primaries: PeerProcesses, standbys: PeerProcesses, driver: SessionDriver }> {
+    const [primaries, standbys] = await Promise.all([spawnPeers(model, ranges), spawnPeers(model, ranges)])
+    cleanup.push(primaries.stop, standbys.stop)
+    const node = await startNode()
+    const driver = new SessionDriver({ endpoint: new Endpoint(node), config })
+    await driver.start()
+    cleanup.push(async () => { await driver.stop(); await node.stop() })
+    return { primaries, standbys, driver }
+  }
+
+  /** Each lost hop goes to the standby of its range, once it confirms it serves the range. */
+  function toStandbys (driver: SessionDriver, standbys: RouteHop[], model: string, path: RecoveryDecision['path']): Repair {
+    return async ({ route, lost }) => {
+      const next = route.map((h, i) => lost.includes(h.peerId) ? standbys[i] : h)
+      await Promise.all(next.filter((h, i) => h !== route[i]).map(async h => await driver.prepare(h, model)))
+      return { route: next, path, strategy: 'failover' }
+    }
+  }
+
+  /** Generate along the primaries, SIGKILLing the given stages' processes when `at` tokens have come out. */
+  async function run (setup: Awaited<ReturnType<typeof mesh>>, config: ModelConfig, req: { promptTokens: number[], maxTokens: number, sampling?: { temperature: number, topP: number, seed: number } }, kill: number[], at: number, path: RecoveryDecision['path']): Promise<{ tokens: number[], events: RecoveryEvent[] }> {
+    const events: RecoveryEvent[] = []
+    let seen = 0
+    const result = await setup.driver.generate({
+      ...req,
+      route: setup.primaries.route,
+      repair: toStandbys(setup.driver, setup.standbys.route, config.name, path),
+      onRecovery: e => { events.push(e) },
+      onToken: () => {
+        if (++seen === at) for (const k of kill) setup.primaries.children[k].kill('SIGKILL')
+      }
+    })
+    return { tokens: result.tokens, events }
+  }
+
+  it.each([
+    { name: 'first stage', kill: [0], path: 'replay' }, { name: 'middle stage', kill: [1], path: 'replay' }, { name: 'last stage', kill: [2], path: 'replay' },
+    { name: 'first and middle stages at once', kill: [0, 1], path: 'replay' }, { name: 'middle and last stages at once', kill: [1, 2], path: 'replay' },
+    { name: 'middle stage', kill: [1], path: 'reprefill' }
+  ] as const)('stories260K: the $name killed mid-generation, resumed by $path, gives the golden tokens', async ({ kill, path }) => {
+    const model = await loadModel(gguf)
+    const setup = await mesh(gguf, model.config)
+    const { tokens, events } = await run(setup, model.config, { promptTokens: main.prompt_tokens, maxTokens: main.steps - main.num_prompt_tokens + 1 }, [...kill], 10, path)
+    expect(tokens).toEqual(main.generated_tokens)
+    expect(events).toHaveLength(1)
+    const [e] = events
+    expect(e).toMatchObject({ ok: true, path, class: 'CONNECTION' })
+    expect(e.failed.sort(), JSON.stringify({ e, p: setup.primaries.route.map(h => h.peerId), s: setup.standbys.route.map(h => h.peerId) })).toEqual(kill.map(k => setup.primaries.route[k].peerId).sort())
+    if (path === 'replay') {
+      expect(e.stages).toEqual([...kill])
+      // the head had sent the prompt and 10 tokens; all but the last were held by the route
+      expect(e.tokensReplayed).toBe(main.prompt_tokens.length + 9)
+    } else {
+      expect(e.stages).toEqual([0, 1, 2])
+    }
+  })
+
+  it('a synthetic model with sampling: the middle stage killed during decode gives the single-process sampled run', async () => {
+    const model = syntheticModel(SYNTHETIC_PRESETS['tiny-gqa4-untied'])
+    const promptTokens = createTokenizer(model.tokenizer!).encode('Once upon a time')
+    const sampling = { temperature: 0.8, topP: 0.95, seed: 42 }
+    const stage = await cpuBackend().createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
+    const want = await generate({ sessions: [stage.createSession()], promptTokens, maxTokens: 40, contextLength: model.config.contextLength, sampling, stopIds: model.config.stopIds })
+    await stage.close()
+    const setup = await mesh('synthetic:tiny-gqa4-untied', model.config, [[0, 1], [1, 3], [3, 4]])
+    const { tokens, events } = await run(setup, model.config, { promptTokens, maxTokens: 40, sampling }, [1], 7, 'replay')
+    expect(tokens).toEqual(want.tokens)
+    expect(events.map(e => e.ok)).toEqual([true])
+  })
+
+  it('without a repair (level none) the session ends with a clear error soon after the kill, not at the step timeout', async () => {
+    const model = await loadModel(gguf)
+    const setup = await mesh(gguf, model.config)
+    let seen = 0
+    const err = await setup.driver.generate({
+      route: setup.primaries.route, promptTokens: main.prompt_tokens, maxTokens: 200,
+      onToken: () => { if (++seen === 5) setup.primaries.children[1].kill('SIGKILL') }
+    }).catch((e: unknown) => e as Error & { code?: string })
+    expect(err).toMatchObject({ name: 'RecoveryFailedError', code: 'NO_RECOVERY' })
+    expect((err as Error).message).toMatch(/fault tolerance level none/)
+    expect(seen).toBeLessThan(200)
+  })
+})
