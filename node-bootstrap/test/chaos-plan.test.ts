@@ -55,15 +55,16 @@ describe('chaos trial picks', () => {
 })
 
 describe('chaos summary', () => {
-  const trial = (over: Partial<ChaosTrial>): ChaosTrial => ({ index: 0, victim: 'first', failure: 'kill', killAtToken: 3, pids: [1], peerIds: ['a'], injected: true, completed: true, exact: true, tokens: 10, stallMs: 100, ms: 500, recoveries: [], ...over })
+  const trial = (over: Partial<ChaosTrial>): ChaosTrial => ({ index: 0, victim: 'first', failure: 'kill', killAtToken: 3, pids: [1], peerIds: ['a'], injected: true, completed: true, exact: true, tokens: 10, stallMs: 100, failedAfterMs: null, ms: 500, recoveries: [], ...over })
 
   it('counts completion and exactness, and takes stall percentiles over completed trials only', () => {
     const s = chaosSummary([
       trial({ stallMs: 100 }),
       trial({ stallMs: 300, victim: 'last' }),
       trial({ stallMs: 200, exact: false }),
-      trial({ completed: false, exact: false, stallMs: null, error: 'boom', victim: 'last', failure: 'hang' })
+      trial({ completed: false, exact: false, stallMs: null, failedAfterMs: 2400, error: 'boom', victim: 'last', failure: 'hang' })
     ])
+    expect(s.failedAfterMs).toEqual({ n: 1, p50: 2400, p95: 2400, max: 2400 })
     expect(s).toMatchObject({ trials: 4, completed: 3, exact: 2, completionRate: 0.75, exactRate: 0.5, injected: 4 })
     expect(s.stallMs).toEqual({ n: 3, p50: 200, p95: 300, max: 300 })
     expect(s.byVictim.last).toMatchObject({ trials: 2, completed: 1, exact: 1 })

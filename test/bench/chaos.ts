@@ -105,14 +105,14 @@ const all = results.flatMap(r => r.summary === undefined ? [] : [r.summary])
 const total = { trials: all.reduce((n, s) => n + s.trials, 0), completed: all.reduce((n, s) => n + s.completed, 0), exact: all.reduce((n, s) => n + s.exact, 0) }
 process.stdout.write(JSON.stringify({ peers: Number(PEERS), trialsPerConfig: TRIALS, failures: FAILURES, maxTokens: Number(MAX_TOKENS), results, total, seedDocumentClaims: CLAIMS, issueTargets: TARGETS }) + '\n\n')
 
-const rows = [['level/strategy', 'seed', 'trials', 'completed', 'exact', 'stall p50 / p95 / max', 'head recoveries (ok)', 'recovery stall p50 / p95 / max']]
+const rows = [['level/strategy', 'seed', 'trials', 'completed', 'exact', 'stall p50 / p95 / max', 'failed: error after kill p50 / max', 'head recoveries (ok)', 'recovery stall p50 / p95 / max']]
 for (const r of results) {
   if (r.summary === undefined || r.recoveries === undefined) {
-    rows.push([`${r.level}/${r.recovery}`, String(r.seed), '-', '-', '-', `run failed: ${r.error ?? ''}`, '-', '-'])
+    rows.push([`${r.level}/${r.recovery}`, String(r.seed), '-', '-', '-', `run failed: ${r.error ?? ''}`, '-', '-', '-'])
     continue
   }
   const s = r.summary
-  rows.push([`${r.level}/${r.recovery}`, String(r.seed), String(s.trials), `${s.completed} (${pct(s.completionRate)})`, `${s.exact} (${pct(s.exactRate)})`, stallLine(s.stallMs), `${r.recoveries.count} (${r.recoveries.ok})`, stallLine(r.recoveries.stallMs)])
+  rows.push([`${r.level}/${r.recovery}`, String(r.seed), String(s.trials), `${s.completed} (${pct(s.completionRate)})`, `${s.exact} (${pct(s.exactRate)})`, stallLine(s.stallMs), s.failedAfterMs.n === 0 ? '-' : `${Math.round(s.failedAfterMs.p50 ?? 0)} ms / ${Math.round(s.failedAfterMs.max ?? 0)} ms`, `${r.recoveries.count} (${r.recoveries.ok})`, stallLine(r.recoveries.stallMs)])
 }
 const widths = rows[0].map((_, j) => Math.max(...rows.map(row => row[j].length)))
 for (const row of rows) process.stdout.write(row.map((cell, j) => cell.padEnd(widths[j])).join('  ') + '\n')

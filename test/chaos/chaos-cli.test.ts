@@ -28,12 +28,15 @@ describe('shardmesh chaos', () => {
         expect(t.error).toBeUndefined()
         if (t.exact === true) expect(t.tokens).toBe(r.referenceTokens)
         expect(t.stallMs).toBeGreaterThan(0)
+        expect(t.failedAfterMs).toBeNull()
       } else {
         expect(t.exact).toBe(false)
         expect(t.stallMs).toBeNull()
         expect(typeof t.error).toBe('string')
         expect(t.error.length).toBeGreaterThan(0)
         expect(t.tokens).toBeLessThan(r.referenceTokens)
+        if (t.injected === true) expect(t.failedAfterMs).toBeGreaterThanOrEqual(0)
+        else expect(t.failedAfterMs).toBeNull()
       }
     }
     const completed = r.trials.filter((t: { completed: boolean }) => t.completed).length

@@ -29,6 +29,8 @@ export interface ChaosTrial {
   tokens: number
   /** Longest gap between consecutive tokens from the kill on (ms); null when no token followed it. */
   stallMs: number | null
+  /** For a trial that failed after the kill: from the kill to the error (ms) — how fast a failure is reported. */
+  failedAfterMs: number | null
   /** Wall time of the whole generation (ms). */
   ms: number
   error?: string
@@ -112,6 +114,8 @@ export function groupSummary (trials: ChaosTrial[]): GroupSummary {
 export interface ChaosSummary extends GroupSummary {
   /** Trials whose failure was injected (the rest ended before the kill token). */
   injected: number
+  /** Of trials that failed after the kill: from the kill to the error. */
+  failedAfterMs: StallStats
   byVictim: Partial<Record<VictimKind, GroupSummary>>
   byFailure: Partial<Record<FailureKind, GroupSummary>>
 }
@@ -125,7 +129,7 @@ export function chaosSummary (trials: ChaosTrial[]): ChaosSummary {
     }
     return Object.fromEntries([...groups].map(([k, ts]) => [k, groupSummary(ts)])) as Partial<Record<K, GroupSummary>>
   }
-  return { ...groupSummary(trials), injected: trials.filter(t => t.injected).length, byVictim: by(t => t.victim), byFailure: by(t => t.failure) }
+  return { ...groupSummary(trials), injected: trials.filter(t => t.injected).length, failedAfterMs: stallStats(trials.flatMap(t => t.failedAfterMs === null ? [] : [t.failedAfterMs])), byVictim: by(t => t.victim), byFailure: by(t => t.failure) }
 }
 
 const pct = (x: number): string => `${(100 * x).toFixed(1)}%`
@@ -145,6 +149,7 @@ export function chaosReport (r: { seed: number, model: string, peers: number, fa
     ...(r.stopped === undefined ? [] : [`  STOPPED EARLY: ${r.stopped}`]),
     `  completed ${s.completed}/${s.trials} (${pct(s.completionRate)}), exact ${s.exact}/${s.trials} (${pct(s.exactRate)})`,
     `  stall p50 / p95 / max: ${stallLine(s.stallMs)} (over ${s.stallMs.n} completed trials; longest gap between tokens from the kill on)`,
+    ...(s.failedAfterMs.n === 0 ? [] : [`  failed trials ended p50 / p95 / max: ${stallLine(s.failedAfterMs)} after the kill (${s.failedAfterMs.n} trials)`]),
     '  by victim:'
   ]
   for (const [k, g] of Object.entries(s.byVictim)) lines.push(`    ${k.padEnd(18)} ${g.completed}/${g.trials} completed, ${g.exact} exact, stall ${stallLine(g.stallMs)}`)

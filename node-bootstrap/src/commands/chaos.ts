@@ -216,18 +216,22 @@ export async function chaosCommand (values: Values): Promise<void> {
       const before = events.length
       const t0 = performance.now()
       let injected = false
+      let killedAt = 0
       const signal = AbortSignal.timeout(opts.trialTimeoutMs)
       let out: { tokens: number[], times: number[] } = { tokens: [], times: [] }
       let error: string | undefined
+      let failedAfterMs: number | null = null
       try {
         out = await generate(m, opts, signal, n => {
           if (n === pick.killAtToken && !injected) {
             for (const pid of pick.pids) process.kill(pid, pick.failure === 'kill' ? 'SIGKILL' : 'SIGSTOP')
             injected = true
+            killedAt = performance.now()
           }
         })
       } catch (err) {
         error = signal.aborted ? `no result within --trial-timeout ${opts.trialTimeoutMs / 1000} s` : `${(err as Error).name}: ${(err as Error).message}`
+        if (injected) failedAfterMs = performance.now() - killedAt
       } finally {
         if (injected && pick.failure === 'hang') for (const pid of pick.pids) { try { process.kill(pid, 'SIGKILL') } catch {} } // their slots respawn them
       }
@@ -247,13 +251,14 @@ export async function chaosCommand (values: Values): Promise<void> {
         exact: error === undefined && tokens.length === reference.tokens.length && tokens.every((t, j) => t === reference.tokens[j]),
         tokens: tokens.length,
         stallMs: error === undefined && after.length > 0 ? Math.max(...after) : null,
+        failedAfterMs,
         ms: performance.now() - t0,
         ...(error === undefined ? {} : { error }),
         recoveries: events.slice(before)
       }
       trials.push(trial)
       say(`trial ${i}: ${pick.failure} ${pick.victim} ${pick.peerIds.map((p, j) => `${p.slice(-8)} (pid ${pick.pids[j]})`).join(' + ')} at token ${pick.killAtToken}: ` +
-        (injected ? '' : '(ended before the kill token) ') + (trial.completed ? `completed, ${trial.exact ? 'exact' : 'TOKENS DIFFER'}, stall ${trial.stallMs === null ? '?' : Math.round(trial.stallMs)} ms` : `FAILED after ${Math.round(trial.ms)} ms: ${trial.error ?? ''}`))
+        (injected ? '' : '(ended before the kill token) ') + (trial.completed ? `completed, ${trial.exact ? 'exact' : 'TOKENS DIFFER'}, stall ${trial.stallMs === null ? '?' : Math.round(trial.stallMs)} ms` : `FAILED ${failedAfterMs === null ? `after ${Math.round(trial.ms)} ms` : `${Math.round(failedAfterMs)} ms after the kill`}: ${trial.error ?? ''}`))
     }
     const summary = chaosSummary(trials)
     const report = { seed: opts.seed, model: m.model.name, peers: opts.peers, faultTolerance: m.pipeline.faultTolerance, maxTokens: opts.maxTokens, sampling: opts.sampling, referenceTokens: reference.tokens.length, ...(stopped === undefined ? {} : { stopped }), summary, trials, recoveries: events }
