@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import type { MeshNode } from '@shardmesh/mesh'
-import { Endpoint, Head } from '@shardmesh/pipeline'
+import { DEFAULT_FAULT_TOLERANCE, Endpoint, Head, RecoveryLog } from '@shardmesh/pipeline'
 import { storiesDir } from '../fixtures.ts'
 import { startNode } from './local.ts'
 
@@ -13,7 +13,7 @@ describe('head without a plan', () => {
   beforeAll(async () => {
     const model = await loadModel(join(storiesDir(), 'stories260K.gguf'))
     node = await startNode()
-    head = new Head({ endpoint: new Endpoint(node), mesh: node.services.mesh, config: model.config, tokenizer: createTokenizer(model.tokenizer!), readyTimeoutMs: 300 })
+    head = new Head({ endpoint: new Endpoint(node), mesh: node.services.mesh, config: model.config, tokenizer: createTokenizer(model.tokenizer!), readyTimeoutMs: 300, faultTolerance: DEFAULT_FAULT_TOLERANCE, recoveries: new RecoveryLog() })
     await head.start()
   })
   afterAll(async () => {

@@ -40,3 +40,7 @@ export const PREPARE_TIMEOUT_MS = 60_000
 export const MAX_RECOVERY_ATTEMPTS = 5
 /** First retry delay of a recovery; doubled per attempt, with up to as much again of jitter. */
 export const RECOVERY_BACKOFF_MS = 50
+/** `reconnect`/`restart`: longest wait for the same peer to be back and serving its range. */
+export const RECONNECT_WAIT_MS = 5_000
+/** `progressive`: how long the same peer gets to answer before another one is asked (a dropped link answers at once). */
+export const QUICK_PREPARE_MS = 500

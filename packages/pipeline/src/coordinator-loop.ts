@@ -3,6 +3,7 @@ import type { LayerManifest } from '@shardmesh/model'
 import { partSizes, plan, replan } from './planner.ts'
 import { currentPlan, publishPlan } from './plan-state.ts'
 import type { Plan, PlanMember, StrategyName } from './plan-types.ts'
+import type { FaultTolerance } from './fault-tolerance.ts'
 
 /** Key of the served model's settings in the replicated state. */
 export const SETTINGS_KEY = 'pipeline.settings'
@@ -14,6 +15,8 @@ export interface PipelineSettings {
   strategy: StrategyName
   /** Compute peers to wait for before the first plan (then plan with whoever is alive). */
   minPeers: number
+  /** The mesh's fault tolerance: at `high` and above every peer keeps its standby ranges loaded. */
+  faultTolerance?: FaultTolerance
 }
 
 export function currentSettings (state: { data: Record<string, unknown> }): PipelineSettings | undefined {
@@ -23,11 +26,13 @@ export function currentSettings (state: { data: Record<string, unknown> }): Pipe
 }
 
 /**
- * Who gets layers: alive members that are not the bootstrap; the bootstrap only when no
- * other peer is alive (so a lone `shardmesh start --model` still serves).
+ * Who gets layers: members that are not the bootstrap and not dead (a suspect peer keeps its
+ * range: re-planning waits for `dead`, while heads already route running sessions around
+ * it); the bootstrap only when no other peer is (so a lone `shardmesh start --model` still
+ * serves).
  */
 export function planMembers (members: Member[]): { members: PlanMember[], fallback: boolean } {
-  const alive = members.filter(m => m.status === 'alive')
+  const alive = members.filter(m => m.status !== 'dead')
   const compute = alive.filter(m => m.role !== 'bootstrap')
   const chosen = compute.length > 0 ? compute : alive
   return { members: chosen.map(m => ({ peerId: m.peerId, capabilities: m.capabilities })), fallback: compute.length === 0 }

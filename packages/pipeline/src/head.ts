@@ -1,4 +1,7 @@
 import type { Mesh } from '@shardmesh/mesh'
+import { CircuitBreaker } from './circuit-breaker.ts'
+import type { FaultTolerance, RecoveryEvent, RecoveryLog } from './fault-tolerance.ts'
+import { meshRepair } from './repair.ts'
 import type { ModelConfig, Tokenizer } from '@shardmesh/model'
 import type { RouteHop } from '@shardmesh/protocol'
 import { SessionDriver, routeFromPlan } from './driver.ts'
@@ -16,10 +19,14 @@ const RETRYABLE = new Set(['NOT_SERVING', 'StageUnreachableError', 'STOPPED'])
 
 export interface HeadInit {
   endpoint: Endpoint
-  mesh: Pick<Mesh, 'state' | 'member'>
+  mesh: Pick<Mesh, 'state' | 'member' | 'members' | 'addEventListener' | 'removeEventListener'>
   config: ModelConfig
   tokenizer: Tokenizer
   readyTimeoutMs: number
+  /** Level and strategy of sessions that do not name their own. */
+  faultTolerance: FaultTolerance
+  /** Where recoveries are recorded. */
+  recoveries: RecoveryLog
 }
 
 /**
@@ -37,7 +44,14 @@ export function planReady (plan: Plan, mesh: Pick<Mesh, 'member'>, self: string)
 /** The head: a session driver whose route is the current plan's, for the OpenAI handler. */
 export class Head {
   readonly driver: SessionDriver
+  readonly breaker = new CircuitBreaker()
   private readonly init: HeadInit
+  /** Membership's word on a peer of a running session: suspect (a hang) or dead fails its hop at once. */
+  private readonly onMember = (e: CustomEvent<{ peerId: string, status: string, reason?: string }>): void => {
+    const { peerId, status } = e.detail
+    if (status === 'dead') this.driver.hopLost(peerId, 'CRASH', `the mesh found ${peerId} dead (${e.detail.reason ?? 'silent'})`)
+    else if (status === 'suspect') this.driver.hopLost(peerId, 'TIMEOUT', `the mesh suspects ${peerId} (${e.detail.reason ?? 'silent'})`)
+  }
 
   constructor (init: HeadInit) {
     this.init = init
@@ -46,8 +60,19 @@ export class Head {
 
   get active (): number { return this.driver.active }
 
-  async start (): Promise<void> { await this.driver.start() }
-  async stop (): Promise<void> { await this.driver.stop() }
+  async start (): Promise<void> {
+    await this.driver.start()
+    this.init.mesh.addEventListener('member', this.onMember as unknown as EventListener)
+  }
+
+  async stop (): Promise<void> {
+    this.init.mesh.removeEventListener('member', this.onMember as unknown as EventListener)
+    await this.driver.stop()
+  }
+
+  private addrsOf (id: string): string[] {
+    return id === this.init.endpoint.peerId ? this.init.endpoint.self().addrs : this.init.mesh.member(id)?.addrs ?? []
+  }
 
   /** The current plan and its route once every stage serves; 503 after `readyTimeoutMs`. */
   async route (options: { signal?: AbortSignal, deadline?: number } = {}): Promise<{ plan: Plan, route: RouteHop[] }> {
@@ -57,8 +82,7 @@ export class Head {
       options.signal?.throwIfAborted()
       const plan = currentPlan(this.init.mesh.state())
       if (plan !== undefined && planReady(plan, this.init.mesh, self)) {
-        const addrsOf = (id: string): string[] => id === self ? this.init.endpoint.self().addrs : this.init.mesh.member(id)?.addrs ?? []
-        return { plan, route: routeFromPlan(plan, addrsOf) }
+        return { plan, route: routeFromPlan(plan, id => this.addrsOf(id)) }
       }
       if (Date.now() >= deadline) {
         throw new ApiError(503, plan === undefined ? 'the mesh has no plan yet (no compute peer has joined?)' : `the plan v${plan.version} is not serving yet on every stage`, { type: 'server_error', code: 'pipeline_not_ready' })
@@ -67,15 +91,24 @@ export class Head {
     }
   }
 
-  /** One generation along the current plan; a session that fails before its first token is retried until the ready deadline. */
+  /**
+   * One generation along the current plan, recovered on a lost hop as its fault tolerance
+   * says (the request's, else the head's); a session whose stages were not serving yet is
+   * retried until the ready deadline.
+   */
   async generate (req: Omit<PipelineGenerateInit, 'route'>): Promise<PipelineGenerateResult & { plan: Plan }> {
     const deadline = Date.now() + this.init.readyTimeoutMs
+    const faultTolerance = req.faultTolerance ?? this.init.faultTolerance
+    const repair = faultTolerance.level === 'none'
+      ? undefined
+      : meshRepair({ driver: this.driver, mesh: this.init.mesh, model: this.init.config.name, self: this.init.endpoint.peerId, faultTolerance, breaker: this.breaker, addrsOf: id => this.addrsOf(id) })
+    const onRecovery = (e: RecoveryEvent): void => { this.init.recoveries.record(e); req.onRecovery?.(e) }
     for (;;) {
       const { plan, route } = await this.route({ signal: req.signal, deadline })
       let emitted = false
       try {
         const onToken = (id: number): void | 'stop' => { emitted = true; return req.onToken?.(id) }
-        return { ...await this.driver.generate({ ...req, route, onToken }), plan }
+        return { ...await this.driver.generate({ ...req, route, onToken, repair, faultTolerance, onRecovery }), plan }
       } catch (err) {
         const e = err as Error & { code?: string }
         if (emitted || Date.now() >= deadline || !(RETRYABLE.has(e.code ?? '') || RETRYABLE.has(e.name))) throw err

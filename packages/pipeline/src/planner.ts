@@ -167,16 +167,26 @@ export function plan (input: PlanInput): Plan {
  */
 export function replan (previous: Plan, input: PlanInput): Plan {
   const live = new Set(input.members.map(m => m.peerId))
-  const keep = previous.strategy === input.strategy && previous.model === input.config.name && previous.nLayers === input.config.nLayers &&
-    previous.stages.every(s => live.has(s.primary))
-  if (!keep) return plan({ ...input, previous })
+  const same = previous.strategy === input.strategy && previous.model === input.config.name && previous.nLayers === input.config.nLayers
+  if (!same) return plan({ ...input, previous })
+  // a lost primary's range goes to its first live standby (the peer heads fail running sessions over to); the other stages stay
+  const used = new Set(previous.stages.map(s => s.primary).filter(p => live.has(p)))
+  const primaries: string[] = []
+  for (const s of previous.stages) {
+    const p = live.has(s.primary) ? s.primary : s.standbys.find(x => live.has(x) && !used.has(x))
+    if (p === undefined) return plan({ ...input, previous }) // nobody stands by: re-plan the whole pipeline (ranges may merge)
+    used.add(p)
+    primaries.push(p)
+  }
   let fresh: Plan
   try {
-    fresh = plan({ ...input, strategy: 'custom', allocation: previous.stages.map(s => ({ range: s.range, peer: s.primary })), previous })
+    fresh = plan({ ...input, strategy: 'custom', allocation: previous.stages.map((s, i) => ({ range: s.range, peer: primaries[i] })), previous })
   } catch {
     return plan({ ...input, previous }) // a primary's budget shrank below its range
   }
-  const stages = previous.stages.map((s, i) => ({ ...s, standbys: fresh.stages[i].standbys }))
-  const changed = stages.some((s, i) => s.standbys.join() !== previous.stages[i].standbys.join())
+  const stages = previous.stages.map((s, i) => s.primary === primaries[i]
+    ? { ...s, standbys: fresh.stages[i].standbys }
+    : { ...s, primary: primaries[i], standbys: fresh.stages[i].standbys, reason: `${s.reason}; took over from ${s.primary}, which was lost` })
+  const changed = stages.some((s, i) => s.primary !== previous.stages[i].primary || s.standbys.join() !== previous.stages[i].standbys.join())
   return changed ? { ...previous, version: previous.version + 1, stages } : previous
 }

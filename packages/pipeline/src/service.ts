@@ -12,7 +12,10 @@ import { Endpoint } from './endpoint.ts'
 import { StageServer } from './stage-server.ts'
 import type { ServedModel } from './openai/handlers.ts'
 import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
-import type { FaultTolerance, RecoveryEvent } from './fault-tolerance.ts'
+import type { FaultTolerance, FtLevel, RecoveryEvent } from './fault-tolerance.ts'
+
+/** Levels at which standbys hold their range's weights loaded (warm). */
+const WARM_LEVELS = new Set<FtLevel>(['high', 'critical'])
 
 /** What the pipeline needs of a weights node (`weightsNode()` of @shardmesh/weights fits). */
 export interface PipelineWeights<M extends LayerManifest & { config: ModelConfig }> {
@@ -72,7 +75,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     this.init = init
     this.endpoint = new Endpoint(init.node)
     const mesh = init.node.services.mesh
-    const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0 }
+    const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0, faultTolerance: { ...DEFAULT_FAULT_TOLERANCE, ...init.faultTolerance } }
     this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000 })
   }
 
@@ -117,33 +120,32 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     if (settings === undefined) return
     const plan = currentPlan(state)
     if (plan !== undefined) this.serveAssigned(settings.model, plan)
+    else if (this.stageServer === undefined) void this.server(settings.model).catch(err => { this.report(err) }) // a replacement may be asked for before any plan names this peer
     if (this.init.head === true && this.head === undefined && this.headStarting === undefined) {
       this.headStarting = this.startHead(settings.model).catch(err => { this.report(err) }).finally(() => { this.headStarting = undefined })
     }
     this.init.node.services.mesh.setLoad((this.stageServer?.stats().sessions ?? 0) + (this.head?.active ?? 0))
   }
 
-  /** Serve the range the plan gives this peer (one at a time; a new range replaces the old). */
+  /**
+   * Serve what the plan gives this peer: its primary range, and at level `high` and above
+   * the ranges it stands by for (warm standbys: weights loaded, so taking over needs no
+   * fetch). Ranges no longer planned go once their last session ends.
+   */
   private serveAssigned (cid: string, plan: Plan): void {
     const self = this.init.node.peerId.toString()
-    const stage = plan.stages.find(s => s.primary === self)
-    if (stage === undefined) return
-    const key = `${cid}:${stage.range.join('-')}`
+    const warm = WARM_LEVELS.has(this.meshFaultTolerance().level)
+    const ranges = plan.stages.filter(s => s.primary === self || (warm && s.standbys.includes(self))).map(s => s.range)
+    const key = `${cid}:${ranges.map(r => r.join('-')).join(',')}`
     if (this.served === key) return
     this.served = key
     const signal = this.controller.signal
     this.serving = this.serving.then(async () => {
+      if (ranges.length === 0 && this.stageServer === undefined) return
+      const server = await this.server(cid)
+      for (const range of ranges) await server.serve(range, { signal })
+      await server.retain(ranges)
       const manifest = await this.manifest(cid)
-      if (this.stageServer === undefined) {
-        this.stageServer = new StageServer({
-          endpoint: this.endpoint,
-          backend: this.init.backend ?? cpuBackend(),
-          config: manifest.config,
-          tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors
-        })
-        await this.stageServer.start()
-      }
-      await this.stageServer.serve(stage.range, { signal })
       await this.init.weights.announce(manifest, { signal })
     }).catch(err => {
       if (this.served === key) this.served = undefined // try again on the next tick
@@ -151,11 +153,32 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     })
   }
 
+  /** The stage server (started on first use): it also loads ranges a head asks for in a recovery. */
+  private async server (cid: string): Promise<StageServer> {
+    if (this.stageServer === undefined) {
+      const manifest = await this.manifest(cid)
+      const server = new StageServer({
+        endpoint: this.endpoint,
+        backend: this.init.backend ?? cpuBackend(),
+        config: manifest.config,
+        tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors
+      })
+      await server.start()
+      this.stageServer = server
+    }
+    return this.stageServer
+  }
+
+  /** The mesh's fault tolerance (published by the coordinator), else this peer's. */
+  private meshFaultTolerance (): FaultTolerance {
+    return currentSettings(this.init.node.services.mesh.state())?.faultTolerance ?? this.faultTolerance
+  }
+
   private async startHead (cid: string): Promise<void> {
     const manifest = await this.manifest(cid)
     const spec = await this.init.weights.fetchTokenizer(manifest, { signal: this.controller.signal })
     if (spec === undefined) throw new Error(`model ${cid} has no tokenizer; the OpenAI API needs one`)
-    const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000 })
+    const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000, faultTolerance: this.faultTolerance, recoveries: this.recoveryLog })
     await head.start()
     this.head = head
   }

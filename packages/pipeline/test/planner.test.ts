@@ -102,10 +102,16 @@ describe('planner', () => {
     expect(joined.stages.map(s => [s.range, s.primary])).toEqual(p1.stages.map(s => [s.range, s.primary]))
     expect(joined.version).toBe(2)
     expect(joined.stages.every(s => s.standbys[0] === 'd')).toBe(true)
+    // b's range goes to its standby d; a and c keep theirs (running sessions through them go on)
     const left = replan(joined, { config, sizes, members: [member('a'), member('c'), member('d')], strategy: 'layer' })
     expect(left.version).toBe(3)
-    expect(left.stages.map(s => s.primary)).toEqual(['a', 'c', 'd'])
+    expect(left.stages.map(s => [s.range, s.primary])).toEqual(p1.stages.map(s => [s.range, s.primary === 'b' ? 'd' : s.primary]))
+    expect(left.stages[1].reason).toMatch(/took over from b/)
     covers(left)
+    // nobody stands by for c's range: the whole pipeline is re-planned over a and d
+    const scarce = replan(left, { config, sizes, members: [member('a'), member('d')], strategy: 'layer' })
+    expect(scarce.stages.map(s => s.primary)).toEqual(['a', 'd'])
+    covers(scarce)
   })
 
   it.each(['layer', 'balanced', 'hardware_aware', 'browser_optimized'] as StrategyName[])('%s plans 1..8 members covering every layer', (strategy) => {

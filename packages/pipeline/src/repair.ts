@@ -1,0 +1,131 @@
+import type { Mesh } from '@shardmesh/mesh'
+import type { RouteHop } from '@shardmesh/protocol'
+import type { CircuitBreaker } from './circuit-breaker.ts'
+import { ACK_TIMEOUT_MS, PREPARE_TIMEOUT_MS, QUICK_PREPARE_MS, RECONNECT_WAIT_MS } from './constants.ts'
+import type { RecoveryDecision, RecoveryRequest, Repair, SessionDriver } from './driver.ts'
+import { routeFromPlan } from './driver.ts'
+import { NumericsMismatchError, RecoveryFailedError } from './errors.ts'
+import type { FaultTolerance, RecoveryStrategy } from './fault-tolerance.ts'
+import { currentPlan } from './plan-state.ts'
+import type { Plan } from './plan-types.ts'
+
+export interface MeshRepairInit {
+  driver: Pick<SessionDriver, 'prepare'>
+  mesh: Pick<Mesh, 'state' | 'member' | 'members'>
+  /** The model's name (what stages check). */
+  model: string
+  self: string
+  faultTolerance: FaultTolerance
+  breaker: CircuitBreaker
+  /** Where a peer is dialed. */
+  addrsOf: (peerId: string) => string[]
+}
+
+const usable = (init: MeshRepairInit, peer: string, lost: Set<string>): boolean => {
+  if (lost.has(peer) || !init.breaker.allows(peer)) return false
+  if (peer === init.self) return true
+  const m = init.mesh.member(peer)
+  return m !== undefined && m.status === 'alive'
+}
+
+/** The strategy used: the level bounds what may be tried (`low`: only the same peer again). */
+export function effectiveStrategy (ft: FaultTolerance): RecoveryStrategy {
+  if (ft.level === 'low') return ft.recovery === 'restart' ? 'restart' : 'reconnect'
+  return ft.recovery
+}
+
+/**
+ * The head's recovery on a mesh: replacements come from the plan (the stage's standbys, then
+ * the newest plan's primary of that range, then any member announcing the range), each asked
+ * to `prepare` the range before the session moves; `reconnect`/`restart` wait a bounded time
+ * for the same peer; `coordinated` waits for the coordinator's next plan and re-prefills on
+ * it. A replacement computing with another backend than the peer it replaces is refused
+ * (exactness guard).
+ */
+export function meshRepair (init: MeshRepairInit): Repair {
+  return async (req: RecoveryRequest): Promise<RecoveryDecision> => {
+    const strategy = effectiveStrategy(init.faultTolerance)
+    const lost = new Set(req.lost)
+    if (req.attempt === 0) for (const p of lost) init.breaker.failure(p)
+    if (strategy === 'coordinated') return await coordinated(init, req, lost)
+    const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), layers: req.route[i].layers })
+    const route = await Promise.all(req.route.map(async (h, i) => {
+      if (!lost.has(h.peerId)) return h
+      if (strategy === 'reconnect' || strategy === 'restart') return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
+      if (strategy !== 'progressive') return await replacement(init, req, i, lost, hop, strategy)
+      // progressive: the same peer if it answers at once (a dropped link), else another, else wait for it to come back
+      try { return await sameAgain(init, hop(i, h.peerId), req.signal, 0) } catch {}
+      try { return await replacement(init, req, i, lost, hop, init.faultTolerance.level === 'medium' ? 'failover' : 'parallel') } catch {}
+      return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
+    }))
+    for (const h of route) init.breaker.success(h.peerId)
+    return { route, path: 'replay', strategy }
+  }
+}
+
+/** The same peer, once it is alive again and serves the range (tried until `waitMs` passed, with backoff and jitter). */
+async function sameAgain (init: MeshRepairInit, hop: RouteHop, signal: AbortSignal | undefined, waitMs: number): Promise<RouteHop> {
+  const deadline = Date.now() + waitMs
+  let delay = 50
+  for (;;) {
+    signal?.throwIfAborted()
+    if (init.breaker.allows(hop.peerId) && init.mesh.member(hop.peerId)?.status !== 'dead') {
+      try {
+        await init.driver.prepare(hop, init.model, { signal, timeoutMs: waitMs === 0 ? QUICK_PREPARE_MS : ACK_TIMEOUT_MS })
+        return hop
+      } catch {}
+    }
+    if (Date.now() >= deadline) throw new RecoveryFailedError('NOT_BACK', `${hop.peerId} did not come back within ${waitMs} ms`)
+    await new Promise(resolve => setTimeout(resolve, delay * (1 + Math.random())))
+    delay = Math.min(delay * 2, 1000)
+  }
+}
+
+async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: number, lost: Set<string>, hop: (i: number, p: string) => RouteHop, strategy: RecoveryStrategy): Promise<RouteHop> {
+  const range = req.route[i].layers
+  const plan = currentPlan(init.mesh.state())
+  const stage = plan?.stages.find(s => s.range[0] === range[0] && s.range[1] === range[1])
+  const holders = init.mesh.members().filter(m => m.layers.some(([a, b]) => a <= range[0] && b >= range[1])).map(m => m.peerId)
+  const candidates = [...new Set([...(stage?.standbys ?? []), ...(stage === undefined ? [] : [stage.primary]), ...holders])]
+    .filter(p => usable(init, p, lost))
+  const want = init.mesh.member(req.route[i].peerId)?.capabilities.backend.kind
+  let lastError: Error | undefined
+  for (const p of candidates) {
+    const h = hop(i, p)
+    try {
+      // a warm standby serves the range already; a cold one fetches it first
+      const got = await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: strategy === 'parallel' ? ACK_TIMEOUT_MS : PREPARE_TIMEOUT_MS })
+      if (want !== undefined && got.backend !== want) {
+        lastError = new NumericsMismatchError(`${p} computes layers [${range.join(', ')}] on ${got.backend}; the lost stage ran on ${want}, so the tokens could differ`)
+        continue
+      }
+      return h
+    } catch (err) {
+      if (req.signal?.aborted === true) throw err
+      init.breaker.failure(p)
+      lastError = err as Error
+    }
+  }
+  if (lastError instanceof NumericsMismatchError) throw lastError
+  throw new RecoveryFailedError('NO_REPLACEMENT', `no peer can take over layers [${range.join(', ')}] (candidates: ${candidates.length === 0 ? 'none alive' : candidates.join(', ')})${lastError === undefined ? '' : `: ${lastError.message}`}`)
+}
+
+/** Wait for the coordinator's plan to route around the lost peers, then re-prefill on it. */
+async function coordinated (init: MeshRepairInit, req: RecoveryRequest, lost: Set<string>): Promise<RecoveryDecision> {
+  const deadline = Date.now() + PREPARE_TIMEOUT_MS
+  for (;;) {
+    req.signal?.throwIfAborted()
+    const plan: Plan | undefined = currentPlan(init.mesh.state())
+    if (plan !== undefined && plan.stages.every(s => usable(init, s.primary, lost))) {
+      const route = routeFromPlan(plan, p => p === req.route.find(h => h.peerId === p)?.peerId ? req.route.find(h => h.peerId === p)!.addrs : init.addrsOf(p))
+      try {
+        await Promise.all(route.map(async h => await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: PREPARE_TIMEOUT_MS })))
+        return { route, path: 'reprefill', strategy: 'coordinated' }
+      } catch (err) {
+        if (req.signal?.aborted === true) throw err
+      }
+    }
+    if (Date.now() >= deadline) throw new RecoveryFailedError('NO_PLAN', `the coordinator published no plan around ${[...lost].join(', ')} within ${PREPARE_TIMEOUT_MS} ms`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
