@@ -28,7 +28,7 @@ describe('OpenAI-compatible API over a mesh of in-process peers (unmodified open
     tokenizer = createTokenizer(model.tokenizer!)
     pipe = await localPipeline(model, [[0, 2], [2, 4], [4, 5]])
     const handler = createOpenAiHandler({
-      models: () => [{ id: 'stories260K', config: model.config, tokenizer, generate: async r => await pipe.driver.generate({ ...r, route: pipe.route }) }]
+      models: () => [{ id: 'stories260K', config: model.config, tokenizer, generate: async ({ faultTolerance: _, ...r }) => await pipe.driver.generate({ ...r, route: pipe.route }) }]
     })
     server = createServer((req, res) => {
       void handler(req, res).then(handled => { if (!handled) { res.writeHead(404); res.end() } })

@@ -96,9 +96,9 @@ export class Head {
    * says (the request's, else the head's); a session whose stages were not serving yet is
    * retried until the ready deadline.
    */
-  async generate (req: Omit<PipelineGenerateInit, 'route'>): Promise<PipelineGenerateResult & { plan: Plan }> {
+  async generate (req: Omit<PipelineGenerateInit, 'route' | 'faultTolerance'> & { faultTolerance?: Partial<FaultTolerance> }): Promise<PipelineGenerateResult & { plan: Plan }> {
     const deadline = Date.now() + this.init.readyTimeoutMs
-    const faultTolerance = req.faultTolerance ?? this.init.faultTolerance
+    const faultTolerance: FaultTolerance = { ...this.init.faultTolerance, ...req.faultTolerance }
     const repair = faultTolerance.level === 'none'
       ? undefined
       : meshRepair({ driver: this.driver, mesh: this.init.mesh, model: this.init.config.name, self: this.init.endpoint.peerId, faultTolerance, breaker: this.breaker, addrsOf: id => this.addrsOf(id) })

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { ModelConfig, Tokenizer } from '@shardmesh/model'
 import type { PipelineGenerateInit, PipelineGenerateResult } from '../driver.ts'
+import type { FaultTolerance } from '../fault-tolerance.ts'
 import { chatPrompt, parseMessages } from './chat.ts'
 import type { ChatTemplate } from './chat.ts'
 import { ApiError } from './errors.ts'
@@ -15,7 +16,7 @@ export interface ServedModel {
   chatTemplate?: ChatTemplate
   /** Seconds since the epoch, for `/v1/models`. @default when the handler was made */
   created?: number
-  generate: (init: Omit<PipelineGenerateInit, 'route'>) => Promise<PipelineGenerateResult>
+  generate: (init: Omit<PipelineGenerateInit, 'route' | 'faultTolerance'> & { faultTolerance?: Partial<FaultTolerance> }) => Promise<PipelineGenerateResult>
 }
 
 export interface OpenAiInit {
@@ -117,7 +118,7 @@ async function complete (init: OpenAiInit, kind: 'completions' | 'chat', body: R
     }
   }
   const result = await model.generate({
-    promptTokens, maxTokens, sampling: p.sampling, stopIds: model.config.stopIds, signal: abort.signal,
+    promptTokens, maxTokens, sampling: p.sampling, stopIds: model.config.stopIds, signal: abort.signal, faultTolerance: p.faultTolerance,
     onToken: t => {
       out += decoder.push(t)
       const at = p.stop.map(s => out.indexOf(s)).filter(i => i >= 0)

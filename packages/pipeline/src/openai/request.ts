@@ -1,6 +1,8 @@
 import type { IncomingMessage } from 'node:http'
 import type { SamplingParams } from '@shardmesh/engine'
 import { ApiError, invalid } from './errors.ts'
+import { FT_LEVELS, RECOVERY_STRATEGIES } from '../fault-tolerance.ts'
+import type { FaultTolerance, FtLevel, RecoveryStrategy } from '../fault-tolerance.ts'
 
 /** Largest request body read. */
 export const MAX_BODY_BYTES = 1 << 20
@@ -40,6 +42,19 @@ export interface CommonParams {
   stop: string[]
   stream: boolean
   includeUsage: boolean
+  /** The `shardmesh` extension field: `{ ft_level, recovery }` for this request. */
+  faultTolerance: Partial<FaultTolerance>
+}
+
+/** `shardmesh: { ft_level?, recovery? }`: this request's fault tolerance over the head's. */
+function faultToleranceOf (body: Record<string, unknown>): Partial<FaultTolerance> {
+  const ext = body.shardmesh
+  if (ext === undefined || ext === null) return {}
+  if (typeof ext !== 'object' || Array.isArray(ext)) throw invalid('shardmesh', "'shardmesh' must be an object: { ft_level?, recovery? }")
+  const { ft_level: level, recovery } = ext as Record<string, unknown>
+  if (level !== undefined && !FT_LEVELS.includes(level as FtLevel)) throw invalid('shardmesh.ft_level', `'shardmesh.ft_level' must be one of ${FT_LEVELS.join(', ')}`)
+  if (recovery !== undefined && !RECOVERY_STRATEGIES.includes(recovery as RecoveryStrategy)) throw invalid('shardmesh.recovery', `'shardmesh.recovery' must be one of ${RECOVERY_STRATEGIES.join(', ')}`)
+  return { ...(level === undefined ? {} : { level: level as FtLevel }), ...(recovery === undefined ? {} : { recovery: recovery as RecoveryStrategy }) }
 }
 
 /** Fields shared by completions and chat completions. */
@@ -64,6 +79,7 @@ export function commonParams (body: Record<string, unknown>): CommonParams {
     },
     stop,
     stream: body.stream === true,
-    includeUsage: opts?.include_usage === true
+    includeUsage: opts?.include_usage === true,
+    faultTolerance: faultToleranceOf(body)
   }
 }
