@@ -5,7 +5,7 @@
 import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { CliError } from './errors.ts'
@@ -13,6 +13,8 @@ import { CliError } from './errors.ts'
 /** Debian's chromium; override with CHROMIUM_PATH. */
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 const STOP_GRACE_MS = 3000
+/** Longest wait for Chromium's DevTools endpoint. */
+const DEVTOOLS_WAIT_MS = 20_000
 
 /** Headless, no sandbox (containers), nothing that reaches the network by itself (DESIGN §2). */
 export const OPEN_PEER_FLAGS = [
@@ -42,18 +44,49 @@ export interface OpenPeers {
   stop: () => Promise<void>
 }
 
+/** The DevTools port Chromium wrote into its profile (waits up to DEVTOOLS_WAIT_MS). */
+async function devtoolsPort (profile: string, chromium: ChildProcess, stderr: () => string): Promise<number> {
+  const deadline = Date.now() + DEVTOOLS_WAIT_MS
+  for (;;) {
+    const text = await readFile(join(profile, 'DevToolsActivePort'), 'utf8').catch(() => '')
+    const port = Number(text.split('\n')[0])
+    if (text.includes('\n') && Number.isInteger(port) && port > 0) return port
+    if (chromium.exitCode !== null || chromium.signalCode !== null) throw new CliError(`Chromium exited (${String(chromium.exitCode ?? chromium.signalCode)}) before it opened the --open-peers tabs: ${stderr()}`)
+    if (Date.now() > deadline) throw new CliError(`Chromium wrote no DevTools port within ${DEVTOOLS_WAIT_MS} ms: ${stderr()}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
 /** Open `url` in `count` tabs of one headless Chromium; it is killed on `stop()` and when this process exits. */
 export async function openPeers (url: string, count: number): Promise<OpenPeers> {
   if (!existsSync(CHROMIUM)) throw new CliError(`--open-peers needs Chromium at ${CHROMIUM}: install Debian's chromium (bash scripts/install-system.sh) or set CHROMIUM_PATH`)
   const profile = await mkdtemp(join(tmpdir(), 'shardmesh-open-peers-'))
-  const urls = Array.from({ length: count }, () => url)
-  const chromium = spawn(CHROMIUM, [...OPEN_PEER_FLAGS, `--user-data-dir=${profile}`, ...urls], { stdio: 'ignore' })
+  // headless Chromium opens one URL from its command line ("multiple targets are not
+  // supported"): the first tab comes from there, the others through its DevTools HTTP
+  // endpoint on loopback (PUT /json/new?URL), whose port it writes to DevToolsActivePort
+  const chromium = spawn(CHROMIUM, [...OPEN_PEER_FLAGS, '--remote-debugging-address=127.0.0.1', '--remote-debugging-port=0', `--user-data-dir=${profile}`, url], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  chromium.stderr!.on('data', (d: Buffer) => { stderr = (stderr + d.toString()).slice(-2000) })
   const kill = (): void => { chromium.kill('SIGKILL') }
   process.once('exit', kill)
-  await new Promise<void>((resolve, reject) => {
-    chromium.once('spawn', () => { resolve() })
-    chromium.once('error', err => { reject(new CliError(`cannot start Chromium for --open-peers: ${err.message}`)) })
-  })
+  try {
+    await new Promise<void>((resolve, reject) => {
+      chromium.once('spawn', () => { resolve() })
+      chromium.once('error', err => { reject(new CliError(`cannot start Chromium for --open-peers: ${err.message}`)) })
+    })
+    if (count > 1) {
+      const port = await devtoolsPort(profile, chromium, () => stderr)
+      for (let i = 1; i < count; i++) {
+        const res = await fetch(`http://127.0.0.1:${port}/json/new?${url}`, { method: 'PUT' })
+        if (!res.ok) throw new CliError(`Chromium did not open tab ${i + 1} of --open-peers: HTTP ${res.status} ${await res.text()}`)
+      }
+    }
+  } catch (err) {
+    process.off('exit', kill)
+    kill()
+    await rm(profile, { recursive: true, force: true })
+    throw err
+  }
   return {
     chromium,
     stop: async () => {
