@@ -154,7 +154,9 @@ export class PeerMesh {
     const path = join(SCREENSHOTS, `${name}.png`)
     await tab.page.bringToFront()
     await new Promise(r => setTimeout(r, 600)) // one render tick of the page
-    await tab.page.screenshot({ path, fullPage: true })
+    const main = await tab.page.$('main')
+    if (main === null) await tab.page.screenshot({ path, fullPage: true })
+    else await main.screenshot({ path })
     return path
   }
 

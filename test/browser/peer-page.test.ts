@@ -92,6 +92,23 @@ describe('three tabs open the peer page and serve stories260K on WebGPU', () => 
     expect(text).toBe(dog.prompt + want(dog, 64))
     await m.screenshot(tab, 'peer-chat')
   }, 150_000)
+
+  it('Leave: the tab stops, the mesh re-plans without it and the same request again gives the golden tokens', async () => {
+    const leaving = m.tabs[2]
+    const gone = (await m.status(leaving)).peerId!
+    await leaving.page.bringToFront()
+    await leaving.page.click('#leave')
+    await waitFor('the tab to leave', async () => (await m.status(leaving)).state === 'left' ? true : undefined, 30_000, async () => await m.describe())
+    const mesh = await waitFor('a plan without the tab that left', async () => {
+      const v = await m.mesh()
+      return v.plan !== null && v.plan.stages.every(s => s.primary !== gone) && v.peers.find(p => p.peerId === gone)?.status !== 'alive' ? v : undefined
+    }, 60_000, async () => await m.describe())
+    expect(mesh.plan!.stages.map(s => s.primary).every(p => m.boot.peerId !== p)).toBe(true) // the tabs serve, not the bootstrap
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const r = await m.http('/v1/completions', { model, prompt: once.prompt, max_tokens: N, temperature: 0 })
+    expect(r.choices[0].text).toBe(want(once, N))
+    await m.screenshot(m.tabs[0], 'peer-after-leave')
+  }, 150_000)
 })
 
 describe('a mixed pipeline: one Node peer and two tabs', () => {
