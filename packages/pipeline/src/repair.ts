@@ -86,15 +86,17 @@ async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: numbe
   const plan = currentPlan(init.mesh.state())
   const stage = plan?.stages.find(s => s.range[0] === range[0] && s.range[1] === range[1])
   const holders = init.mesh.members().filter(m => m.layers.some(([a, b]) => a <= range[0] && b >= range[1])).map(m => m.peerId)
+  // a peer already on the route stays on its own hop (a session has one state per peer)
+  const onRoute = new Set(req.route.map(h => h.peerId))
   const candidates = [...new Set([...(stage?.standbys ?? []), ...(stage === undefined ? [] : [stage.primary]), ...holders])]
-    .filter(p => usable(init, p, lost))
+    .filter(p => usable(init, p, lost) && !onRoute.has(p))
   const want = init.mesh.member(req.route[i].peerId)?.capabilities.backend.kind
   let lastError: Error | undefined
   for (const p of candidates) {
     const h = hop(i, p)
     try {
       // a warm standby serves the range already; a cold one fetches it first
-      const got = await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: strategy === 'parallel' ? ACK_TIMEOUT_MS : PREPARE_TIMEOUT_MS })
+      const got = await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: strategy === 'parallel' || holders.includes(p) ? ACK_TIMEOUT_MS : PREPARE_TIMEOUT_MS })
       if (want !== undefined && got.backend !== want) {
         lastError = new NumericsMismatchError(`${p} computes layers [${range.join(', ')}] on ${got.backend}; the lost stage ran on ${want}, so the tokens could differ`)
         continue

@@ -1,4 +1,5 @@
 import { cpuBackend } from '@shardmesh/engine'
+import { encodeControl } from '@shardmesh/protocol'
 import type { Backend, TensorSource } from '@shardmesh/engine'
 import type { MeshNode } from '@shardmesh/mesh'
 import { createTokenizer } from '@shardmesh/model'
@@ -62,6 +63,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private readonly loop: CoordinatorLoop
   private readonly manifests = new Map<string, Promise<M>>()
   private stageServer: StageServer | undefined
+  private starting: Promise<unknown> | undefined
   private head: Head | undefined
   private headStarting: Promise<void> | undefined
   private served: string | undefined
@@ -91,6 +93,11 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
 
   async start (): Promise<void> {
     await this.endpoint.start()
+    // until the stage server runs (the model is being opened), say so at once to a head looking for a replacement
+    this.listeners.push(this.endpoint.onMessage(msg => {
+      if (!('control' in msg) || msg.control.type !== 'prepare' || this.stageServer !== undefined) return
+      void this.endpoint.send({ peerId: msg.from, addrs: [] }, encodeControl({ type: 'error', session: msg.control.session, code: 'NOT_SERVING', message: `${this.endpoint.peerId} is still joining` })).catch(() => {})
+    }))
     const mesh = this.init.node.services.mesh
     const poke = (): void => { this.schedule() }
     for (const type of ['coordinator', 'member', 'state'] as const) {
@@ -119,8 +126,9 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     const settings = currentSettings(state)
     if (settings === undefined) return
     const plan = currentPlan(state)
+    // the stage server runs even where the plan names this peer for nothing: a head may ask it to take over a range
+    if (this.stageServer === undefined && this.starting === undefined) this.starting = this.server(settings.model).catch(err => { this.report(err) }).finally(() => { this.starting = undefined })
     if (plan !== undefined) this.serveAssigned(settings.model, plan)
-    else if (this.stageServer === undefined) void this.server(settings.model).catch(err => { this.report(err) }) // a replacement may be asked for before any plan names this peer
     if (this.init.head === true && this.head === undefined && this.headStarting === undefined) {
       this.headStarting = this.startHead(settings.model).catch(err => { this.report(err) }).finally(() => { this.headStarting = undefined })
     }
@@ -157,14 +165,15 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private async server (cid: string): Promise<StageServer> {
     if (this.stageServer === undefined) {
       const manifest = await this.manifest(cid)
+      if (this.stageServer !== undefined) return this.stageServer
       const server = new StageServer({
         endpoint: this.endpoint,
         backend: this.init.backend ?? cpuBackend(),
         config: manifest.config,
         tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors
       })
-      await server.start()
       this.stageServer = server
+      await server.start()
     }
     return this.stageServer
   }
@@ -214,6 +223,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     clearTimeout(this.debounce)
     for (const off of this.listeners) off()
     await this.serving.catch(() => {})
+    await this.starting
     await this.headStarting
     await this.head?.stop()
     await this.stageServer?.stop()
