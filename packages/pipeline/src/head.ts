@@ -50,7 +50,7 @@ export class Head {
   private readonly onMember = (e: CustomEvent<{ peerId: string, status: string, reason?: string }>): void => {
     const { peerId, status } = e.detail
     if (status === 'dead') this.driver.hopLost(peerId, 'CRASH', `the mesh found ${peerId} dead (${e.detail.reason ?? 'silent'})`)
-    else if (status === 'suspect') this.driver.hopLost(peerId, 'TIMEOUT', `the mesh suspects ${peerId} (${e.detail.reason ?? 'silent'})`)
+    else if (status === 'suspect') this.driver.hopLost(peerId, e.detail.reason === 'disconnected' ? 'CONNECTION' : 'TIMEOUT', `the mesh suspects ${peerId} (${e.detail.reason ?? 'silent'})`)
   }
 
   constructor (init: HeadInit) {

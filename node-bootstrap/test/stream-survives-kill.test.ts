@@ -1,0 +1,93 @@
+/**
+ * The issue's user story: `shardmesh start --local-peers 3`, a streamed completion through the
+ * unmodified `openai` client, one stage's process SIGKILLed mid-stream — the stream completes
+ * with the same text as without the kill, and the head records the recovery.
+ */
+import { execFileSync, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import OpenAI from 'openai'
+import { afterAll, describe, expect, it } from 'vitest'
+import { storiesDir } from '../../test/fixtures.ts'
+import { cli } from './run-cli.ts'
+
+const gguf = join(storiesDir(), 'stories260K.gguf')
+
+/** Pids and command lines of a process's children (the local peers). */
+function childrenOf (pid: number): Array<{ pid: number, args: string }> {
+  let out = ''
+  try { out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).toString() } catch { return [] }
+  return out.trim().split('\n').filter(l => l.trim() !== '').map(l => {
+    const m = /^\s*(\d+)\s+(.*)$/.exec(l)!
+    return { pid: Number(m[1]), args: m[2] }
+  })
+}
+
+async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const v = await fn().catch(() => undefined)
+    if (v !== undefined) return v
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+}
+
+describe('a streamed OpenAI completion through start --local-peers 3', () => {
+  let start: ChildProcess | undefined
+  let store: string | undefined
+  afterAll(async () => {
+    if (start?.pid !== undefined) try { process.kill(-start.pid, 'SIGKILL') } catch {}
+    if (store !== undefined) await rm(store, { recursive: true, force: true })
+  })
+
+  it('completes with the same text when a stage process is SIGKILLed mid-stream', async () => {
+    store = await mkdtemp(join(tmpdir(), 'shardmesh-stream-kill-'))
+    start = spawn(process.execPath, [cli, 'start', '--model', gguf, '--local-peers', '3', '--port', '0', '--json', '--store', store, '--mesh-id', `stream-kill-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
+    let stderr = ''
+    start.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
+    const info = await new Promise<Record<string, any>>((resolve, reject) => {
+      let out = ''
+      start!.stdout!.on('data', (d: Buffer) => { out += d.toString(); if (out.includes('\n')) resolve(JSON.parse(out.slice(0, out.indexOf('\n')))) })
+      start!.once('exit', code => { reject(new Error(`start exited ${String(code)}: ${stderr}`)) })
+    })
+    const http = info.http as string
+    const mesh = async (): Promise<Record<string, any>> => await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
+    const plan = await until('a 3-stage plan served by the local peers', async () => {
+      const m = await mesh()
+      const alive = new Set(m.peers.filter((p: { status: string }) => p.status === 'alive').map((p: { peerId: string }) => p.peerId))
+      return m.plan?.stages.length === 3 && m.plan.stages.every((s: { primary: string }) => alive.has(s.primary)) ? m.plan : undefined
+    })
+    const client = new OpenAI({ baseURL: `${http}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 })
+    const body = { model: 'llama', prompt: 'Once upon a time', max_tokens: 120, temperature: 0.8, top_p: 0.9, seed: 11, stream: true as const }
+    const read = async (onChunk: (n: number) => void = () => {}): Promise<string> => {
+      let text = ''
+      let n = 0
+      for await (const c of await client.completions.create(body)) {
+        text += c.choices[0]?.text ?? ''
+        onChunk(++n)
+      }
+      return text
+    }
+    const want = await read()
+    expect(want.length).toBeGreaterThan(40)
+
+    // the middle stage's primary: its process is the local peer with its slot's key file
+    const victimId = plan.stages[1].primary as string
+    const slot = (info.peers as string[]).indexOf(victimId)
+    expect(slot).toBeGreaterThanOrEqual(0)
+    const victim = childrenOf(start.pid!).find(c => c.args.includes(`peer-${slot}.key`))
+    expect(victim).toBeDefined()
+    const got = await read(n => { if (n === 10) process.kill(victim!.pid, 'SIGKILL') })
+    expect(got).toBe(want)
+
+    const { recoveries } = await mesh()
+    expect(recoveries.length).toBeGreaterThanOrEqual(1)
+    const e = recoveries[recoveries.length - 1]
+    expect(e).toMatchObject({ ok: true, level: 'medium', strategy: 'progressive' })
+    expect(e.failed).toContain(victimId)
+    expect(e.stages).toContain(1)
+  })
+})
