@@ -31,6 +31,7 @@ export interface ApiMesh {
   term: number
   peers: Array<{ peerId: string, runtime: { name: string }, backend: { kind: string }, status: string, layers: number[][] }>
   plan: { version: number, stages: Array<{ range: [number, number], primary: string, standbys: string[] }> } | null
+  recoveries?: unknown[]
 }
 
 export async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs: number, detail: () => Promise<string> = async () => ''): Promise<T> {

@@ -127,4 +127,30 @@ describe('a mixed pipeline: one Node peer and two tabs', () => {
     expect(r.choices[0].text).toBe(want(once, N))
     for (const t of m.tabs) expect((await m.status(t)).compute.tokens).toBeGreaterThanOrEqual(5 + N - 1)
   }, 200_000)
+
+  it('a tab closed mid-generation: the request gives the golden tokens or a clear error, and after the re-plan the same request gives them', async () => {
+    const LONG = 120
+    const mesh = await m.mesh()
+    const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+    const victim = m.tabs[statuses.findIndex(s => s.peerId === mesh.plan!.stages.filter(x => statuses.some(y => y.peerId === x.primary)).at(-1)!.primary)]
+    const gone = (await m.status(victim)).peerId!
+    const before = (await m.status(victim)).compute.tokens
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const request = m.http('/v1/completions', { model, prompt: dog.prompt, max_tokens: LONG, temperature: 0 })
+      .then(r => ({ text: r.choices[0].text as string }), (err: Error) => ({ error: err.message }))
+    await waitFor('the request to be under way on the tab', async () => (await m.status(victim)).compute.tokens >= before + 20 ? true : undefined, 60_000, async () => await m.describe())
+    await victim.page.close()
+    // the head recovers the session (DESIGN §4: same tokens), or fails it with an HTTP error
+    // that says why; it never hangs and never returns other tokens
+    const first = await request
+    console.log(`tab closed mid-generation: ${'text' in first ? 'recovered, golden tokens' : `failed: ${first.error.slice(-300)}`}`)
+    if ('text' in first) expect(first.text).toBe(want(dog, LONG))
+    else expect(first.error).toMatch(/\b50[0-9] \{"error":\{"message":"[^"]+/)
+    await waitFor('a plan without the closed tab', async () => {
+      const v = await m.mesh()
+      return v.plan !== null && v.plan.stages.every(s => s.primary !== gone) ? true : undefined
+    }, 60_000, async () => await m.describe())
+    const again = await m.http('/v1/completions', { model, prompt: dog.prompt, max_tokens: LONG, temperature: 0 })
+    expect(again.choices[0].text).toBe(want(dog, LONG))
+  }, 200_000)
 })
