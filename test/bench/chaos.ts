@@ -1,6 +1,6 @@
 /**
  * Chaos benchmark (pnpm bench:chaos [-- --trials N --configs level/strategy,… --seed S --peers P
- * --failures kill,hang --max-tokens T]): for each fault-tolerance level / recovery strategy pair,
+ * --failures kill,hang --max-tokens T --trial-timeout SECONDS]): for each fault-tolerance level / recovery strategy pair,
  * one `shardmesh chaos --json` run — real peer processes on loopback, the head in the chaos
  * process, a peer SIGKILLed (or SIGSTOPped) at a seeded token of each generation, stories260K
  * greedy. Default: 4 pairs × 25 trials = 100 trials.
@@ -29,6 +29,8 @@ const SEED = Number(arg('seed', '20261206'))
 const PEERS = arg('peers', '3')
 const FAILURES = arg('failures', 'kill')
 const MAX_TOKENS = arg('max-tokens', '48')
+/** Seconds a trial may take before it counts as failed (a recovery that hangs). */
+const TRIAL_TIMEOUT = arg('trial-timeout', '15')
 const CONFIGS = arg('configs', 'medium/progressive,medium/failover,high/parallel,low/reconnect').split(',').map(c => {
   const [level, recovery] = c.split('/')
   if (!FT_LEVELS.includes(level as FtLevel) || !RECOVERY_STRATEGIES.includes(recovery as RecoveryStrategy)) {
@@ -48,7 +50,7 @@ interface ChaosRun { seed: number, referenceTokens: number, stopped?: string, fa
 /** One `shardmesh chaos --json` run; its log lines pass through to stderr. */
 async function chaos (level: string, recovery: string, seed: number): Promise<{ run?: ChaosRun, code: number | null, error?: string }> {
   const args = [cli, 'chaos', '--model', join(storiesDir(), 'stories260K.gguf'), '--peers', PEERS, '--trials', String(TRIALS), '--seed', String(seed),
-    '--ft-level', level, '--recovery', recovery, '--failures', FAILURES, '--max-tokens', MAX_TOKENS, '--log-level', 'warn', '--json']
+    '--ft-level', level, '--recovery', recovery, '--failures', FAILURES, '--max-tokens', MAX_TOKENS, '--trial-timeout', TRIAL_TIMEOUT, '--log-level', 'warn', '--json']
   return await new Promise(res => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
     let out = ''
@@ -103,7 +105,7 @@ for (const [i, c] of CONFIGS.entries()) {
 }
 const all = results.flatMap(r => r.summary === undefined ? [] : [r.summary])
 const total = { trials: all.reduce((n, s) => n + s.trials, 0), completed: all.reduce((n, s) => n + s.completed, 0), exact: all.reduce((n, s) => n + s.exact, 0) }
-process.stdout.write(JSON.stringify({ peers: Number(PEERS), trialsPerConfig: TRIALS, failures: FAILURES, maxTokens: Number(MAX_TOKENS), results, total, seedDocumentClaims: CLAIMS, issueTargets: TARGETS }) + '\n\n')
+process.stdout.write(JSON.stringify({ peers: Number(PEERS), trialsPerConfig: TRIALS, failures: FAILURES, maxTokens: Number(MAX_TOKENS), trialTimeoutSeconds: Number(TRIAL_TIMEOUT), results, total, seedDocumentClaims: CLAIMS, issueTargets: TARGETS }) + '\n\n')
 
 const rows = [['level/strategy', 'seed', 'trials', 'completed', 'exact', 'stall p50 / p95 / max', 'failed: error after kill p50 / max', 'head recoveries (ok)', 'recovery stall p50 / p95 / max']]
 for (const r of results) {
@@ -116,7 +118,7 @@ for (const r of results) {
 }
 const widths = rows[0].map((_, j) => Math.max(...rows.map(row => row[j].length)))
 for (const row of rows) process.stdout.write(row.map((cell, j) => cell.padEnd(widths[j])).join('  ') + '\n')
-process.stdout.write(`\nall: ${total.completed}/${total.trials} completed (${total.trials === 0 ? '-' : pct(total.completed / total.trials)}), ${total.exact}/${total.trials} exact (measured above, ${PEERS} peer processes on loopback, failures: ${FAILURES})\n`)
+process.stdout.write(`\nall: ${total.completed}/${total.trials} completed (${total.trials === 0 ? '-' : pct(total.completed / total.trials)}), ${total.exact}/${total.trials} exact (measured above, ${PEERS} peer processes on loopback, failures: ${FAILURES}, a trial over ${TRIAL_TIMEOUT} s counts as failed)\n`)
 for (const r of results) {
   if (r.stopped !== undefined) process.stdout.write(`  ${r.level}/${r.recovery} stopped early: ${r.stopped}\n`)
   if (r.errors !== undefined && r.errors.length > 0) process.stdout.write(`  ${r.level}/${r.recovery} errors: ${r.errors.join(' | ')}\n`)
