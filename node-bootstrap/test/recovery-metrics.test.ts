@@ -54,8 +54,11 @@ async function stream (http: string, model: string, onChunk: (n: number) => void
   let buf = ''
   let n = 0
   const decoder = new TextDecoder()
-  for await (const part of res.body!) {
-    buf += decoder.decode(part as Uint8Array, { stream: true })
+  const reader = res.body!.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) break
+    buf += decoder.decode(value, { stream: true })
     let nl: number
     while ((nl = buf.indexOf('\n\n')) >= 0) {
       const event = buf.slice(0, nl)
