@@ -72,6 +72,8 @@ export class PeerMesh {
   boot!: { peerId: string, addrs: string[], http: string, page: string, model: string }
   tabs: Tab[] = []
   browser: Browser | undefined
+  /** When the first tab started opening the page (performance.now()), for the open → serving figure. */
+  openedAt = 0
   private readonly children: ChildProcess[] = []
   private readonly logs = new Map<ChildProcess, string>()
   private readonly temps: string[] = []
@@ -99,6 +101,7 @@ export class PeerMesh {
       headless: true,
       args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu', '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows']
     })
+    this.openedAt = performance.now()
     await Promise.all(Array.from({ length: init.tabs }, async () => { await this.openTab() }))
   }
 
