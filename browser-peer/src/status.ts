@@ -10,6 +10,8 @@ export type PeerState = 'detecting' | 'measuring' | 'joining' | 'joined' | 'fetc
 
 export interface PeerStatus {
   state: PeerState
+  /** `document.visibilityState`: a hidden tab must keep its heartbeats and keep serving. */
+  visibility: string
   error?: string
   peerId?: string
   bootstrap: string[]
@@ -40,10 +42,10 @@ export interface PeerStatus {
   recoveries: RecoveryEvent[]
 }
 
-export function snapshot (base: Omit<PeerStatus, 'coordinator' | 'term' | 'role' | 'connections' | 'webrtc' | 'members' | 'standbyFor' | 'recoveries' | 'servingTokensPerSecond'>, peer: BrowserPeer | undefined): PeerStatus {
+export function snapshot (base: Omit<PeerStatus, 'visibility' | 'coordinator' | 'term' | 'role' | 'connections' | 'webrtc' | 'members' | 'standbyFor' | 'recoveries' | 'servingTokensPerSecond'>, peer: BrowserPeer | undefined): PeerStatus {
   const compute = base.compute
   const serving = compute.busyMs > 0 ? Math.round(compute.tokens / compute.busyMs * 1000 * 10) / 10 : undefined
-  const out: PeerStatus = { ...base, coordinator: null, term: 0, role: 'none', connections: 0, webrtc: 0, members: 0, standbyFor: [], recoveries: [], servingTokensPerSecond: serving }
+  const out: PeerStatus = { ...base, visibility: document.visibilityState, coordinator: null, term: 0, role: 'none', connections: 0, webrtc: 0, members: 0, standbyFor: [], recoveries: [], servingTokensPerSecond: serving }
   if (peer === undefined || base.state === 'left') return out
   const mesh = peer.node.services.mesh
   const c = mesh.coordinator()

@@ -99,7 +99,9 @@ export class PeerMesh {
       executablePath: await this.ns.wrapper(CHROMIUM_PATH),
       pipe: true,
       headless: true,
-      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu', '--disable-background-timer-throttling', '--disable-renderer-backgrounding', '--disable-backgrounding-occluded-windows']
+      // Chromium's own defaults for background tabs (no anti-throttling flags): the tabs not in
+      // front are hidden, as a user's would be
+      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu']
     })
     this.openedAt = performance.now()
     await Promise.all(Array.from({ length: init.tabs }, async () => { await this.openTab() }))
