@@ -43,7 +43,7 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     if (store !== undefined) await rm(store, { recursive: true, force: true })
   })
 
-  it('completes with the same text when a stage process is SIGKILLed mid-stream', async () => {
+  it('completes with the same text when a stage process is SIGKILLed mid-stream, and the plan moves the range to its standby', async () => {
     store = await mkdtemp(join(tmpdir(), 'shardmesh-stream-kill-'))
     start = spawn(process.execPath, [cli, 'start', '--model', gguf, '--local-peers', '3', '--port', '0', '--json', '--store', store, '--mesh-id', `stream-kill-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'], detached: true })
     let stderr = ''
@@ -55,10 +55,11 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     })
     const http = info.http as string
     const mesh = async (): Promise<Record<string, any>> => await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
-    const plan = await until('a 3-stage plan served by the local peers', async () => {
+    // level medium (the default) keeps one of the three peers spare: two stages, each with a standby
+    const plan = await until('a 2-stage plan served by the local peers, with a standby', async () => {
       const m = await mesh()
       const alive = new Set(m.peers.filter((p: { status: string }) => p.status === 'alive').map((p: { peerId: string }) => p.peerId))
-      return m.plan?.stages.length === 3 && m.plan.stages.every((s: { primary: string }) => alive.has(s.primary)) ? m.plan : undefined
+      return m.plan?.stages.length === 2 && m.plan.stages.every((s: { primary: string, standbys: string[] }) => alive.has(s.primary) && s.standbys.length === 1) ? m.plan : undefined
     })
     const client = new OpenAI({ baseURL: `${http}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 })
     const body = { model: 'llama', prompt: 'Once upon a time', max_tokens: 120, temperature: 0.8, top_p: 0.9, seed: 11, stream: true as const }
@@ -74,8 +75,8 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     const want = await read()
     expect(want.length).toBeGreaterThan(40)
 
-    // the middle stage's primary: its process is the local peer with its slot's key file
-    const victimId = plan.stages[1].primary as string
+    // the first stage's primary: its process is the local peer with its slot's key file
+    const victimId = plan.stages[0].primary as string
     const slot = (info.peers as string[]).indexOf(victimId)
     expect(slot).toBeGreaterThanOrEqual(0)
     const victim = childrenOf(start.pid!).find(c => c.args.includes(`peer-${slot}.key`))
@@ -88,6 +89,14 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     const e = recoveries[recoveries.length - 1]
     expect(e).toMatchObject({ ok: true, level: 'medium', strategy: 'progressive' })
     expect(e.failed).toContain(victimId)
-    expect(e.stages).toContain(1)
+    expect(e.stages).toEqual([0])
+    expect(e.path).toBe('replay')
+    // the coordinator hands the range to the standby the head moved the session to
+    const after = await until('a plan without the killed primary', async () => {
+      const m = await mesh()
+      return m.plan.stages[0].primary !== victimId ? m.plan : undefined
+    })
+    expect(after.stages[0].primary).toBe(plan.stages[0].standbys[0])
+    expect(after.stages[1].primary).toBe(plan.stages[1].primary)
   })
 })

@@ -52,6 +52,8 @@ export interface PlanInput {
   allocation?: Array<{ range: [number, number], peer: string }>
   /** Standbys listed per stage. @default 1 */
   standbys?: number
+  /** Most stages (primaries); the other members stand by. @default one per member, at most one per layer */
+  maxStages?: number
   /** The plan this one replaces; its version is continued. */
   previous?: Plan
 }

@@ -124,7 +124,7 @@ export function plan (input: PlanInput): Plan {
       if (b > primaries[i].capacity) throw new InvalidAllocationError(`layers [${r.join(', ')}] need ${fmtBytes(b)}; ${primaries[i].peerId} offers ${fmtBytes(primaries[i].capacity)}`)
     })
   } else {
-    const k = Math.min(usable.length, config.nLayers)
+    const k = Math.max(1, Math.min(usable.length, config.nLayers, input.maxStages ?? Infinity))
     const bySpeed = [...usable].sort((a, b) => b.speed - a.speed || b.capacity - a.capacity || (a.peerId < b.peerId ? -1 : 1))
     const byCapacity = [...usable].sort((a, b) => b.capacity - a.capacity || b.speed - a.speed || (a.peerId < b.peerId ? -1 : 1))
     const inOrder = (set: PeerProfile[]): PeerProfile[] => set.slice(0, k).sort((a, b) => a.peerId < b.peerId ? -1 : 1)

@@ -49,17 +49,35 @@ export function meshRepair (init: MeshRepairInit): Repair {
     if (req.attempt === 0) for (const p of lost) init.breaker.failure(p)
     if (strategy === 'coordinated') return await coordinated(init, req, lost)
     const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), layers: req.route[i].layers })
-    const route = await Promise.all(req.route.map(async (h, i) => {
+    const route = await Promise.all(req.route.map(async (h, i): Promise<RouteHop | undefined> => {
       if (!lost.has(h.peerId)) return h
       if (strategy === 'reconnect' || strategy === 'restart') return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
       if (strategy !== 'progressive') return await replacement(init, req, i, lost, hop, strategy)
-      // progressive: the same peer if it answers at once (a dropped link), else another, else wait for it to come back
+      // progressive: the same peer if it answers at once (a dropped link), else another
       try { return await sameAgain(init, hop(i, h.peerId), req.signal, 0) } catch {}
       try { return await replacement(init, req, i, lost, hop, init.faultTolerance.level === 'medium' ? 'failover' : 'parallel') } catch {}
-      return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
+      return undefined
     }))
-    for (const h of route) init.breaker.success(h.peerId)
-    return { route, path: 'replay', strategy }
+    if (route.every(h => h !== undefined)) {
+      for (const h of route) init.breaker.success(h.peerId)
+      return { route, path: 'replay', strategy }
+    }
+    // progressive, and nobody can take a lost range now: the same peers back (restart), or the
+    // coordinator's re-plan around them (ranges merged onto the survivors), whichever comes first
+    const race = new AbortController()
+    const signal = req.signal === undefined ? race.signal : AbortSignal.any([req.signal, race.signal])
+    const back = (async (): Promise<RecoveryDecision> => ({
+      route: await Promise.all(req.route.map(async (h, i) => route[i] ?? await sameAgain(init, hop(i, h.peerId), signal, RECONNECT_WAIT_MS))),
+      path: 'replay',
+      strategy
+    }))()
+    try {
+      return await Promise.any([back, coordinated(init, { ...req, signal }, lost)])
+    } catch (err) {
+      throw (err as AggregateError).errors?.[0] ?? err
+    } finally {
+      race.abort()
+    }
   }
 }
 
@@ -71,7 +89,8 @@ async function sameAgain (init: MeshRepairInit, hop: RouteHop, signal: AbortSign
     signal?.throwIfAborted()
     if (init.breaker.allows(hop.peerId) && init.mesh.member(hop.peerId)?.status !== 'dead') {
       try {
-        await init.driver.prepare(hop, init.model, { signal, timeoutMs: waitMs === 0 ? QUICK_PREPARE_MS : ACK_TIMEOUT_MS })
+        // short tries: a peer that hangs must not hold the wait; one that is loading its range answers a later try
+        await init.driver.prepare(hop, init.model, { signal, timeoutMs: Math.max(QUICK_PREPARE_MS, Math.min(2 * QUICK_PREPARE_MS, deadline - Date.now())) })
         return hop
       } catch {}
     }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { layerManifest, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import type { Member } from '@shardmesh/mesh'
-import { nextPlan, planMembers } from '../src/index.ts'
+import { maxStages, nextPlan, planMembers } from '../src/index.ts'
 import type { PipelineSettings } from '../src/index.ts'
 
 const manifest = layerManifest(syntheticModel({ ...SYNTHETIC_PRESETS['tiny-gqa2'], nLayers: 6 }))
@@ -18,6 +18,23 @@ function member (peerId: string, init: Partial<Member> = {}): Member {
 const boot = member('boot', { role: 'bootstrap' })
 
 describe('coordinator loop: which plan to publish', () => {
+  it('keeps standbys by fault-tolerance level: one spare at medium, one per stage at high, none below', () => {
+    const four = ['a', 'b', 'c', 'd'].map(id => member(id))
+    const stagesAt = (level: 'none' | 'low' | 'medium' | 'high' | 'critical'): number => nextPlan({ previous: undefined, members: [boot, ...four], manifest, settings: { ...settings, faultTolerance: { level, recovery: 'progressive' } }, waitOver: true })!.stages.length
+    expect([stagesAt('none'), stagesAt('low'), stagesAt('medium'), stagesAt('high'), stagesAt('critical')]).toEqual([4, 4, 3, 2, 2])
+    const high = nextPlan({ previous: undefined, members: [boot, ...four], manifest, settings: { ...settings, faultTolerance: { level: 'high', recovery: 'parallel' } }, waitOver: true })!
+    const primaries = new Set(high.stages.map(s => s.primary))
+    for (const s of high.stages) expect(s.standbys.length === 1 && !primaries.has(s.standbys[0])).toBe(true)
+    expect(new Set(high.stages.map(s => s.standbys[0])).size).toBe(2) // a different standby for each stage
+    expect([maxStages('medium', 1), maxStages('medium', 2), maxStages('high', 1)]).toEqual([1, 2, 1])
+  })
+
+  it('a suspect primary keeps its range (re-planning waits for dead)', () => {
+    const p = nextPlan({ previous: undefined, members: [boot, member('a'), member('b')], manifest, settings, waitOver: true })!
+    expect(nextPlan({ previous: p, members: [boot, member('a', { status: 'suspect' }), member('b')], manifest, settings, waitOver: true })).toBeUndefined()
+    expect(nextPlan({ previous: p, members: [boot, member('a', { status: 'dead' }), member('b')], manifest, settings, waitOver: true })?.stages.map(s => s.primary)).not.toContain('a')
+  })
+
   it('plans over compute peers, not the bootstrap; the bootstrap only when alone', () => {
     expect(planMembers([boot, member('a')]).members.map(m => m.peerId)).toEqual(['a'])
     expect(planMembers([boot, member('a', { status: 'dead' })])).toMatchObject({ fallback: true, members: [{ peerId: 'boot' }] })
