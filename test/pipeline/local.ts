@@ -4,6 +4,7 @@ import type { MeshNode } from '@shardmesh/mesh'
 import type { Checkpoint } from '@shardmesh/model'
 import { Endpoint, SessionDriver, StageServer } from '@shardmesh/pipeline'
 import type { RouteHop } from '@shardmesh/protocol'
+import type { StageServerInit } from '@shardmesh/pipeline'
 
 /** Real libp2p nodes in this process (TCP on 127.0.0.1): one head and one stage server per range. */
 export interface LocalPipeline {
@@ -23,11 +24,11 @@ export async function startNode (): Promise<MeshNode> {
   return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}` })
 }
 
-export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number } = {}): Promise<LocalPipeline> {
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number, server?: Pick<StageServerInit, 'idleTtlMs' | 'maxSessionsPerUpstream'> } = {}): Promise<LocalPipeline> {
   const nodes = await Promise.all(ranges.map(async () => await startNode()))
   const endpoints = nodes.map(node => new Endpoint(node, { maxFrameBytes: options.maxFrameBytes }))
   const servers = await Promise.all(nodes.map(async (node, i) => {
-    const server = new StageServer({ endpoint: endpoints[i], backend: cpuBackend(), config: model.config, tensors: model.tensors })
+    const server = new StageServer({ endpoint: endpoints[i], backend: cpuBackend(), config: model.config, tensors: model.tensors, ...options.server })
     await server.start()
     await server.serve(ranges[i])
     return server

@@ -112,6 +112,9 @@ export class StageServer {
 
   stats (): StageServerStats { return { sessions: this.sessions.size, ...this.counts } }
 
+  /** Ids of the sessions open here. */
+  sessionIds (): string[] { return [...this.sessions.keys()] }
+
   async start (): Promise<void> {
     await this.init.endpoint.start()
     this.unlisten ??= this.init.endpoint.onMessage(msg => { this.receive(msg) })
