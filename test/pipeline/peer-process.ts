@@ -5,11 +5,43 @@
  * (MODEL: a checkpoint path, or `synthetic:PRESET`).
  */
 import { cpuBackend } from '@shardmesh/engine'
+import type { Backend, BatchItem, Stage } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
 import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import type { Checkpoint } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import { Endpoint, StageServer } from '@shardmesh/pipeline'
+
+/**
+ * A peer that lies (level critical's tests): with SHARDMESH_TEST_CORRUPT_FROM=P it adds
+ * SHARDMESH_TEST_CORRUPT_BY (default 0.01) to the first element of every hidden state it emits
+ * for positions >= P. -1: honest.
+ */
+function lying (backend: Backend, from: number, by: number): Backend {
+  if (from < 0) return backend
+  return {
+    name: backend.name,
+    createStage: async init => {
+      const stage = await backend.createStage(init)
+      return {
+        config: stage.config,
+        layers: stage.layers,
+        embed: stage.embed,
+        head: stage.head,
+        createSession: () => stage.createSession(),
+        close: async () => { await stage.close() },
+        forwardBatch: async (items: BatchItem[]) => {
+          const out = await stage.forwardBatch(items)
+          out.forEach((r, i) => {
+            const { position } = items[i].input
+            if (r.status === 'fulfilled' && r.value.hidden !== undefined && position >= from) r.value.hidden[0] += by
+          })
+          return out
+        }
+      } satisfies Stage
+    }
+  }
+}
 
 const [modelArg, l0, l1] = process.argv.slice(2)
 const model: Checkpoint = modelArg.startsWith('synthetic:')
@@ -17,7 +49,7 @@ const model: Checkpoint = modelArg.startsWith('synthetic:')
   : await loadModel(modelArg)
 const layers: [number, number] = [Number(l0), Number(l1)]
 const node = await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-peer-${process.ppid}` })
-const server = new StageServer({ endpoint: new Endpoint(node), backend: cpuBackend(), config: model.config, tensors: model.tensors })
+const server = new StageServer({ endpoint: new Endpoint(node), backend: lying(cpuBackend(), Number(process.env.SHARDMESH_TEST_CORRUPT_FROM ?? -1), Number(process.env.SHARDMESH_TEST_CORRUPT_BY ?? 0.01)), config: model.config, tensors: model.tensors })
 await server.start()
 await server.serve(layers)
 process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), layers }) + '\n')

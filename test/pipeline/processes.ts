@@ -8,7 +8,7 @@ import { repoRoot } from '../fixtures.ts'
 /** Stage peers as separate Node processes (peer-process.ts), one per range. */
 export interface PeerProcesses { route: RouteHop[], children: ChildProcess[], stop: () => Promise<void> }
 
-export async function spawnPeers (model: string, ranges: Array<[number, number]>): Promise<PeerProcesses> {
+export async function spawnPeers (model: string, ranges: Array<[number, number]>, env: Array<Record<string, string> | undefined> = []): Promise<PeerProcesses> {
   const children: ChildProcess[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(children.map(async c => {
@@ -21,8 +21,8 @@ export async function spawnPeers (model: string, ranges: Array<[number, number]>
     }))
   }
   try {
-    const route = await Promise.all(ranges.map(async ([l0, l1]) => {
-      const child = spawn(process.execPath, [join(repoRoot, 'test/pipeline/peer-process.ts'), model, String(l0), String(l1)], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] })
+    const route = await Promise.all(ranges.map(async ([l0, l1], i) => {
+      const child = spawn(process.execPath, [join(repoRoot, 'test/pipeline/peer-process.ts'), model, String(l0), String(l1)], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env[i] } })
       children.push(child)
       const line = await new Promise<string>((resolve, reject) => {
         const rl = createInterface({ input: child.stdout! })

@@ -4,6 +4,7 @@ import { partSizes, plan, replan } from './planner.ts'
 import { currentPlan, publishPlan } from './plan-state.ts'
 import type { Plan, PlanMember, StrategyName } from './plan-types.ts'
 import type { FaultTolerance, FtLevel } from './fault-tolerance.ts'
+import { CRITICAL_REPLICAS } from './critical.ts'
 
 /** Key of the served model's settings in the replicated state. */
 export const SETTINGS_KEY = 'pipeline.settings'
@@ -39,13 +40,15 @@ export function planMembers (members: Member[]): { members: PlanMember[], fallba
 }
 
 /**
- * Stages for `n` members at a fault-tolerance level: `high`/`critical` keep a standby for
- * every stage (half the members stand by, warm), `medium` keeps one spare peer from three
+ * Stages for `n` members at a fault-tolerance level: `critical` runs every stage on three
+ * peers (a third of the members are primaries, two standbys each), `high` keeps a warm
+ * standby for every stage (half the members stand by), `medium` keeps one spare peer from three
  * members on (a lost range moves to it instead of waiting for a restart or a re-plan),
  * `low`/`none` use every member.
  */
 export function maxStages (level: FtLevel, n: number): number {
-  if (level === 'high' || level === 'critical') return Math.max(1, Math.floor(n / 2))
+  if (level === 'critical') return Math.max(1, Math.floor(n / 3))
+  if (level === 'high') return Math.max(1, Math.floor(n / 2))
   if (level === 'medium') return n >= 3 ? n - 1 : n
   return n
 }
@@ -68,7 +71,7 @@ export function nextPlan (input: {
   const { members, fallback } = planMembers(input.members)
   if (members.length === 0) return undefined
   const computeCount = fallback ? 0 : members.length
-  const base = { config: manifest.config, sizes: partSizes(manifest), members, strategy: settings.strategy, maxStages: maxStages(settings.faultTolerance?.level ?? 'medium', members.length) }
+  const base = { config: manifest.config, sizes: partSizes(manifest), members, strategy: settings.strategy, maxStages: maxStages(settings.faultTolerance?.level ?? 'medium', members.length), standbys: settings.faultTolerance?.level === 'critical' ? CRITICAL_REPLICAS - 1 : 1 }
   if (previous === undefined || previous.model !== manifest.config.name) {
     if (computeCount < settings.minPeers && !input.waitOver) return undefined
     return plan({ ...base, previous })

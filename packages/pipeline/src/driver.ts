@@ -56,8 +56,8 @@ export interface PipelineGenerateInit {
   sampling?: SamplingParams
   /** Sampled ids that end generation (not included). @default the model's stopIds */
   stopIds?: number[]
-  /** Called with each generated token; returning `'stop'` ends generation there (finish reason `stop`). */
-  onToken?: (id: number) => void | 'stop'
+  /** Called with each generated token (and awaited); returning `'stop'` ends generation there (finish reason `stop`). */
+  onToken?: (id: number) => void | 'stop' | Promise<void | 'stop'>
   signal?: AbortSignal
   /** Resume on another route after a lost hop. Without it a failure ends the session at once (level `none`). */
   repair?: Repair
@@ -65,6 +65,8 @@ export interface PipelineGenerateInit {
   faultTolerance?: FaultTolerance
   /** Called with every recovery of this session. */
   onRecovery?: (e: RecoveryEvent) => void
+  /** Called when the session opens and whenever it moves: its id and route now (level critical asks its stages for digests). */
+  onRoute?: (session: string, route: RouteHop[]) => void
 }
 
 export interface PipelineGenerateResult {
@@ -164,6 +166,13 @@ export class SessionDriver {
     if ('control' in msg) {
       const c = msg.control
       const r = this.requests.get(c.session)
+      const d = c.type === 'digested' || c.type === 'error' ? this.requests.get(`${c.session}/${msg.from}`) : undefined
+      if (d !== undefined) {
+        this.requests.delete(`${c.session}/${msg.from}`)
+        if (c.type === 'error') d.reject(new StageFailedError(c.code, c.message, msg.from, c.blame))
+        else d.resolve(c)
+        return
+      }
       if (r !== undefined && r.from === msg.from && (c.type === 'prepared' || c.type === 'error')) {
         this.requests.delete(c.session)
         if (c.type === 'prepared') r.resolve(c)
@@ -215,6 +224,19 @@ export class SessionDriver {
     return { backend: m.backend, activations: m.activations }
   }
 
+  /** The digest of what `peer` sent for `session` at positions `<= position` (see the `digest` control message). */
+  async digest (peer: RouteHop, session: string, position: number, options: { signal?: AbortSignal } = {}): Promise<string> {
+    const key = `${session}/${peer.peerId}`
+    const signal = AbortSignal.any([AbortSignal.timeout(ACK_TIMEOUT_MS), ...(options.signal === undefined ? [] : [options.signal])])
+    const reply = new Promise<ControlMessage>((resolve, reject) => {
+      this.requests.set(key, { resolve, reject, from: peer.peerId })
+      signal.addEventListener('abort', () => { this.requests.delete(key); reject(signal.reason as Error) }, { once: true })
+    })
+    reply.catch(() => {})
+    await this.init.endpoint.send(peer, encodeControl({ type: 'digest', session, position }), { signal })
+    return (await reply as Extract<ControlMessage, { type: 'digested' }>).digest
+  }
+
   async generate (req: PipelineGenerateInit): Promise<PipelineGenerateResult> {
     if (this.unlisten.length === 0) await this.start()
     const { config } = this.init
@@ -233,6 +255,7 @@ export class SessionDriver {
     const t0 = performance.now()
     let t1 = t0
     let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, signal)
+    req.onRoute?.(ctx.hex, ctx.route)
     /** A recovery waiting for the next token to say how long the session stalled. */
     let stalled: { event: RecoveryEvent, since: number } | undefined
     let advances = 0
@@ -245,6 +268,7 @@ export class SessionDriver {
           if (signal?.aborted === true) throw err
           const r = await this.recover(ctx, err as Error, req, ft, sampling)
           ctx = r.ctx
+          req.onRoute?.(ctx.hex, ctx.route)
           stalled = { event: r.event, since: r.since }
           continue
         }
@@ -259,7 +283,7 @@ export class SessionDriver {
         if (stop.has(next)) { finishReason = 'stop'; break }
         tokens.push(next)
         ctx.known.push(next)
-        if (req.onToken?.(next) === 'stop') { finishReason = 'stop'; break }
+        if (await req.onToken?.(next) === 'stop') { finishReason = 'stop'; break }
       }
     } finally {
       this.closeSession(ctx)

@@ -2,6 +2,7 @@ import type { Mesh } from '@shardmesh/mesh'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import type { FaultTolerance, RecoveryEvent, RecoveryLog } from './fault-tolerance.ts'
 import { meshRepair } from './repair.ts'
+import { CRITICAL_REPLICAS, generateCritical } from './critical.ts'
 import type { ModelConfig, Tokenizer } from '@shardmesh/model'
 import type { RouteHop } from '@shardmesh/protocol'
 import { SessionDriver, routeFromPlan } from './driver.ts'
@@ -107,7 +108,15 @@ export class Head {
       const { plan, route } = await this.route({ signal: req.signal, deadline })
       let emitted = false
       try {
-        const onToken = (id: number): void | 'stop' => { emitted = true; return req.onToken?.(id) }
+        const onToken = async (id: number): Promise<void | 'stop'> => { emitted = true; return await req.onToken?.(id) }
+        if (faultTolerance.level === 'critical') {
+          const routes = this.replicaRoutes(plan, route)
+          const onEvict = (peer: string, why: string): void => {
+            for (let i = 0; i < 3; i++) this.breaker.failure(peer) // evicted: no route uses it until the breaker's cooldown
+            onRecovery({ at: Date.now(), session: '', failed: [peer], stages: [], class: 'PROTOCOL', level: 'critical', strategy: faultTolerance.recovery, path: 'none', detectionMs: 0, stallMs: 0, tokensReplayed: 0, ok: true, error: `evicted ${peer}: ${why}` })
+          }
+          return { ...await generateCritical(this.driver, { ...req, routes, repairs: routes.map(() => repair), onToken, faultTolerance, onRecovery, onEvict }), plan }
+        }
         return { ...await this.driver.generate({ ...req, route, onToken, repair, faultTolerance, onRecovery }), plan }
       } catch (err) {
         const e = err as Error & { code?: string }
@@ -115,6 +124,19 @@ export class Head {
         await new Promise(resolve => setTimeout(resolve, READY_POLL_MS))
       }
     }
+  }
+
+  /** Level critical: the primaries' route and one route through each stage's first and second standbys. */
+  private replicaRoutes (plan: Plan, primaries: RouteHop[]): RouteHop[][] {
+    const routes = [primaries]
+    for (let r = 0; r < CRITICAL_REPLICAS - 1; r++) {
+      const hops = plan.stages.map((s, i) => s.standbys[r] === undefined ? undefined : { peerId: s.standbys[r], addrs: this.addrsOf(s.standbys[r]), layers: primaries[i].layers })
+      if (hops.some(h => h === undefined || this.init.mesh.member(h.peerId)?.status !== 'alive')) {
+        throw new ApiError(503, `fault tolerance level critical runs every stage on ${CRITICAL_REPLICAS} peers; plan v${plan.version} has ${Math.min(...plan.stages.map(s => 1 + s.standbys.length))} for some stage (start the mesh with --ft-level critical and at least ${CRITICAL_REPLICAS} peers per stage)`, { type: 'server_error', code: 'not_enough_replicas' })
+      }
+      routes.push(hops as RouteHop[])
+    }
+    return routes
   }
 
   served (): ServedModel {

@@ -64,4 +64,26 @@ export class OutputLog {
   get complete (): boolean { return !this.overflowed }
 
   replay (): readonly LogEntry[] { return this.entries }
+
+  /**
+   * SHA-256 of every output at positions `<= position`, row by row (hidden states as their
+   * F32 bytes, sampled tokens as i32), so replicas that computed the same agree however
+   * their positions were chunked. Undefined when the log does not reach `position`.
+   */
+  async digest (position: number): Promise<string | undefined> {
+    if (!this.complete || this.positions <= position) return undefined
+    const parts: Uint8Array[] = []
+    for (const e of this.entries) {
+      if (e.position > position) break
+      if (typeof e.data === 'number') { parts.push(new Uint8Array(Int32Array.of(e.data).buffer)); continue }
+      const rows = Math.min(e.n, position + 1 - e.position)
+      const bytes = new Uint8Array(e.data.buffer, e.data.byteOffset, e.data.byteLength)
+      parts.push(bytes.subarray(0, rows * (e.data.byteLength / e.n)))
+    }
+    const all = new Uint8Array(parts.reduce((n, p) => n + p.byteLength, 0))
+    let at = 0
+    for (const p of parts) { all.set(p, at); at += p.byteLength }
+    const hash = new Uint8Array(await crypto.subtle.digest('SHA-256', all))
+    return [...hash].map(b => b.toString(16).padStart(2, '0')).join('')
+  }
 }

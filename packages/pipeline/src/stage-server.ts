@@ -202,6 +202,7 @@ export class StageServer {
       else if (c.type === 'close') this.close(c.session, msg.from)
       else if (c.type === 'reroute') this.reroute(c, msg.from)
       else if (c.type === 'prepare') void this.prepare(c, msg.from)
+      else if (c.type === 'digest') void this.digest(c, msg.from)
       return
     }
     if (msg.frame.kind === 'sampled') return // for the driver on this endpoint
@@ -289,6 +290,18 @@ export class StageServer {
       const e = err as Error & { code?: string }
       await endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: e.code ?? e.name, message: `${endpoint.peerId}: ${e.message}` })).catch(() => {})
     }
+  }
+
+  /** A hash of what this stage sent for a session up to a position (the head compares replicas at level critical). */
+  private async digest (c: Extract<ControlMessage, { type: 'digest' }>, from: string): Promise<void> {
+    const { endpoint } = this.init
+    const s = this.sessions.get(c.session)
+    const to: PeerRef = { peerId: from, addrs: [] }
+    const digest = s === undefined || s.head.peerId !== from ? undefined : await s.log.digest(c.position)
+    const reply: ControlMessage = digest === undefined
+      ? { type: 'error', session: c.session, code: 'NO_DIGEST', message: `${endpoint.peerId} holds no output of session ${c.session} at position ${c.position}` }
+      : { type: 'digested', session: c.session, position: c.position, digest }
+    await endpoint.send(to, encodeControl(reply)).catch(() => {})
   }
 
   private reroute (c: Reroute, from: string): void {

@@ -33,6 +33,9 @@ export interface ControlSampling { temperature: number, topK: number, topP: numb
  * - `prepare` (head → a candidate replacement): serve `layers` of `model` (load them if not
  *   held). Answered with `prepared` (its backend and activation dtype, for the exactness
  *   guard) or `error`. `session` is the request id.
+ * - `digest` (head → a stage, level `critical`): a hash of every output the stage sent for the
+ *   session at positions `<= position`; answered with `digested` (hex SHA-256). Replicas of a
+ *   stage that computed the same give the same digest, whatever the chunking.
  */
 export type ControlMessage =
   | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling, replayTo?: number, step?: number }
@@ -42,6 +45,8 @@ export type ControlMessage =
   | { type: 'rerouted', session: string, hop: number }
   | { type: 'prepare', session: string, model: string, layers: [number, number] }
   | { type: 'prepared', session: string, layers: [number, number], backend: string, activations: string }
+  | { type: 'digest', session: string, position: number }
+  | { type: 'digested', session: string, position: number, digest: string }
 
 export function isControlMessage (bytes: Uint8Array): boolean {
   return bytes.byteLength >= 3 && bytes[0] === CONTROL_MAGIC_0 && bytes[1] === CONTROL_MAGIC_1
@@ -115,6 +120,12 @@ function checkControl (value: unknown): ControlMessage {
   if (o.type === 'rerouted') return { type: 'rerouted', session, hop: num(o.hop, 'hop', 0, MAX_HOPS - 1, true) }
   if (o.type === 'prepare') return { type: 'prepare', session, model: str(o.model, 'model', 256), layers: layerRange(o.layers, 'layers') }
   if (o.type === 'prepared') return { type: 'prepared', session, layers: layerRange(o.layers, 'layers'), backend: str(o.backend, 'backend', 64), activations: str(o.activations, 'activations', 16) }
+  if (o.type === 'digest') return { type: 'digest', session, position: num(o.position, 'position', 0, 2 ** 32 - 1, true) }
+  if (o.type === 'digested') {
+    const digest = str(o.digest, 'digest', 64)
+    if (!/^[0-9a-f]{64}$/.test(digest)) fail('digest must be 64 lowercase hex digits')
+    return { type: 'digested', session, position: num(o.position, 'position', 0, 2 ** 32 - 1, true), digest }
+  }
   if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${JSON.stringify(o.type)}`)
   if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
   const route = o.route.map((h: unknown, i: number): RouteHop => ({ ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }))
