@@ -6,6 +6,7 @@ import type { Detected } from './capabilities.ts'
 import { pageConfig } from './config.ts'
 import { meteredBackend } from './metered.ts'
 import type { ComputeStats } from './metered.ts'
+import { tabKey } from './identity.ts'
 import { startBrowserPeer } from './peer.ts'
 import type { BrowserPeer } from './peer.ts'
 import { snapshot } from './status.ts'
@@ -19,7 +20,7 @@ interface ChatResult { prompt: string, promptTokens: number[], tokens: number[],
 
 const ui = createUi(document.getElementById('app')!)
 const compute: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [] }
-const fetchProgress = { parts: 0, partsDone: 0, receivedBytes: 0, totalBytes: 0 }
+const fetchProgress = { parts: 0, partsDone: 0, receivedBytes: 0, totalBytes: 0, cachedBytes: 0 }
 let state: PeerState = 'detecting'
 let error: string | undefined
 let detected: Detected | undefined
@@ -82,6 +83,7 @@ async function main (): Promise<void> {
   state = 'joining'
   peer = await startBrowserPeer({
     bootstrap,
+    privateKey: await tabKey(),
     capabilities: capabilitiesOf(detected, inner, throughput),
     backend,
     allowLocalDial: config.allowLocalDial,
@@ -91,9 +93,11 @@ async function main (): Promise<void> {
         fetchProgress.parts = evt.detail.parts.length
         fetchProgress.partsDone = 0
         fetchProgress.receivedBytes = 0
+        fetchProgress.cachedBytes = 0
         fetchProgress.totalBytes = evt.detail.totalBytes
       } else if (evt.type === 'weights:fetch:bytes') {
         fetchProgress.receivedBytes += evt.detail.bytes
+        if (evt.detail.provider === 'local') fetchProgress.cachedBytes += evt.detail.bytes
       } else if (evt.type === 'weights:fetch:part') {
         fetchProgress.partsDone = evt.detail.partsDone
       }

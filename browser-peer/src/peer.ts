@@ -2,6 +2,7 @@
 // relay for signalling, direct WebRTC to other peers), Helia weights cached in IndexedDB, and
 // the pipeline (`pipelineNode`) serving the stage the coordinator plans for this tab, computed
 // by `backend`. This tab is also a head: its chat box drives sessions along the plan.
+import type { PrivateKey } from '@libp2p/interface'
 import type { Backend } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
@@ -15,6 +16,8 @@ export const BLOCK_CACHE = 'shardmesh-blocks'
 
 export interface BrowserPeerInit {
   bootstrap: string[]
+  /** @default a new key */
+  privateKey?: PrivateKey
   capabilities: Capabilities
   backend: Backend
   /** Local and test deployments: dial ws:// and private addresses. */
@@ -35,7 +38,7 @@ export interface BrowserPeer {
 }
 
 export async function startBrowserPeer (init: BrowserPeerInit): Promise<BrowserPeer> {
-  const node = await createMeshPeer({ bootstrap: init.bootstrap, allowLocalDial: init.allowLocalDial, meshId: init.meshId, capabilities: init.capabilities })
+  const node = await createMeshPeer({ privateKey: init.privateKey, bootstrap: init.bootstrap, allowLocalDial: init.allowLocalDial, meshId: init.meshId, capabilities: init.capabilities })
   const weights = weightsNode({ libp2p: node, cache: BLOCK_CACHE })
   let pipeline: PipelineService<ModelManifest> | undefined
   try {

@@ -38,7 +38,8 @@ export interface PeerStatus {
   compute: ComputeStats
   /** Tokens per second of busy compute time (tokens / busyMs) on this tab's stage. */
   servingTokensPerSecond?: number
-  fetch: { parts: number, partsDone: number, receivedBytes: number, totalBytes: number }
+  /** The current stage's fetch; `cachedBytes` of `receivedBytes` came from the IndexedDB cache. */
+  fetch: { parts: number, partsDone: number, receivedBytes: number, totalBytes: number, cachedBytes: number }
   recoveries: RecoveryEvent[]
 }
 

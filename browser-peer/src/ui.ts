@@ -88,7 +88,7 @@ export function createUi (root: HTMLElement): PageUi {
       rows.throughput.textContent = `join benchmark ${s.benchTokensPerSecond ?? '—'} tok/s · serving ${s.servingTokensPerSecond ?? '—'} tok/s of compute`
       const f = s.fetch
       bar.value = f.totalBytes > 0 ? f.receivedBytes / f.totalBytes : 0
-      fetchText.textContent = f.totalBytes > 0 ? `${mib(f.receivedBytes)} of ${mib(f.totalBytes)} (${f.partsDone}/${f.parts} parts)` : '—'
+      fetchText.textContent = f.totalBytes > 0 ? `${mib(f.receivedBytes)} of ${mib(f.totalBytes)} (${f.partsDone}/${f.parts} parts${f.cachedBytes > 0 ? `, ${mib(f.cachedBytes)} from the IndexedDB cache` : ''})` : '—'
       rows.recoveries.textContent = s.recoveries.length === 0 ? 'none' : s.recoveries.slice(-3).map(r => JSON.stringify(r)).join('\n')
       leave.disabled = s.state === 'left'
     }

@@ -65,6 +65,8 @@ export interface PeerMeshInit {
   nodePeers?: number
   /** --min-peers for the bootstrap. @default tabs + nodePeers */
   minPeers?: number
+  /** --ft-level of the bootstrap (its head, and the plan's shape: `medium` keeps a spare peer). @default the CLI's */
+  ftLevel?: string
 }
 
 export class PeerMesh {
@@ -87,7 +89,8 @@ export class PeerMesh {
     const nodePeers = init.nodePeers ?? 0
     const meshId = `peer-page-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     const bootstrap = this.spawn('shardmesh start', [cli, 'start', '--model', init.model, '--store', store, '--port', '0', '--host', '127.0.0.1', '--json',
-      '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--min-peers', String(init.minPeers ?? init.tabs + nodePeers), '--mesh-id', meshId])
+      '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--min-peers', String(init.minPeers ?? init.tabs + nodePeers), '--mesh-id', meshId,
+      ...(init.ftLevel === undefined ? [] : ['--ft-level', init.ftLevel])])
     this.boot = await firstJsonLine(bootstrap, 'shardmesh start', () => this.logs.get(bootstrap) ?? '') as PeerMesh['boot']
     const ws = this.boot.addrs.find(a => a.includes('/ws/'))!
     for (let i = 0; i < nodePeers; i++) {
