@@ -1,9 +1,10 @@
 // The tab's libp2p key, kept in sessionStorage: a reload of this tab comes back as the same
-// peer (the plan still names it; a head's `reconnect` sees it return, and its layers are in
-// the IndexedDB cache), while other tabs of the same browser — which share localStorage and
+// peer (a head waiting for a lost hop to return sees it come back; its layers are in the
+// IndexedDB cache), while other tabs of the same browser — which share localStorage and
 // IndexedDB — each keep their own identity.
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
-import type { PrivateKey } from '@libp2p/interface'
+
+type PrivateKey = ReturnType<typeof privateKeyFromProtobuf>
 
 const KEY = 'shardmesh-peer-key'
 

@@ -2,10 +2,9 @@
 // relay for signalling, direct WebRTC to other peers), Helia weights cached in IndexedDB, and
 // the pipeline (`pipelineNode`) serving the stage the coordinator plans for this tab, computed
 // by `backend`. This tab is also a head: its chat box drives sessions along the plan.
-import type { PrivateKey } from '@libp2p/interface'
 import type { Backend } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
-import type { Capabilities, MeshNode } from '@shardmesh/mesh'
+import type { Capabilities, MeshNode, MeshPeerInit } from '@shardmesh/mesh'
 import { pipelineNode } from '@shardmesh/pipeline'
 import type { PipelineService } from '@shardmesh/pipeline'
 import { weightsNode } from '@shardmesh/weights'
@@ -17,7 +16,7 @@ export const BLOCK_CACHE = 'shardmesh-blocks'
 export interface BrowserPeerInit {
   bootstrap: string[]
   /** @default a new key */
-  privateKey?: PrivateKey
+  privateKey?: MeshPeerInit['privateKey']
   capabilities: Capabilities
   backend: Backend
   /** Local and test deployments: dial ws:// and private addresses. */
