@@ -113,7 +113,17 @@ ui.onChat(prompt => {
   chat(prompt).catch(err => { ui.chatOutput.textContent = `error: ${(err as Error).message}` }).finally(() => { ui.setChatBusy(false) })
 })
 setInterval(() => { ui.render(status()) }, RENDER_MS)
-;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, errors }
+/** libp2p ping round trips to `peerId` in ms (the per-hop network latency; benchmarks read it). */
+async function ping (peerId: string, count = 20): Promise<number[]> {
+  if (peer === undefined) throw new Error('the tab has not joined the mesh')
+  const conn = peer.node.getConnections().find(c => c.remotePeer.toString() === peerId && c.status === 'open' && c.limits == null)
+  if (conn === undefined) throw new Error(`no direct connection to ${peerId}`)
+  const rtts: number[] = []
+  for (let i = 0; i < count; i++) rtts.push(await peer.node.services.ping.ping(conn.remotePeer))
+  return rtts
+}
+
+;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, ping, errors }
 main().catch(err => {
   state = 'error'
   error = (err as Error).message
