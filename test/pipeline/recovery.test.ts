@@ -99,6 +99,21 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
     expect(events.map(e => e.ok)).toEqual([true])
   })
 
+  it('a stage that hangs (SIGSTOP: its connections stay open) is found by the head\'s probe and replaced; golden tokens', async () => {
+    const model = await loadModel(gguf)
+    const setup = await mesh(gguf, model.config)
+    let seen = 0
+    const events: RecoveryEvent[] = []
+    const r = await setup.driver.generate({
+      route: setup.primaries.route, promptTokens: main.prompt_tokens, maxTokens: main.steps - main.num_prompt_tokens + 1,
+      repair: toStandbys(setup.driver, setup.standbys.route, model.config.name, 'replay'),
+      onRecovery: e => { events.push(e) },
+      onToken: () => { if (++seen === 12) setup.primaries.children[1].kill('SIGSTOP') }
+    })
+    expect(r.tokens).toEqual(main.generated_tokens)
+    expect(events).toMatchObject([{ ok: true, class: 'TIMEOUT', failed: [setup.primaries.route[1].peerId], stages: [1], path: 'replay' }])
+  })
+
   it('without a repair (level none) the session ends with a clear error soon after the kill, not at the step timeout', async () => {
     const model = await loadModel(gguf)
     const setup = await mesh(gguf, model.config)

@@ -44,3 +44,8 @@ export const RECOVERY_BACKOFF_MS = 50
 export const RECONNECT_WAIT_MS = 5_000
 /** `progressive`: how long the same peer gets to answer before another one is asked (a dropped link answers at once). */
 export const QUICK_PREPARE_MS = 500
+/** A step's token this late (and at least HANG_AFTER_STEPS usual steps late) makes the head probe the route for a hung peer. */
+export const HANG_AFTER_MIN_MS = 250
+export const HANG_AFTER_STEPS = 10
+/** A hop that does not answer a probe within this long is taken as hung (its event loop is blocked or its process stopped). */
+export const HANG_PROBE_MS = 750

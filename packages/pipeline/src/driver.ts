@@ -5,7 +5,7 @@ import type { FinishReason, SamplingParams, Timings } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, ControlSampling, RouteHop } from '@shardmesh/protocol'
 import { classify, recoverable } from './classify.ts'
-import { ACK_TIMEOUT_MS, MAX_RECOVERY_ATTEMPTS, PREFILL_CHUNK, RECOVERY_BACKOFF_MS, STEP_TIMEOUT_MS } from './constants.ts'
+import { ACK_TIMEOUT_MS, HANG_AFTER_MIN_MS, HANG_AFTER_STEPS, HANG_PROBE_MS, MAX_RECOVERY_ATTEMPTS, PREFILL_CHUNK, RECOVERY_BACKOFF_MS, STEP_TIMEOUT_MS } from './constants.ts'
 import type { Endpoint, Inbound } from './endpoint.ts'
 import { HopLostError, RecoveryFailedError, StageFailedError } from './errors.ts'
 import type { ErrorClass, FaultTolerance, RecoveryEvent, RecoveryStrategy } from './fault-tolerance.ts'
@@ -121,6 +121,8 @@ export class SessionDriver {
   private readonly waiters = new Map<string, Waiter>()
   private readonly requests = new Map<string, { resolve: (m: ControlMessage) => void, reject: (e: Error) => void, from: string }>()
   private unlisten: Array<() => void> = []
+  /** Moving average of a decode step's time (ms), for the hang watchdog. */
+  private stepMs = 0
 
   constructor (init: SessionDriverInit) {
     this.init = init
@@ -340,11 +342,46 @@ export class SessionDriver {
     })
     token.catch(() => {})
     if (w.failed !== undefined) throw w.failed
+    const sent = performance.now()
     await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at), {}), { signal: sig })
-    const t = await token
-    ctx.step++
-    ctx.from = ctx.known.length
-    return t
+    // not while prefilling: a first pass may be long and block (compilation, warm-up); connection and membership events cover it
+    const watchdog = ctx.from > 0 ? this.watch(ctx, sent) : () => {}
+    try {
+      const t = await token
+      // steps (not prefills) set the pace the watchdog expects
+      if (ctx.from > 0) this.stepMs = this.stepMs === 0 ? performance.now() - sent : 0.9 * this.stepMs + 0.1 * (performance.now() - sent)
+      ctx.step++
+      ctx.from = ctx.known.length
+      return t
+    } finally {
+      watchdog()
+    }
+  }
+
+  /**
+   * A hung peer keeps its connections open and is silent: when a step's token is late (well
+   * past the usual step time), probe every hop with `prepare` of its own range — a live stage
+   * answers at once, even mid-pass — and fail a hop that does not answer within
+   * HANG_PROBE_MS. Returns the disarm.
+   */
+  private watch (ctx: Ctx, since: number): () => void {
+    let timer: ReturnType<typeof setTimeout> | undefined
+    let done = false
+    const arm = (ms: number): void => {
+      timer = setTimeout(() => {
+        void Promise.all(ctx.route.map(async hop => {
+          try {
+            await this.prepare(hop, this.init.config.name, { timeoutMs: HANG_PROBE_MS })
+          } catch (err) {
+            // no answer in time (a dial that hangs counts too: the handshake never completes), or a refusal
+            const hung = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError' || /abort/i.test((err as Error).message)
+            if (!done) this.hopLost(hop.peerId, hung ? 'TIMEOUT' : 'CONNECTION', `${hop.peerId} did not answer a probe within ${HANG_PROBE_MS} ms (the step had waited ${Math.round(performance.now() - since)} ms): ${(err as Error).message}`)
+          }
+        })).then(() => { if (!done) arm(ms * 2) })
+      }, ms)
+    }
+    arm(Math.max(HANG_AFTER_MIN_MS, HANG_AFTER_STEPS * this.stepMs))
+    return () => { done = true; clearTimeout(timer) }
   }
 
   private tokensFrame (ctx: Ctx, position: number, tokens: number[], flags: { partial?: boolean, replay?: boolean }): Uint8Array {
