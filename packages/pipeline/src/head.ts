@@ -15,6 +15,8 @@ import type { Plan } from './plan-types.ts'
 
 /** Wait between readiness checks (and before retrying a session no token came out of). */
 const READY_POLL_MS = 200
+/** Longest wait for a primary's answer that it serves its range, per readiness check. */
+const READY_PROBE_MS = 2000
 /** Failures of a session's opening that mean "not serving yet": retried within the ready wait. */
 const RETRYABLE = new Set(['NOT_SERVING', 'StageUnreachableError', 'STOPPED'])
 
@@ -31,8 +33,9 @@ export interface HeadInit {
 }
 
 /**
- * A stage is taken as serving once its primary announces holding the range (a peer announces
- * after `serve()` resolved), or is this peer.
+ * A plan may serve once every primary is alive and announces holding its range (a peer
+ * announces after `serve()` resolved), or is this peer; `Head.route` then asks each to
+ * confirm it serves.
  */
 export function planReady (plan: Plan, mesh: Pick<Mesh, 'member'>, self: string): boolean {
   return plan.stages.every(s => {
@@ -46,6 +49,8 @@ export function planReady (plan: Plan, mesh: Pick<Mesh, 'member'>, self: string)
 export class Head {
   readonly driver: SessionDriver
   readonly breaker = new CircuitBreaker()
+  /** The plan version whose primaries all answered `prepare`. */
+  private readyVersion = -1
   private readonly init: HeadInit
   /** Membership's word on a peer of a running session: suspect (a hang) or dead fails its hop at once. */
   private readonly onMember = (e: CustomEvent<{ peerId: string, status: string, reason?: string }>): void => {
@@ -75,6 +80,23 @@ export class Head {
     return id === this.init.endpoint.peerId ? this.init.endpoint.self().addrs : this.init.mesh.member(id)?.addrs ?? []
   }
 
+  /**
+   * Whether every primary of the plan serves its range: each answered `prepare` for this plan
+   * version (a peer answers once the range is loaded, so readiness is what a peer serves, not
+   * what it holds). Remembered per plan version.
+   */
+  private async serving (plan: Plan, route: RouteHop[], signal?: AbortSignal): Promise<boolean> {
+    if (this.readyVersion === plan.version) return true
+    try {
+      await Promise.all(route.map(async h => await this.driver.prepare(h, this.init.config.name, { signal, timeoutMs: READY_PROBE_MS })))
+    } catch (err) {
+      if (signal?.aborted === true) throw err
+      return false
+    }
+    this.readyVersion = plan.version
+    return true
+  }
+
   /** The current plan and its route once every stage serves; 503 after `readyTimeoutMs`. */
   async route (options: { signal?: AbortSignal, deadline?: number } = {}): Promise<{ plan: Plan, route: RouteHop[] }> {
     const deadline = options.deadline ?? Date.now() + this.init.readyTimeoutMs
@@ -83,7 +105,8 @@ export class Head {
       options.signal?.throwIfAborted()
       const plan = currentPlan(this.init.mesh.state())
       if (plan !== undefined && planReady(plan, this.init.mesh, self)) {
-        return { plan, route: routeFromPlan(plan, id => this.addrsOf(id)) }
+        const route = routeFromPlan(plan, id => this.addrsOf(id))
+        if (await this.serving(plan, route, options.signal)) return { plan, route }
       }
       if (Date.now() >= deadline) {
         throw new ApiError(503, plan === undefined ? 'the mesh has no plan yet (no compute peer has joined?)' : `the plan v${plan.version} is not serving yet on every stage`, { type: 'server_error', code: 'pipeline_not_ready' })
