@@ -81,9 +81,10 @@ describe('start --local-peers with --ft-level/--recovery: /api/mesh and /metrics
     const start = run(['start', '--model', gguf, '--local-peers', '2', '--port', '0', '--json', '--store', await temp(), '--mesh-id', meshId, '--ft-level', 'high', '--recovery', 'parallel'])
     const info = await start.first
     const http = info.http as string
-    const mesh = await waitFor('three alive members and a 2-stage plan', async () => {
+    // (at level high the planner may keep a peer as a warm standby instead of giving it a stage)
+    const mesh = await waitFor('three alive members and a plan', async () => {
       const m = await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
-      return m.peers.filter((p: { status: string }) => p.status === 'alive').length === 3 && m.plan?.stages.length === 2 ? m : undefined
+      return m.peers.filter((p: { status: string }) => p.status === 'alive').length === 3 && m.plan !== null ? m : undefined
     })
     expect(mesh.faultTolerance).toEqual({ level: 'high', recovery: 'parallel' })
     expect(Array.isArray(mesh.recoveries)).toBe(true)
@@ -99,7 +100,7 @@ describe('start --local-peers with --ft-level/--recovery: /api/mesh and /metrics
     const s = samples(text)
     expect(s.get('shardmesh_members{status="alive"}')).toBe(3)
     expect(s.get('shardmesh_plan_version')).toBe(mesh.plan.version)
-    expect(s.get('shardmesh_plan_stages')).toBe(2)
+    expect(s.get('shardmesh_plan_stages')).toBe(mesh.plan.stages.length)
     expect(s.get('shardmesh_sessions_in_flight')).toBe(0)
     expect(s.get('shardmesh_fault_tolerance_info{level="high",recovery="parallel"}')).toBe(1)
     expect(s.get('shardmesh_coordinator_known')).toBe(1)
