@@ -13,7 +13,7 @@ export const EXIT_WITH_STDIN = 'SHARDMESH_EXIT_WITH_STDIN'
 /** Grace for a child to stop after SIGTERM before SIGKILL. */
 const STOP_GRACE_MS = 5000
 /** First wait before respawning a dead child; doubled per death in a row without a join between… */
-export const RESPAWN_DELAY_MS = 1000
+export const RESPAWN_DELAY_MS = 250
 /** …up to this. */
 export const RESPAWN_DELAY_MAX_MS = 10_000
 /** A child that ran this long resets the doubling. */
@@ -171,7 +171,7 @@ class Slot {
 /**
  * `--local-peers N`: N `shardmesh peer` child processes joining through `bootstrap`. They are
  * killed when this process exits, and exit themselves when it dies (their stdin closes). A child
- * that dies is respawned (after 1 s, doubling to at most 10 s while respawns die before joining) with the key
+ * that dies is respawned (after 250 ms, doubling to at most 10 s while respawns die before joining) with the key
  * of its slot, so it returns with the same peer id.
  */
 export async function spawnLocalPeers (init: LocalPeersInit): Promise<LocalPeers> {
