@@ -35,7 +35,7 @@ const result: Record<string, unknown> = {}
 // tabs
 const tabs = new PeerMesh()
 try {
-  await tabs.start({ model: gguf, tabs: 2, ftLevel: 'low' })
+  await tabs.start({ model: gguf, tabs: 2, ftLevel: 'low', pageBuild: 'bench' })
   await servedBy(tabs, 'chrome', 2)
   result.openToServingMs = Math.round(performance.now() - tabs.openedAt)
   const [a, b] = await Promise.all(tabs.tabs.map(async t => await tabs.status(t)))
@@ -50,7 +50,7 @@ try {
 // Node peers
 const nodes = new PeerMesh()
 try {
-  await nodes.start({ model: gguf, tabs: 0, nodePeers: 2, ftLevel: 'low' })
+  await nodes.start({ model: gguf, tabs: 0, nodePeers: 2, ftLevel: 'low', pageBuild: 'bench' })
   await servedBy(nodes, 'node', 2)
   result.nodesDecodeTokensPerSecond = await decode(nodes)
 } finally {

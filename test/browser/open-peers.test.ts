@@ -13,12 +13,11 @@ import { promisify } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
-import { buildPeerPage } from '../../node-bootstrap/src/http/peer-page.ts'
 import { repoRoot, storiesDir } from '../fixtures.ts'
 import { createNetns } from '../netns.ts'
 import type { Netns } from '../netns.ts'
 import { CHROMIUM_PATH } from './chromium.ts'
-import { waitFor } from './peer-mesh.ts'
+import { builtPage, waitFor } from './peer-mesh.ts'
 import type { ApiMesh } from './peer-mesh.ts'
 
 const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
@@ -49,11 +48,11 @@ async function openPeerChromiums (): Promise<number> {
 
 beforeAll(async () => {
   if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (bash scripts/install-system.sh, as root) or set CHROMIUM_PATH`)
-  await buildPeerPage({ rebuild: process.env.SHARDMESH_PAGE_BUILT !== '1' })
+  const page = await builtPage('open-peers')
   ns = await createNetns()
   store = await mkdtemp(join(tmpdir(), 'shardmesh-store-'))
   start = ns.spawn(process.execPath, [cli, 'start', '--model', gguf, '--store', store, '--open-peers', '2', '--port', '0', '--host', '127.0.0.1', '--json',
-    '--listen', `/ip4/${ns.address}/tcp/0/ws`, '--mesh-id', `open-peers-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CHROMIUM_PATH } })
+    '--listen', `/ip4/${ns.address}/tcp/0/ws`, '--mesh-id', `open-peers-${process.pid}`], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CHROMIUM_PATH, SHARDMESH_PAGE_DIST: page } })
   start.stderr!.on('data', (d: Buffer) => { stderr += d.toString() })
   info = await new Promise((res, rej) => {
     let out = ''

@@ -25,6 +25,16 @@ export const SCREENSHOTS = resolve(repoRoot, '.cache/screenshots')
 
 let built: Promise<string> | undefined
 
+/**
+ * The page of the sources under test, built once per test process into its own folder,
+ * `.cache/peer-page/<name>` (gitignored; replaced by the next run): test files run in
+ * parallel, and none may empty another's build or the dist/ a developer serves.
+ */
+export async function builtPage (name = 'peer-page'): Promise<string> {
+  built ??= buildPeerPage({ rebuild: true, outDir: resolve(repoRoot, '.cache/peer-page', name) })
+  return await built
+}
+
 export interface Tab { page: Page, errors: string[], console: string[] }
 export interface ApiMesh {
   coordinator: string | null
@@ -65,6 +75,8 @@ export interface PeerMeshInit {
   nodePeers?: number
   /** --min-peers for the bootstrap. @default tabs + nodePeers */
   minPeers?: number
+  /** Folder name of this process's page build under .cache/peer-page. @default 'peer-page' */
+  pageBuild?: string
   /** --ft-level of the bootstrap (its head, and the plan's shape: `medium` keeps a spare peer). @default the CLI's */
   ftLevel?: string
 }
@@ -79,11 +91,11 @@ export class PeerMesh {
   private readonly children: ChildProcess[] = []
   private readonly logs = new Map<ChildProcess, string>()
   private readonly temps: string[] = []
+  private page = ''
 
   async start (init: PeerMeshInit): Promise<void> {
     if (!existsSync(CHROMIUM_PATH)) throw new Error(`Chromium not found at ${CHROMIUM_PATH}: install Debian's chromium (bash scripts/install-system.sh, as root) or set CHROMIUM_PATH`)
-    built ??= buildPeerPage({ rebuild: process.env.SHARDMESH_PAGE_BUILT !== '1' }) // the page of the sources under test, once per run
-    await built
+    this.page = await builtPage(init.pageBuild)
     this.ns = await createNetns()
     const store = await this.temp('shardmesh-store-')
     const nodePeers = init.nodePeers ?? 0
@@ -117,7 +129,7 @@ export class PeerMesh {
   }
 
   private spawn (what: string, args: string[]): ChildProcess {
-    const child = this.ns.spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = this.ns.spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, SHARDMESH_PAGE_DIST: this.page } })
     this.logs.set(child, '')
     child.stderr!.on('data', (d: Buffer) => { this.logs.set(child, (this.logs.get(child) ?? '') + d.toString()) })
     this.children.push(child)

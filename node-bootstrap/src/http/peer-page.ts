@@ -12,8 +12,8 @@ import { CliError } from '../errors.ts'
 
 /** The browser-peer package folder. */
 export const PEER_PAGE_DIR = fileURLToPath(new URL('../../../browser-peer/', import.meta.url))
-/** Where `vite build` writes the page. */
-export const PEER_PAGE_DIST = join(PEER_PAGE_DIR, 'dist')
+/** Where `vite build` writes the page; SHARDMESH_PAGE_DIST points `start` at another build (tests build their own). */
+export const PEER_PAGE_DIST = process.env.SHARDMESH_PAGE_DIST ?? join(PEER_PAGE_DIR, 'dist')
 
 const TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -26,20 +26,22 @@ const TYPES: Record<string, string> = {
 }
 
 /**
- * Build the page with Vite when `dist/` has no index.html (or always, with `rebuild`). Vite is
- * a devDependency of browser-peer; the build runs in a child process on this Node.
+ * Build the page with Vite into `outDir` (default PEER_PAGE_DIST) when it has no index.html,
+ * or always with `rebuild`. Vite is a devDependency of browser-peer; the build runs in a
+ * child process on this Node.
  */
-export async function buildPeerPage (options: { rebuild?: boolean, signal?: AbortSignal } = {}): Promise<string> {
-  if (options.rebuild !== true && existsSync(join(PEER_PAGE_DIST, 'index.html'))) return PEER_PAGE_DIST
+export async function buildPeerPage (options: { rebuild?: boolean, outDir?: string, signal?: AbortSignal } = {}): Promise<string> {
+  const outDir = options.outDir ?? PEER_PAGE_DIST
+  if (options.rebuild !== true && existsSync(join(outDir, 'index.html'))) return outDir
   const vite = join(PEER_PAGE_DIR, 'node_modules/vite/bin/vite.js')
   if (!existsSync(vite)) throw new CliError(`vite is not installed in ${PEER_PAGE_DIR} (run pnpm install)`)
-  const child = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn'], { cwd: PEER_PAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal })
+  const child = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', outDir, '--emptyOutDir'], { cwd: PEER_PAGE_DIR, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   child.stderr.on('data', (d: Buffer) => { out += d.toString() })
   const [code] = await once(child, 'exit') as [number | null]
-  if (code !== 0 || !existsSync(join(PEER_PAGE_DIST, 'index.html'))) throw new CliError(`vite build of the peer page failed (exit ${String(code)}): ${out.slice(-2000)}`)
-  return PEER_PAGE_DIST
+  if (code !== 0 || !existsSync(join(outDir, 'index.html'))) throw new CliError(`vite build of the peer page failed (exit ${String(code)}): ${out.slice(-2000)}`)
+  return outDir
 }
 
 /** ip4 loopback/private or localhost: a local deployment, where the page must dial ws:// and private addresses. */
