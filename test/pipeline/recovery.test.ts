@@ -99,7 +99,7 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
     expect(events.map(e => e.ok)).toEqual([true])
   })
 
-  it('a stage that hangs (SIGSTOP: its connections stay open) is found by the head\'s probe and replaced; golden tokens', async () => {
+  it('a stage that hangs (SIGSTOP: its connections stay open) is found and replaced; golden tokens', async () => {
     const model = await loadModel(gguf)
     const setup = await mesh(gguf, model.config)
     let seen = 0
@@ -111,7 +111,9 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
       onToken: () => { if (++seen === 12) setup.primaries.children[1].kill('SIGSTOP') }
     })
     expect(r.tokens).toEqual(main.generated_tokens)
-    expect(events).toMatchObject([{ ok: true, class: 'TIMEOUT', failed: [setup.primaries.route[1].peerId], stages: [1], path: 'replay' }])
+    expect(events).toMatchObject([{ ok: true, failed: [setup.primaries.route[1].peerId], stages: [1], path: 'replay' }])
+    // found by the head's probe (TIMEOUT) or by the upstream stage's connection monitor closing the link (CONNECTION), whichever came first
+    expect(['TIMEOUT', 'CONNECTION']).toContain(events[0].class)
   })
 
   it('without a repair (level none) the session ends with a clear error soon after the kill, not at the step timeout', async () => {

@@ -103,6 +103,8 @@ interface Ctx {
   /** Positions below this are held by every stage of the route. */
   from: number
   step: number
+  /** A lost hop would be recovered (the session has a repair and a level above none). */
+  recoverable: boolean
 }
 
 const last = (route: RouteHop[]): string => route[route.length - 1].peerId
@@ -256,7 +258,7 @@ export class SessionDriver {
     let finishReason: FinishReason = 'length'
     const t0 = performance.now()
     let t1 = t0
-    let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, signal)
+    let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, req.repair !== undefined && ft.level !== 'none', signal)
     req.onRoute?.(ctx.hex, ctx.route)
     /** A recovery waiting for the next token to say how long the session stalled. */
     let stalled: { event: RecoveryEvent, since: number } | undefined
@@ -293,12 +295,12 @@ export class SessionDriver {
     return { tokens, finishReason, recoveries, timings: timings(promptTokens.length, Math.max(0, advances - 1), t0, t1, performance.now()) }
   }
 
-  private async openSession (route: RouteHop[], known: number[], step: number, sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
+  private async openSession (route: RouteHop[], known: number[], step: number, sampling: ControlSampling, recoverable: boolean, signal?: AbortSignal): Promise<Ctx> {
     const id = newSessionId()
     const hex = sessionHex(id)
     const waiter: Waiter = { step: -1, route }
     this.waiters.set(hex, waiter)
-    const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step }
+    const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step, recoverable }
     const { endpoint, config } = this.init
     try {
       await endpoint.send(route[0], encodeControl({ type: 'open', session: hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling }), { signal })
@@ -344,8 +346,9 @@ export class SessionDriver {
     if (w.failed !== undefined) throw w.failed
     const sent = performance.now()
     await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at), {}), { signal: sig })
-    // not while prefilling: a first pass may be long and block (compilation, warm-up); connection and membership events cover it
-    const watchdog = ctx.from > 0 ? this.watch(ctx, sent) : () => {}
+    // not while prefilling (a first pass may be long and block: compilation, warm-up), and only where a lost hop is
+    // recovered: connection and membership events cover the rest
+    const watchdog = ctx.from > 0 && ctx.recoverable ? this.watch(ctx, sent) : () => {}
     try {
       const t = await token
       // steps (not prefills) set the pace the watchdog expects
@@ -361,8 +364,8 @@ export class SessionDriver {
   /**
    * A hung peer keeps its connections open and is silent: when a step's token is late (well
    * past the usual step time), probe every hop with `prepare` of its own range — a live stage
-   * answers at once, even mid-pass — and fail a hop that does not answer within
-   * HANG_PROBE_MS. Returns the disarm.
+   * answers at once, even mid-pass — and fail a hop that does not answer two probes of
+   * HANG_PROBE_MS in a row. Returns the disarm.
    */
   private watch (ctx: Ctx, since: number): () => void {
     let timer: ReturnType<typeof setTimeout> | undefined
@@ -370,12 +373,18 @@ export class SessionDriver {
     const arm = (ms: number): void => {
       timer = setTimeout(() => {
         void Promise.all(ctx.route.map(async hop => {
+          // two strikes: the first probe of a hop this head has no stream to includes a dial, slow on a loaded machine
+          try {
+            await this.prepare(hop, this.init.config.name, { timeoutMs: HANG_PROBE_MS })
+            return
+          } catch {}
+          if (done) return
           try {
             await this.prepare(hop, this.init.config.name, { timeoutMs: HANG_PROBE_MS })
           } catch (err) {
             // no answer in time (a dial that hangs counts too: the handshake never completes), or a refusal
             const hung = (err as Error).name === 'TimeoutError' || (err as Error).name === 'AbortError' || /abort/i.test((err as Error).message)
-            if (!done) this.hopLost(hop.peerId, hung ? 'TIMEOUT' : 'CONNECTION', `${hop.peerId} did not answer a probe within ${HANG_PROBE_MS} ms (the step had waited ${Math.round(performance.now() - since)} ms): ${(err as Error).message}`)
+            if (!done) this.hopLost(hop.peerId, hung ? 'TIMEOUT' : 'CONNECTION', `${hop.peerId} did not answer two probes of ${HANG_PROBE_MS} ms (the step had waited ${Math.round(performance.now() - since)} ms): ${(err as Error).message}`)
           }
         })).then(() => { if (!done) arm(ms * 2) })
       }, ms)
@@ -496,7 +505,7 @@ export class SessionDriver {
   /** A new session on `route` with the prompt and every emitted token as its prompt; the old one is closed wherever it lives. */
   private async reprefill (ctx: Ctx, route: RouteHop[], sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
     this.closeSession(ctx)
-    const fresh = await this.openSession(route, ctx.known, ctx.step + 1, sampling, signal)
+    const fresh = await this.openSession(route, ctx.known, ctx.step + 1, sampling, ctx.recoverable, signal)
     if (fresh.waiter.failed !== undefined) { this.closeSession(fresh); throw fresh.waiter.failed }
     return fresh
   }

@@ -18,15 +18,18 @@ function member (peerId: string, init: Partial<Member> = {}): Member {
 const boot = member('boot', { role: 'bootstrap' })
 
 describe('coordinator loop: which plan to publish', () => {
-  it('keeps standbys by fault-tolerance level: one spare at medium, one per stage at high, none below', () => {
+  it('keeps standbys by fault-tolerance level: one spare at medium, one per stage at high, two at critical, none below', () => {
     const four = ['a', 'b', 'c', 'd'].map(id => member(id))
     const stagesAt = (level: 'none' | 'low' | 'medium' | 'high' | 'critical'): number => nextPlan({ previous: undefined, members: [boot, ...four], manifest, settings: { ...settings, faultTolerance: { level, recovery: 'progressive' } }, waitOver: true })!.stages.length
-    expect([stagesAt('none'), stagesAt('low'), stagesAt('medium'), stagesAt('high'), stagesAt('critical')]).toEqual([4, 4, 3, 2, 2])
+    expect([stagesAt('none'), stagesAt('low'), stagesAt('medium'), stagesAt('high'), stagesAt('critical')]).toEqual([4, 4, 3, 2, 1])
     const high = nextPlan({ previous: undefined, members: [boot, ...four], manifest, settings: { ...settings, faultTolerance: { level: 'high', recovery: 'parallel' } }, waitOver: true })!
     const primaries = new Set(high.stages.map(s => s.primary))
     for (const s of high.stages) expect(s.standbys.length === 1 && !primaries.has(s.standbys[0])).toBe(true)
     expect(new Set(high.stages.map(s => s.standbys[0])).size).toBe(2) // a different standby for each stage
-    expect([maxStages('medium', 1), maxStages('medium', 2), maxStages('high', 1)]).toEqual([1, 2, 1])
+    expect([maxStages('medium', 1), maxStages('medium', 2), maxStages('high', 1), maxStages('critical', 6)]).toEqual([1, 2, 1, 2])
+    const critical = nextPlan({ previous: undefined, members: [boot, ...four, member('e'), member('f')], manifest, settings: { ...settings, faultTolerance: { level: 'critical', recovery: 'parallel' } }, waitOver: true })!
+    expect(critical.stages).toHaveLength(2)
+    for (const s of critical.stages) expect(new Set([s.primary, ...s.standbys]).size).toBe(3) // three peers per stage
   })
 
   it('a suspect primary keeps its range (re-planning waits for dead)', () => {
