@@ -181,6 +181,14 @@ export class PeerMesh {
     return path
   }
 
+  /** SIGKILL the `shardmesh start` process (the bootstrap, relay, coordinator and HTTP API). */
+  async killBootstrap (): Promise<void> {
+    const boot = this.children[0]
+    if (boot.exitCode !== null || boot.signalCode !== null) return
+    boot.kill('SIGKILL')
+    await once(boot, 'exit')
+  }
+
   async stop (): Promise<void> {
     await this.browser?.close().catch(() => {})
     if (this.browser?.process()?.exitCode === null) this.browser.process()!.kill('SIGKILL')

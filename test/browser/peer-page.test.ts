@@ -187,3 +187,28 @@ describe('a mixed pipeline: one Node peer and two tabs', () => {
     expect(again.choices[0].text).toBe(want(dog, LONG))
   }, 200_000)
 })
+
+describe('the bootstrap dies: the tabs elect a coordinator among themselves and a tab\'s chat box still serves', () => {
+  const m = new PeerMesh()
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 2, ftLevel: 'low' }) }, 180_000)
+  afterAll(async () => { await m.stop() }, 60_000)
+
+  it('after SIGKILL of `shardmesh start`, a tab is coordinator and the chat gives the golden tokens over the tabs alone', async () => {
+    await allServing(m, 2)
+    const before = await m.status(m.tabs[0])
+    expect(before.coordinator).toBe(m.boot.peerId)
+    await m.killBootstrap()
+    const ids = await Promise.all(m.tabs.map(async t => (await m.status(t)).peerId!))
+    const after = await waitFor('a tab elected coordinator by both tabs', async () => {
+      const all = await Promise.all(m.tabs.map(async t => await m.status(t)))
+      const c = all[0].coordinator
+      return c !== null && ids.includes(c) && all.every(x => x.coordinator === c && x.term === all[0].term && x.term > before.term) ? all : undefined
+    }, 60_000, async () => JSON.stringify(await Promise.all(m.tabs.map(async t => await m.status(t)))))
+    expect(after.filter(x => x.role === 'coordinator')).toHaveLength(1)
+    const tab = m.tabs[1]
+    await tab.page.bringToFront()
+    const r = await tab.page.evaluate(async (p: string) => await (globalThis as unknown as { shardmeshPeer: { chat: (p: string, n: number) => Promise<{ tokens: number[], text: string }> } }).shardmeshPeer.chat(p, 32), once.prompt)
+    expect(r.tokens).toEqual(once.generated_tokens.slice(0, 32))
+    await m.screenshot(tab, 'peer-bootstrap-gone')
+  }, 150_000)
+})
