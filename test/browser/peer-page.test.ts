@@ -2,8 +2,11 @@
 // Vite-built page at `/`; headless Chromium tabs open that URL inside a test-made network
 // namespace, join the mesh (WebSockets to the bootstrap, direct WebRTC between peers), detect
 // their WebGPU adapter (SwiftShader), receive a stage from the coordinator, fetch its layers
-// over Helia and serve it with the WebGPU backend. stories260K through the HTTP API and through
-// a tab's chat box gives the golden tokens; then a mixed pipeline of one Node peer and two tabs.
+// over Helia and serve it with the WebGPU backend (in the page's compute Worker). stories260K
+// through the HTTP API and through a tab's chat box gives the golden tokens; reload, Leave, a
+// mixed pipeline of one Node peer and two tabs, a tab closed mid-generation (at --ft-level
+// medium the spare tab takes over by replay, same tokens), and the bootstrap killed (the tabs
+// elect a coordinator and go on serving).
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -211,4 +214,33 @@ describe('the bootstrap dies: the tabs elect a coordinator among themselves and 
     expect(r.tokens).toEqual(once.generated_tokens.slice(0, 32))
     await m.screenshot(tab, 'peer-bootstrap-gone')
   }, 150_000)
+})
+
+describe('fault tolerance medium: three tabs, two stages and a spare', () => {
+  const m = new PeerMesh()
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 3, ftLevel: 'medium' }) }, 180_000)
+  afterAll(async () => { await m.stop() }, 60_000)
+
+  it('a stage tab closed mid-generation is replaced by the spare and the tokens are the golden ones', async () => {
+    const LONG = 120
+    const mesh = await waitFor('a 2-stage plan served by tabs, with a spare', async () => {
+      const v = await m.mesh()
+      const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+      return v.plan?.stages.length === 2 && v.plan.stages.every(s => statuses.some(x => x.peerId === s.primary && x.state === 'serving')) ? v : undefined
+    }, 120_000, async () => await m.describe())
+    const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+    const victim = m.tabs[statuses.findIndex(s => s.peerId === mesh.plan!.stages[1].primary)]
+    const before = (await m.status(victim)).compute.tokens
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const request = m.http('/v1/completions', { model, prompt: dog.prompt, max_tokens: LONG, temperature: 0 })
+    await waitFor('the request to be under way on the tab', async () => (await m.status(victim)).compute.tokens >= before + 20 ? true : undefined, 60_000, async () => await m.describe())
+    await victim.page.close()
+    const r = await request
+    expect(r.choices[0].text).toBe(want(dog, LONG))
+    const after = await m.mesh()
+    expect(after.recoveries?.length ?? 0).toBeGreaterThan(0)
+    console.log(`recovery: ${JSON.stringify(after.recoveries?.at(-1))}`)
+    const spare = m.tabs.find(t => t !== victim && !t.page.isClosed() && statuses[m.tabs.indexOf(t)].stage === undefined)
+    if (spare !== undefined) await m.screenshot(spare, 'peer-after-recovery')
+  }, 200_000)
 })
