@@ -49,18 +49,22 @@ export function meshRepair (init: MeshRepairInit): Repair {
     if (req.attempt === 0) for (const p of lost) init.breaker.failure(p)
     if (strategy === 'coordinated') return await coordinated(init, req, lost)
     const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), layers: req.route[i].layers })
-    const route = await Promise.all(req.route.map(async (h, i): Promise<RouteHop | undefined> => {
+    // one lost hop after another: a peer chosen for one is not a candidate for the next (one session state per peer)
+    const route: Array<RouteHop | undefined> = []
+    for (const [i, h] of req.route.entries()) route.push(await choose(h, i, [...route, ...req.route.slice(i)]))
+    async function choose (h: RouteHop, i: number, taken: Array<RouteHop | undefined>): Promise<RouteHop | undefined> {
       if (!lost.has(h.peerId)) return h
       if (strategy === 'reconnect' || strategy === 'restart') return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
-      if (strategy !== 'progressive') return await replacement(init, req, i, lost, hop, strategy)
+      const onRoute = new Set(taken.filter(x => x !== undefined).map(x => x.peerId))
+      if (strategy !== 'progressive') return await replacement(init, req, i, lost, onRoute, hop, strategy)
       // progressive: the same peer if it answers at once (a dropped link), else another
       try { return await sameAgain(init, hop(i, h.peerId), req.signal, 0) } catch {}
-      try { return await replacement(init, req, i, lost, hop, init.faultTolerance.level === 'medium' ? 'failover' : 'parallel') } catch {}
+      try { return await replacement(init, req, i, lost, onRoute, hop, init.faultTolerance.level === 'medium' ? 'failover' : 'parallel') } catch {}
       return undefined
-    }))
+    }
     if (route.every(h => h !== undefined)) {
-      for (const h of route) init.breaker.success(h.peerId)
-      return { route, path: 'replay', strategy }
+      for (const h of route) init.breaker.success(h!.peerId)
+      return { route: route as RouteHop[], path: 'replay', strategy }
     }
     // progressive, and nobody can take a lost range now: the same peers back (restart), or the
     // coordinator's re-plan around them (ranges merged onto the survivors), whichever comes first
@@ -100,13 +104,12 @@ async function sameAgain (init: MeshRepairInit, hop: RouteHop, signal: AbortSign
   }
 }
 
-async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: number, lost: Set<string>, hop: (i: number, p: string) => RouteHop, strategy: RecoveryStrategy): Promise<RouteHop> {
+async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: number, lost: Set<string>, onRoute: Set<string>, hop: (i: number, p: string) => RouteHop, strategy: RecoveryStrategy): Promise<RouteHop> {
   const range = req.route[i].layers
   const plan = currentPlan(init.mesh.state())
   const stage = plan?.stages.find(s => s.range[0] === range[0] && s.range[1] === range[1])
   const holders = init.mesh.members().filter(m => m.layers.some(([a, b]) => a <= range[0] && b >= range[1])).map(m => m.peerId)
   // a peer already on the route stays on its own hop (a session has one state per peer)
-  const onRoute = new Set(req.route.map(h => h.peerId))
   const candidates = [...new Set([...(stage?.standbys ?? []), ...(stage === undefined ? [] : [stage.primary]), ...holders])]
     .filter(p => usable(init, p, lost) && !onRoute.has(p))
   const want = init.mesh.member(req.route[i].peerId)?.capabilities.backend.kind
