@@ -35,7 +35,7 @@ export async function builtPage (name = 'peer-page'): Promise<string> {
   return await built
 }
 
-export interface Tab { page: Page, errors: string[], console: string[] }
+export interface Tab { page: Page, browser: Browser, errors: string[], console: string[] }
 export interface ApiMesh {
   coordinator: string | null
   term: number
@@ -75,6 +75,8 @@ export interface PeerMeshInit {
   nodePeers?: number
   /** --min-peers for the bootstrap. @default tabs + nodePeers */
   minPeers?: number
+  /** Chromium processes, each with its own profile; tab i opens in browser i mod n. @default 1 */
+  browsers?: number
   /** Folder name of this process's page build under .cache/peer-page. @default 'peer-page' */
   pageBuild?: string
   /** --ft-level of the bootstrap (its head, and the plan's shape: `medium` keeps a spare peer). @default the CLI's */
@@ -86,6 +88,8 @@ export class PeerMesh {
   boot!: { peerId: string, addrs: string[], http: string, page: string, model: string }
   tabs: Tab[] = []
   browser: Browser | undefined
+  /** Every Chromium (`browsers` of the init; tab i opens in browser i mod n). */
+  browsers: Browser[] = []
   /** When the first tab started opening the page (performance.now()), for the open → serving figure. */
   openedAt = 0
   private readonly children: ChildProcess[] = []
@@ -109,8 +113,16 @@ export class PeerMesh {
       const peer = this.spawn('shardmesh peer', [cli, 'peer', '--bootstrap', ws, '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--json', '--mesh-id', meshId])
       await firstJsonLine(peer, 'shardmesh peer', () => this.logs.get(peer) ?? '')
     }
+    for (let i = 0; i < (init.browsers ?? 1); i++) this.browsers.push(await this.launch())
+    this.browser = this.browsers[0]
+    this.openedAt = performance.now()
+    await Promise.all(Array.from({ length: init.tabs }, async (_, i) => { await this.openTab(this.browsers[i % this.browsers.length]) }))
+  }
+
+  /** A Chromium of its own (fresh profile) inside the namespace. */
+  private async launch (): Promise<Browser> {
     const profile = await this.temp('shardmesh-chromium-')
-    this.browser = await puppeteer.launch({
+    return await puppeteer.launch({
       executablePath: await this.ns.wrapper(CHROMIUM_PATH),
       pipe: true,
       headless: true,
@@ -118,8 +130,6 @@ export class PeerMesh {
       // front are hidden, as a user's would be
       args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu']
     })
-    this.openedAt = performance.now()
-    await Promise.all(Array.from({ length: init.tabs }, async () => { await this.openTab() }))
   }
 
   private async temp (prefix: string): Promise<string> {
@@ -137,10 +147,10 @@ export class PeerMesh {
   }
 
   /** A new tab opening the page URL `shardmesh start` printed. */
-  async openTab (): Promise<Tab> {
-    const page = await this.browser!.newPage()
+  async openTab (browser: Browser = this.browser!): Promise<Tab> {
+    const page = await browser.newPage()
     await page.setViewport({ width: 820, height: 760 })
-    const tab: Tab = { page, errors: [], console: [] }
+    const tab: Tab = { page, browser, errors: [], console: [] }
     page.on('pageerror', err => tab.errors.push(String(err)))
     page.on('console', msg => { if (msg.type() === 'error') tab.console.push(msg.text()) })
     await page.goto(this.boot.page)
@@ -190,8 +200,10 @@ export class PeerMesh {
   }
 
   async stop (): Promise<void> {
-    await this.browser?.close().catch(() => {})
-    if (this.browser?.process()?.exitCode === null) this.browser.process()!.kill('SIGKILL')
+    for (const b of this.browsers) {
+      await b.close().catch(() => {})
+      if (b.process()?.exitCode === null) b.process()!.kill('SIGKILL')
+    }
     for (const child of this.children) {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill('SIGKILL')

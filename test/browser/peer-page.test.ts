@@ -244,3 +244,31 @@ describe('fault tolerance medium: three tabs, two stages and a spare', () => {
     if (spare !== undefined) await m.screenshot(spare, 'peer-after-recovery')
   }, 200_000)
 })
+
+describe('fault tolerance medium: a Chromium process killed mid-generation', () => {
+  const m = new PeerMesh()
+  // three tabs, each in its own Chromium: two stages and a spare
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 3, browsers: 3, ftLevel: 'medium' }) }, 180_000)
+  afterAll(async () => { await m.stop() }, 60_000)
+
+  it('the spare replaces the killed browser\'s stage and the tokens are the golden ones', async () => {
+    const LONG = 120
+    const mesh = await waitFor('a 2-stage plan served by tabs, with a spare', async () => {
+      const v = await m.mesh()
+      const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+      return v.plan?.stages.length === 2 && v.plan.stages.every(s => statuses.some(x => x.peerId === s.primary && x.state === 'serving')) ? v : undefined
+    }, 120_000, async () => await m.describe())
+    const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
+    const i = statuses.findIndex(s => s.peerId === mesh.plan!.stages[0].primary)
+    const before = statuses[i].compute.tokens
+    const model = (await m.http('/v1/models')).data[0].id as string
+    const request = m.http('/v1/completions', { model, prompt: once.prompt, max_tokens: LONG, temperature: 0 })
+    await waitFor('the request to be under way on the tab', async () => (await m.status(m.tabs[i])).compute.tokens >= before + 20 ? true : undefined, 60_000, async () => await m.describe())
+    m.tabs[i].browser.process()!.kill('SIGKILL') // the tab's whole browser, as a crash
+    const r = await request
+    expect(r.choices[0].text).toBe(want(once, LONG))
+    const last = (await m.mesh()).recoveries?.at(-1) as { failed: string[], ok: boolean } | undefined
+    expect(last).toMatchObject({ failed: [statuses[i].peerId], ok: true })
+    console.log(`recovery after a killed Chromium: ${JSON.stringify(last)}`)
+  }, 200_000)
+})
