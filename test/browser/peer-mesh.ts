@@ -75,6 +75,8 @@ export interface PeerMeshInit {
   nodePeers?: number
   /** --min-peers for the bootstrap. @default tabs + nodePeers */
   minPeers?: number
+  /** The query string of tab i's URL (e.g. `?backend=cpu`). @default none */
+  query?: (i: number) => string
   /** Chromium processes, each with its own profile; tab i opens in browser i mod n. @default 1 */
   browsers?: number
   /** Folder name of this process's page build under .cache/peer-page. @default 'peer-page' */
@@ -116,7 +118,7 @@ export class PeerMesh {
     for (let i = 0; i < (init.browsers ?? 1); i++) this.browsers.push(await this.launch())
     this.browser = this.browsers[0]
     this.openedAt = performance.now()
-    await Promise.all(Array.from({ length: init.tabs }, async (_, i) => { await this.openTab(this.browsers[i % this.browsers.length]) }))
+    await Promise.all(Array.from({ length: init.tabs }, async (_, i) => { await this.openTab(this.browsers[i % this.browsers.length], init.query?.(i)) }))
   }
 
   /** A Chromium of its own (fresh profile) inside the namespace. */
@@ -147,13 +149,13 @@ export class PeerMesh {
   }
 
   /** A new tab opening the page URL `shardmesh start` printed. */
-  async openTab (browser: Browser = this.browser!): Promise<Tab> {
+  async openTab (browser: Browser = this.browser!, query = ''): Promise<Tab> {
     const page = await browser.newPage()
     await page.setViewport({ width: 820, height: 760 })
     const tab: Tab = { page, browser, errors: [], console: [] }
     page.on('pageerror', err => tab.errors.push(String(err)))
     page.on('console', msg => { if (msg.type() === 'error') tab.console.push(msg.text()) })
-    await page.goto(this.boot.page)
+    await page.goto(this.boot.page + query)
     await page.waitForFunction('globalThis.shardmeshPeer !== undefined', { timeout: 30_000 }).catch(() => {
       throw new Error(`the peer page did not load: ${tab.errors.join('; ') || 'no page error'}`)
     })

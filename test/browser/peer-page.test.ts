@@ -193,13 +193,18 @@ describe('a mixed pipeline: one Node peer and two tabs', () => {
 
 describe('the bootstrap dies: the tabs elect a coordinator among themselves and a tab\'s chat box still serves', () => {
   const m = new PeerMesh()
-  beforeAll(async () => { await m.start({ model: gguf, tabs: 2, ftLevel: 'low' }) }, 180_000)
+  // one tab opened with ?backend=cpu: the CPU (WebAssembly) backend a tab uses without an adapter
+  beforeAll(async () => { await m.start({ model: gguf, tabs: 2, ftLevel: 'low', query: i => i === 1 ? '?backend=cpu' : '' }) }, 180_000)
   afterAll(async () => { await m.stop() }, 60_000)
 
-  it('after SIGKILL of `shardmesh start`, a tab is coordinator and the chat gives the golden tokens over the tabs alone', async () => {
+  it('after SIGKILL of `shardmesh start`, a tab is coordinator and the chat gives the golden tokens over the tabs alone (one on WebGPU, one on the CPU backend)', async () => {
     await allServing(m, 2)
     const before = await m.status(m.tabs[0])
     expect(before.coordinator).toBe(m.boot.peerId)
+    const backends = await Promise.all(m.tabs.map(async t => (await m.status(t)).backend))
+    expect(backends.sort()).toEqual(['cpu', 'webgpu'])
+    const view = await m.mesh()
+    expect(view.peers.filter(p => p.runtime.name === 'chrome').map(p => p.backend.kind).sort()).toEqual(['cpu', 'webgpu'])
     await m.killBootstrap()
     const ids = await Promise.all(m.tabs.map(async t => (await m.status(t)).peerId!))
     const after = await waitFor('a tab elected coordinator by both tabs', async () => {
