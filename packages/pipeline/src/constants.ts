@@ -41,7 +41,7 @@ export const MAX_RECOVERY_ATTEMPTS = 5
 /** First retry delay of a recovery; doubled per attempt, with up to as much again of jitter. */
 export const RECOVERY_BACKOFF_MS = 50
 /** `reconnect`/`restart`: longest wait for the same peer to be back and serving its range. */
-export const RECONNECT_WAIT_MS = 5_000
+export const RECONNECT_WAIT_MS = 15_000
 /** `progressive`: how long the same peer gets to answer before another one is asked (a dropped link answers at once). */
 export const QUICK_PREPARE_MS = 500
 /** A step's token this late (and at least HANG_AFTER_STEPS usual steps late) makes the head probe the route for a hung peer. */
