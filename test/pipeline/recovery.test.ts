@@ -86,6 +86,27 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
     }
   })
 
+  it.each([{ name: 'first', kill: [0] }, { name: 'middle', kill: [1] }, { name: 'last', kill: [2] }, { name: 'first and middle', kill: [0, 1] }])('warm mirrors (parallel): the $name stage killed, its mirror takes over with nothing replayed; golden tokens', async ({ kill }) => {
+    const model = await loadModel(gguf)
+    const setup = await mesh(gguf, model.config)
+    // every hop's standby is its mirror: sent every frame the hop is sent, it keeps the same KV cache
+    const route: RouteHop[] = setup.primaries.route.map((h, i) => ({ ...h, mirror: { peerId: setup.standbys.route[i].peerId, addrs: setup.standbys.route[i].addrs } }))
+    const promote: Repair = async ({ route: r, lost }) => {
+      const warm = r.map((h, i) => i).filter(i => lost.includes(r[i].peerId) && r[i].mirror !== undefined)
+      return { route: r.map((h, i) => warm.includes(i) ? { peerId: h.mirror!.peerId, addrs: h.mirror!.addrs, layers: h.layers } : h), path: 'replay', strategy: 'parallel', warm }
+    }
+    const events: RecoveryEvent[] = []
+    let seen = 0
+    const r = await setup.driver.generate({
+      route, promptTokens: main.prompt_tokens, maxTokens: main.steps - main.num_prompt_tokens + 1, repair: promote,
+      onRecovery: e => { events.push(e) },
+      onToken: () => { if (++seen === 10) for (const k of kill) setup.primaries.children[k].kill('SIGKILL') }
+    })
+    expect(r.tokens).toEqual(main.generated_tokens)
+    expect(events.every(e => e.ok && e.path === 'replay' && e.tokensReplayed === 0), JSON.stringify({ events, route: route.map(h => [h.peerId.slice(-6), h.mirror?.peerId.slice(-6)]) })).toBe(true)
+    expect([...new Set(events.flatMap(e => e.stages))].sort()).toEqual([...kill])
+  })
+
   it('a synthetic model with sampling: the middle stage killed during decode gives the single-process sampled run', async () => {
     const model = syntheticModel(SYNTHETIC_PRESETS['tiny-gqa4-untied'])
     const promptTokens = createTokenizer(model.tokenizer!).encode('Once upon a time')

@@ -49,3 +49,7 @@ export const HANG_AFTER_MIN_MS = 250
 export const HANG_AFTER_STEPS = 10
 /** A hop that does not answer a probe within this long is taken as hung (its event loop is blocked or its process stopped). */
 export const HANG_PROBE_MS = 750
+/** A mirror promoted while behind waits this long for the frames still on their way before it answers REROUTE_BEHIND. */
+export const MIRROR_CATCH_UP_MS = 500
+/** Longest wait for every surviving hop to answer a reroute (a live stage answers at once; a promoted mirror may wait MIRROR_CATCH_UP_MS). */
+export const REROUTE_ACK_MS = 2_000

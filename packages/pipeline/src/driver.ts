@@ -5,7 +5,7 @@ import type { FinishReason, SamplingParams, Timings } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, ControlSampling, RouteHop } from '@shardmesh/protocol'
 import { classify, recoverable } from './classify.ts'
-import { ACK_TIMEOUT_MS, HANG_AFTER_MIN_MS, HANG_AFTER_STEPS, HANG_PROBE_MS, MAX_RECOVERY_ATTEMPTS, PREFILL_CHUNK, RECOVERY_BACKOFF_MS, STEP_TIMEOUT_MS } from './constants.ts'
+import { ACK_TIMEOUT_MS, HANG_AFTER_MIN_MS, REROUTE_ACK_MS, HANG_AFTER_STEPS, HANG_PROBE_MS, MAX_RECOVERY_ATTEMPTS, PREFILL_CHUNK, RECOVERY_BACKOFF_MS, STEP_TIMEOUT_MS } from './constants.ts'
 import type { Endpoint, Inbound } from './endpoint.ts'
 import { HopLostError, RecoveryFailedError, StageFailedError } from './errors.ts'
 import type { ErrorClass, FaultTolerance, RecoveryEvent, RecoveryStrategy } from './fault-tolerance.ts'
@@ -42,6 +42,8 @@ export interface RecoveryDecision {
   /** `replay`: same ranges, only lost hops rebuilt from the upstream output log; `reprefill`: a new session on `route`. */
   path: 'replay' | 'reprefill'
   strategy: RecoveryStrategy
+  /** Hops whose new peer is the old hop's mirror: it holds the session already, so it is rerouted, not rebuilt. */
+  warm?: number[]
 }
 
 /** Chooses the new route of a failed session; throws when it cannot (the session then fails with that error). */
@@ -303,7 +305,9 @@ export class SessionDriver {
     const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step, recoverable }
     const { endpoint, config } = this.init
     try {
-      await endpoint.send(route[0], encodeControl({ type: 'open', session: hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling }), { signal })
+      const open = { type: 'open' as const, session: hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling }
+      if (route[0].mirror !== undefined) void endpoint.send(route[0].mirror, encodeControl({ ...open, shadow: true })).catch(() => {})
+      await endpoint.send(route[0], encodeControl(open), { signal })
     } catch (err) {
       waiter.failed ??= err as Error // recovered like any failure of the first hop
     }
@@ -314,22 +318,20 @@ export class SessionDriver {
   private closeSession (ctx: Ctx): void {
     this.waiters.delete(ctx.hex)
     const { endpoint } = this.init
-    for (const hop of ctx.route) void endpoint.send(hop, encodeControl({ type: 'close', session: ctx.hex })).catch(() => {})
+    for (const peer of ctx.route.flatMap(h => h.mirror === undefined ? [h] : [h, h.mirror])) void endpoint.send(peer, encodeControl({ type: 'close', session: ctx.hex })).catch(() => {})
   }
 
   /** Send the known positions the route does not hold yet (in chunks on a route of several stages) and await the next token. */
   private async advance (ctx: Ctx, signal?: AbortSignal): Promise<number> {
-    const { endpoint } = this.init
     const w = ctx.waiter
     signal?.throwIfAborted()
     if (w.failed !== undefined) throw w.failed
     const chunk = ctx.route.length > 1 ? Math.max(1, Math.floor(this.init.prefillChunk ?? PREFILL_CHUNK)) : ctx.known.length
-    const first = ctx.route[0]
     let at = ctx.from
     for (; at + chunk < ctx.known.length; at += chunk) {
       signal?.throwIfAborted()
       if (w.failed !== undefined) throw w.failed
-      await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at, at + chunk), { partial: true }), { signal })
+      await this.sendFirst(ctx, this.tokensFrame(ctx, at, ctx.known.slice(at, at + chunk), { partial: true }), signal)
       ctx.step++
     }
     const timeout = AbortSignal.timeout(this.init.stepTimeoutMs ?? STEP_TIMEOUT_MS)
@@ -345,7 +347,7 @@ export class SessionDriver {
     token.catch(() => {})
     if (w.failed !== undefined) throw w.failed
     const sent = performance.now()
-    await endpoint.send(first, this.tokensFrame(ctx, at, ctx.known.slice(at), {}), { signal: sig })
+    await this.sendFirst(ctx, this.tokensFrame(ctx, at, ctx.known.slice(at), {}), sig)
     // not while prefilling (a first pass may be long and block: compilation, warm-up), and only where a lost hop is
     // recovered: connection and membership events cover the rest
     const watchdog = ctx.from > 0 && ctx.recoverable ? this.watch(ctx, sent) : () => {}
@@ -393,6 +395,13 @@ export class SessionDriver {
     return () => { done = true; clearTimeout(timer) }
   }
 
+  /** To the first stage, and to its mirror (a lost mirror costs the session nothing). */
+  private async sendFirst (ctx: Ctx, bytes: Uint8Array, signal?: AbortSignal): Promise<void> {
+    const mirror = ctx.route[0].mirror
+    if (mirror !== undefined) void this.init.endpoint.send(mirror, bytes).catch(() => {})
+    await this.init.endpoint.send(ctx.route[0], bytes, { signal })
+  }
+
   private tokensFrame (ctx: Ctx, position: number, tokens: number[], flags: { partial?: boolean, replay?: boolean }): Uint8Array {
     return encodeFrame({ kind: 'tokens', session: ctx.id, step: ctx.step, position, dtype: 'I32', shape: [tokens.length], payload: tokenPayload(tokens), ...flags })
   }
@@ -420,6 +429,7 @@ export class SessionDriver {
     event.detectionMs = Math.round(performance.now() - since)
     const lost = new Set(event.failed)
     const before = ctx.route
+    const warmPeers = new Set<string>()
     let error = err
     let path: RecoveryDecision['path'] | undefined
     for (let attempt = 0; attempt < MAX_RECOVERY_ATTEMPTS; attempt++) {
@@ -433,15 +443,18 @@ export class SessionDriver {
         const sameRanges = decision.route.length === ctx.route.length && decision.route.every((h, i) => h.layers.join() === ctx.route[i].layers.join())
         if (path === 'replay' && !sameRanges) path = 'reprefill'
         // hops rebuilt: those whose peer changed since the failure (a half-done earlier attempt is redone) or was lost
-        const moved = decision.route.map((_, i) => i).filter(i => path === 'reprefill' || decision.route[i].peerId !== before[i]?.peerId || lost.has(before[i]?.peerId ?? ''))
-        event.stages = moved
+        // a mirror promoted in an earlier attempt still holds the session: it stays warm
+        for (const i of decision.warm ?? []) warmPeers.add(decision.route[i].peerId)
+        const warm = new Set(path === 'replay' ? decision.route.map((h, i) => i).filter(i => warmPeers.has(decision.route[i].peerId)) : [])
+        const moved = decision.route.map((_, i) => i).filter(i => path === 'reprefill' || (!warm.has(i) && (decision.route[i].peerId !== before[i]?.peerId || lost.has(before[i]?.peerId ?? ''))))
+        event.stages = [...new Set([...moved, ...warm])].sort((a, b) => a - b)
         event.failed = before.map(h => h.peerId).filter(p => lost.has(p))
         event.strategy = decision.strategy
         event.path = path
         const resumed = path === 'replay'
           ? await this.replay(ctx, decision.route, new Set(moved), sampling, req.signal)
           : await this.reprefill(ctx, decision.route, sampling, req.signal)
-        event.tokensReplayed = path === 'replay' ? ctx.from : ctx.known.length
+        event.tokensReplayed = path === 'reprefill' ? ctx.known.length : moved.length > 0 ? ctx.from : 0
         event.ok = true
         return { ctx: resumed, event, since }
       } catch (e) {
@@ -473,7 +486,7 @@ export class SessionDriver {
     ctx.route = route
     ctx.step = step
     const acked = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => { reject(new StageFailedError('TIMEOUT', `no answer to the reroute of session ${ctx.hex} within ${ACK_TIMEOUT_MS} ms`, '')) }, ACK_TIMEOUT_MS)
+      const timer = setTimeout(() => { reject(new StageFailedError('TIMEOUT', `no answer to the reroute of session ${ctx.hex} within ${REROUTE_ACK_MS} ms`, '')) }, REROUTE_ACK_MS)
       w.acks = { want: new Set(survivors), done: () => { clearTimeout(timer); resolve() }, fail: e => { clearTimeout(timer); reject(e) } }
       if (survivors.length === 0) w.acks.done()
     })

@@ -1,7 +1,7 @@
 import type { Mesh } from '@shardmesh/mesh'
 import { CircuitBreaker } from './circuit-breaker.ts'
 import type { FaultTolerance, RecoveryEvent, RecoveryLog } from './fault-tolerance.ts'
-import { meshRepair } from './repair.ts'
+import { meshRepair, withMirrors } from './repair.ts'
 import { CRITICAL_REPLICAS, generateCritical } from './critical.ts'
 import type { ModelConfig, Tokenizer } from '@shardmesh/model'
 import type { RouteHop } from '@shardmesh/protocol'
@@ -140,7 +140,11 @@ export class Head {
           }
           return { ...await generateCritical(this.driver, { ...req, routes, repairs: routes.map(() => repair), onToken, faultTolerance, onRecovery, onEvict }), plan }
         }
-        return { ...await this.driver.generate({ ...req, route, onToken, repair, faultTolerance, onRecovery }), plan }
+        // level high, parallel: warm standbys are fed the same frames (mirrors) and take over with no replay
+        const mirrored = faultTolerance.level === 'high' && (faultTolerance.recovery === 'parallel' || faultTolerance.recovery === 'progressive')
+          ? withMirrors(route, plan, this.init.mesh, id => this.addrsOf(id))
+          : route
+        return { ...await this.driver.generate({ ...req, route: mirrored, onToken, repair, faultTolerance, onRecovery }), plan }
       } catch (err) {
         const e = err as Error & { code?: string }
         if (emitted || Date.now() >= deadline || !(RETRYABLE.has(e.code ?? '') || RETRYABLE.has(e.name))) throw err

@@ -42,6 +42,22 @@ export function effectiveStrategy (ft: FaultTolerance): RecoveryStrategy {
  * it. A replacement computing with another backend than the peer it replaces is refused
  * (exactness guard).
  */
+/**
+ * The route with each stage's first standby as its mirror (`parallel`, and `progressive` at
+ * level high): every frame a hop is sent goes to its mirror too, so a lost hop's mirror takes
+ * over holding the session. Only live standbys that are not on the route.
+ */
+export function withMirrors (route: RouteHop[], plan: Plan, mesh: Pick<Mesh, 'member'>, addrsOf: (peerId: string) => string[]): RouteHop[] {
+  const onRoute = new Set(route.map(h => h.peerId))
+  const used = new Set<string>()
+  return route.map((h, i) => {
+    const m = plan.stages[i]?.standbys.find(p => !onRoute.has(p) && !used.has(p) && mesh.member(p)?.status === 'alive')
+    if (m === undefined) return h
+    used.add(m)
+    return { ...h, mirror: { peerId: m, addrs: addrsOf(m) } }
+  })
+}
+
 export function meshRepair (init: MeshRepairInit): Repair {
   return async (req: RecoveryRequest): Promise<RecoveryDecision> => {
     const strategy = effectiveStrategy(init.faultTolerance)
@@ -51,9 +67,15 @@ export function meshRepair (init: MeshRepairInit): Repair {
     const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), layers: req.route[i].layers })
     // one lost hop after another: a peer chosen for one is not a candidate for the next (one session state per peer)
     const route: Array<RouteHop | undefined> = []
+    const warm: number[] = []
     for (const [i, h] of req.route.entries()) route.push(await choose(h, i, [...route, ...req.route.slice(i)]))
     async function choose (h: RouteHop, i: number, taken: Array<RouteHop | undefined>): Promise<RouteHop | undefined> {
       if (!lost.has(h.peerId)) return h
+      // a mirror was sent everything the lost hop was: it takes over holding the session, nothing to replay
+      if (h.mirror !== undefined && (strategy === 'parallel' || strategy === 'progressive') && usable(init, h.mirror.peerId, lost)) {
+        warm.push(i)
+        return { peerId: h.mirror.peerId, addrs: h.mirror.addrs, layers: h.layers }
+      }
       if (strategy === 'reconnect' || strategy === 'restart') return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
       const onRoute = new Set(taken.filter(x => x !== undefined).map(x => x.peerId))
       if (strategy !== 'progressive') return await replacement(init, req, i, lost, onRoute, hop, strategy)
@@ -64,7 +86,7 @@ export function meshRepair (init: MeshRepairInit): Repair {
     }
     if (route.every(h => h !== undefined)) {
       for (const h of route) init.breaker.success(h!.peerId)
-      return { route: route as RouteHop[], path: 'replay', strategy }
+      return { route: route as RouteHop[], path: 'replay', strategy, warm }
     }
     // progressive, and nobody can take a lost range now: the same peers back (restart), or the
     // coordinator's re-plan around them (ranges merged onto the survivors), whichever comes first
@@ -73,7 +95,8 @@ export function meshRepair (init: MeshRepairInit): Repair {
     const back = (async (): Promise<RecoveryDecision> => ({
       route: await Promise.all(req.route.map(async (h, i) => route[i] ?? await sameAgain(init, hop(i, h.peerId), signal, RECONNECT_WAIT_MS))),
       path: 'replay',
-      strategy
+      strategy,
+      warm
     }))()
     try {
       return await Promise.any([back, coordinated(init, { ...req, signal }, lost)])

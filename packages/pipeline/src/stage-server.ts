@@ -4,7 +4,7 @@ import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSo
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
 import type { Endpoint, Inbound } from './endpoint.ts'
-import { ACTIVE_WINDOW_MS, BATCH_WAIT, MAX_SESSIONS_PER_UPSTREAM, SESSION_IDLE_TTL_MS } from './constants.ts'
+import { ACTIVE_WINDOW_MS, BATCH_WAIT, MAX_SESSIONS_PER_UPSTREAM, MIRROR_CATCH_UP_MS, SESSION_IDLE_TTL_MS } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
@@ -49,8 +49,10 @@ interface ServedSession {
   minStep: number
   /** Replayed frames are passed on while `hop < replayTo` (the hops after are being rebuilt too). */
   replayTo: number
-  /** A reroute that arrived while the session was being computed: applied after the pass. */
-  pendingReroute?: { msg: Reroute, from: string }
+  /** A reroute waiting for the session to finish its pass and hold the positions before the resume point. */
+  pendingReroute?: { msg: Reroute, from: string, until: number }
+  /** A mirror of `route[hop]` (warm standby): computes and logs, sends nothing, until a reroute promotes it. */
+  shadow: boolean
   lastActive: number
 }
 
@@ -236,7 +238,8 @@ export class StageServer {
     const stage = this.stages.get(rangeKey(hop.layers))
     const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message) }
     if (this.stages.size === 0) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
-    if (hop.peerId !== endpoint.peerId || stage === undefined || c.model !== config.name) {
+    const me = c.shadow === true ? hop.mirror?.peerId : hop.peerId
+    if (me !== endpoint.peerId || stage === undefined || c.model !== config.name) {
       fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers ${this.ranges().map(r => `[${r.join(', ')}]`).join(' ')}, not ${c.model} [${hop.layers.join(', ')}]`)
       return
     }
@@ -252,14 +255,16 @@ export class StageServer {
     const s: ServedSession = {
       id: sessionBytes(c.session), hex: c.session, upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
       stage, session: stage.createSession(), log: new OutputLog(config.contextLength), queue: [], closing: false, failed: false,
-      minStep: c.step ?? 0, replayTo: c.replayTo ?? -1, lastActive: performance.now()
+      minStep: c.step ?? 0, replayTo: c.replayTo ?? -1, lastActive: performance.now(), shadow: c.shadow === true
     }
     this.sessions.set(c.session, s)
     const next = c.route[c.hop + 1]
-    if (next !== undefined && (c.replayTo === undefined || c.hop < c.replayTo)) {
-      // the frames that follow go on the same stream, after it
-      void endpoint.send(next, encodeControl({ ...c, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message, next.peerId) })
-    }
+    if (s.shadow || next === undefined || (c.replayTo !== undefined && c.hop >= c.replayTo)) return
+    // the frames that follow go on the same stream, after it
+    const { shadow: _, ...open } = c
+    void endpoint.send(next, encodeControl({ ...open, hop: c.hop + 1 })).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message, next.peerId) })
+    // the next hop's mirror gets the session too, and then every frame the next hop gets
+    if (next.mirror !== undefined && c.replayTo === undefined) void endpoint.send(next.mirror, encodeControl({ ...open, hop: c.hop + 1, shadow: true })).catch(() => {})
   }
 
   private close (session: string, from: string): void {
@@ -274,7 +279,9 @@ export class StageServer {
     if (this.sessions.get(s.hex) !== s) return
     this.drop(s)
     const next = s.route[s.hop + 1]
-    if (next !== undefined) void this.init.endpoint.send(next, encodeControl({ type: 'close', session: s.hex })).catch(() => {})
+    if (next === undefined || s.shadow) return
+    void this.init.endpoint.send(next, encodeControl({ type: 'close', session: s.hex })).catch(() => {})
+    if (next.mirror !== undefined) void this.init.endpoint.send(next.mirror, encodeControl({ type: 'close', session: s.hex })).catch(() => {})
   }
 
   /** Serve a range a head asks for (a replacement in a recovery), then say so with the numerics it will use. */
@@ -311,14 +318,22 @@ export class StageServer {
       void this.init.endpoint.send({ peerId: from, addrs: [] }, encodeControl({ type: 'error', session: c.session, code: 'UNKNOWN_SESSION', message: `${this.init.endpoint.peerId} holds no session ${c.session} of yours` })).catch(() => {})
       return
     }
-    s.pendingReroute = { msg: c, from }
+    s.pendingReroute = { msg: c, from, until: performance.now() + MIRROR_CATCH_UP_MS }
     this.tryReroute(s)
   }
 
-  /** Apply a pending reroute once the session is not computing and holds every position before the resume point (replayed frames still queued first). */
+  /**
+   * Apply a pending reroute once the session is not computing and holds every position before
+   * the resume point: replayed frames still queued go first, and a mirror that is behind gets
+   * up to MIRROR_CATCH_UP_MS for the frames still on their way.
+   */
   private tryReroute (s: ServedSession): void {
     const r = s.pendingReroute
     if (r === undefined || this.computing.has(s) || s.queue.some(f => f.position < r.msg.position)) return
+    if (s.session.position < r.msg.position && performance.now() < r.until) {
+      setTimeout(() => { if (s.pendingReroute === r) this.tryReroute(s) }, 10)
+      return
+    }
     this.applyReroute(s, r.msg)
   }
 
@@ -347,6 +362,7 @@ export class StageServer {
     s.minStep = c.step
     s.failed = false
     s.closing = false
+    s.shadow = false // a mirror named as the hop is promoted
     s.lastActive = performance.now()
     const next = c.route[c.hop + 1]
     if (replaying && next !== undefined) {
@@ -454,7 +470,7 @@ export class StageServer {
         const input = stage.embed
           ? { position: frame.position, tokens: frameTokens(frame, config.vocabSize) }
           : { position: frame.position, hidden: frameActivations(frame, config.dim) }
-        const sample = stage.head && frame.partial !== true && frame.replay !== true
+        const sample = stage.head && frame.partial !== true && frame.replay !== true && !b.s.shadow
         items.push({ session: b.s.session, input, options: sample ? { sample: b.s.sampling } : {} })
         taken.push(b)
       } catch (err) {
@@ -474,6 +490,11 @@ export class StageServer {
       try {
         let to: PeerRef
         let bytes: Uint8Array
+        if (s.shadow) {
+          // a mirror keeps the state a takeover needs and sends nothing
+          if (!stage.head) s.log.append(frame.position, n, out.hidden!)
+          return
+        }
         if (stage.head) {
           if (frame.partial === true || frame.replay === true) return // nothing to sample yet, or a replayed position
           s.log.append(frame.position, n, out.token!)
@@ -487,6 +508,8 @@ export class StageServer {
         }
         // not awaited: writes to one peer go out in call order, and the next batch need not wait for them
         endpoint.send(to, bytes).catch(err => { this.failSession(s, 'UNREACHABLE', (err as Error).message, to.peerId) })
+        const mirror = stage.head || frame.replay === true ? undefined : s.route[s.hop + 1].mirror
+        if (mirror !== undefined) endpoint.send(mirror, bytes).catch(() => {}) // a lost mirror costs the session nothing
       } catch (err) {
         this.failWith(s, err)
       }

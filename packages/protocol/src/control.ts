@@ -14,8 +14,12 @@ const MAX_ADDRS = 16
 
 /** A peer and where to dial it (multiaddrs ending in /p2p/<id>, or none when connected). */
 export interface PeerRef { peerId: string, addrs: string[] }
-/** One stage of a session's route. */
-export interface RouteHop extends PeerRef { layers: [number, number] }
+/**
+ * One stage of a session's route. `mirror` (level high, strategy parallel): a warm standby
+ * that is sent everything this hop is sent and keeps the same KV cache, so it can take over
+ * with no replay.
+ */
+export interface RouteHop extends PeerRef { layers: [number, number], mirror?: PeerRef }
 
 export interface ControlSampling { temperature: number, topK: number, topP: number, seed: number }
 
@@ -23,6 +27,8 @@ export interface ControlSampling { temperature: number, topK: number, topP: numb
  * - `open`: start a session on `route[hop]` (forwarded hop by hop); the last hop sends sampled
  *   ids to `head`. With `replayTo` it opens a replacement during recovery: forwarded only while
  *   `hop < replayTo` (the hops after are open already), frames of steps below `step` refused.
+ *   With `shadow` it opens the session on `route[hop].mirror`: computed and logged, never
+ *   forwarded or sampled, until a `reroute` names the mirror as the hop.
  * - `close`: drop the session's KV cache and output log (forwarded hop by hop; a head may send
  *   it to every hop of an abandoned route)
  * - `error`: a stage refused or failed one session's input (sent to the head); `blame` names
@@ -38,7 +44,7 @@ export interface ControlSampling { temperature: number, topK: number, topP: numb
  *   stage that computed the same give the same digest, whatever the chunking.
  */
 export type ControlMessage =
-  | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling, replayTo?: number, step?: number }
+  | { type: 'open', session: string, model: string, hop: number, route: RouteHop[], head: PeerRef, sampling: ControlSampling, replayTo?: number, step?: number, shadow?: boolean }
   | { type: 'close', session: string }
   | { type: 'error', session: string, code: string, message: string, blame?: string }
   | { type: 'reroute', session: string, hop: number, route: RouteHop[], position: number, step: number, replayTo?: number }
@@ -128,7 +134,11 @@ function checkControl (value: unknown): ControlMessage {
   }
   if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${JSON.stringify(o.type)}`)
   if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
-  const route = o.route.map((h: unknown, i: number): RouteHop => ({ ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }))
+  const route = o.route.map((h: unknown, i: number): RouteHop => {
+    const hop: RouteHop = { ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }
+    const mirror = (h as { mirror?: unknown }).mirror
+    return mirror === undefined ? hop : { ...hop, mirror: peerRef(mirror, `route[${i}].mirror`) }
+  })
   const hop = num(o.hop, 'hop', 0, route.length - 1, true)
   const replayTo = o.replayTo === undefined ? {} : { replayTo: num(o.replayTo, 'replayTo', 0, route.length - 1, true) }
   if (o.type === 'reroute') {
@@ -145,6 +155,7 @@ function checkControl (value: unknown): ControlMessage {
     head: peerRef(o.head, 'head'),
     ...replayTo,
     ...(o.step === undefined ? {} : { step: num(o.step, 'step', 0, 2 ** 32 - 1, true) }),
+    ...(o.shadow === true ? { shadow: true } : {}),
     sampling: {
       temperature: num(s.temperature, 'sampling.temperature', 0, 100),
       topK: num(s.topK, 'sampling.topK', 0, 1e7, true),
