@@ -163,10 +163,12 @@ async function coordinated (init: MeshRepairInit, req: RecoveryRequest, lost: Se
   for (;;) {
     req.signal?.throwIfAborted()
     const plan: Plan | undefined = currentPlan(init.mesh.state())
-    if (plan !== undefined && plan.stages.every(s => usable(init, s.primary, lost))) {
+    // a new session: any primary alive now will do, a lost peer that came back (respawned with its key) too
+    if (plan !== undefined && plan.stages.every(s => usable(init, s.primary, new Set()))) {
       const route = routeFromPlan(plan, p => p === req.route.find(h => h.peerId === p)?.peerId ? req.route.find(h => h.peerId === p)!.addrs : init.addrsOf(p))
       try {
-        await Promise.all(route.map(async h => await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: PREPARE_TIMEOUT_MS })))
+        // short tries: a primary still loading its range answers a later one
+        await Promise.all(route.map(async h => await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: ACK_TIMEOUT_MS })))
         return { route, path: 'reprefill', strategy: 'coordinated' }
       } catch (err) {
         if (req.signal?.aborted === true) throw err
