@@ -18,7 +18,7 @@ const READY_POLL_MS = 200
 /** Longest wait for a primary's answer that it serves its range, per readiness check. */
 const READY_PROBE_MS = 2000
 /** Failures of a session's opening that mean "not serving (this range) yet" — the plan moved on under it: retried within the ready wait. */
-const RETRYABLE = new Set(['NOT_SERVING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED'])
+const RETRYABLE = new Set(['NOT_SERVING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED', 'TimeoutError'])
 
 export interface HeadInit {
   endpoint: Endpoint
@@ -134,6 +134,8 @@ export class Head {
         const onToken = async (id: number): Promise<void | 'stop'> => { emitted = true; return await req.onToken?.(id) }
         if (faultTolerance.level === 'critical') {
           const routes = this.replicaRoutes(plan, route)
+          // the replicas must serve too, not only the primaries the readiness check asked
+          await Promise.all(routes.slice(1).flat().map(async h => await this.driver.prepare(h, this.init.config.name, { signal: req.signal, timeoutMs: READY_PROBE_MS })))
           const onEvict = (peer: string, why: string): void => {
             for (let i = 0; i < 3; i++) this.breaker.failure(peer) // evicted: no route uses it until the breaker's cooldown
             onRecovery({ at: Date.now(), session: '', failed: [peer], stages: [], class: 'PROTOCOL', level: 'critical', strategy: faultTolerance.recovery, path: 'none', detectionMs: 0, stallMs: 0, tokensReplayed: 0, ok: true, error: `evicted ${peer}: ${why}` })

@@ -95,8 +95,11 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     await this.endpoint.start()
     // until the stage server runs (the model is being opened), say so at once to a head looking for a replacement
     this.listeners.push(this.endpoint.onMessage(msg => {
-      if (!('control' in msg) || msg.control.type !== 'prepare' || this.stageServer !== undefined) return
-      void this.endpoint.send({ peerId: msg.from, addrs: [] }, encodeControl({ type: 'error', session: msg.control.session, code: 'NOT_SERVING', message: `${this.endpoint.peerId} is still joining` })).catch(() => {})
+      if (!('control' in msg) || this.stageServer !== undefined) return
+      const c = msg.control
+      // a session opened here (a head on an older view of this peer) hears it too, instead of waiting for its first token
+      const to = c.type === 'prepare' ? { peerId: msg.from, addrs: [] } : c.type === 'open' ? c.head : undefined
+      if (to !== undefined) void this.endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: 'NOT_SERVING', message: `${this.endpoint.peerId} is still joining` })).catch(() => {})
     }))
     const mesh = this.init.node.services.mesh
     const poke = (): void => { this.schedule() }
