@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, readdir, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { storiesDir } from '../../test/fixtures.ts'
+import { childrenOf, samples, waitFor } from './helpers.ts'
 import { cli } from './run-cli.ts'
 
 const gguf = join(storiesDir(), 'stories260K.gguf')
@@ -33,37 +34,6 @@ async function temp (): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'shardmesh-ft-'))
   temps.push(d)
   return d
-}
-
-async function waitFor<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
-
-/** `name{labels} value` lines of a Prometheus exposition. */
-function samples (text: string): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
-}
-
-/** Pids and command lines of a process's children. */
-function childrenOf (pid: number): Array<{ pid: number, args: string }> {
-  let out = ''
-  try { out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).toString() } catch { return [] } // ps exits 1 when there are none
-  return out.trim().split('\n').filter(l => l.trim() !== '').map(l => {
-    const m = /^\s*(\d+)\s+(.*)$/.exec(l)!
-    return { pid: Number(m[1]), args: m[2] }
-  })
 }
 
 afterEach(async () => {

@@ -3,17 +3,7 @@ import { PLAN_KEY, RecoveryLog } from '@shardmesh/pipeline'
 import type { FaultTolerance, RecoveryEvent } from '@shardmesh/pipeline'
 import type { MeshState, MeshView } from '@shardmesh/mesh'
 import { createMetrics } from '../src/http/metrics.ts'
-
-/** `name{labels} value` lines of a Prometheus exposition, keyed by `name{labels}` as written. */
-function samples (text: string): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
-}
+import { samples } from './helpers.ts'
 
 const event = (over: Partial<RecoveryEvent>): RecoveryEvent => ({
   at: Date.now(),

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { storiesDir } from '../../test/fixtures.ts'
+import { samples } from './helpers.ts'
 import { cli } from './run-cli.ts'
 
 const gguf = join(storiesDir(), 'stories260K.gguf')
@@ -33,17 +34,6 @@ async function start (args: string[]): Promise<{ child: ChildProcess, info: Reco
     child.once('exit', code => { reject(new Error(`start exited ${String(code)}: ${err}`)) })
   })
   return { child, info }
-}
-
-/** `name{labels} value` lines of a Prometheus exposition. */
-function samples (text: string): Map<string, number> {
-  const out = new Map<string, number>()
-  for (const line of text.split('\n')) {
-    if (line === '' || line.startsWith('#')) continue
-    const at = line.lastIndexOf(' ')
-    out.set(line.slice(0, at), Number(line.slice(at + 1)))
-  }
-  return out
 }
 
 /** Stream a completion (SSE); `onChunk` sees the number of chunks so far. */

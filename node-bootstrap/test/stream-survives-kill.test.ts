@@ -3,7 +3,7 @@
  * unmodified `openai` client, one stage's process SIGKILLed mid-stream — the stream completes
  * with the same text as without the kill, and the head records the recovery.
  */
-import { execFileSync, spawn } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -11,29 +11,10 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterAll, describe, expect, it } from 'vitest'
 import { storiesDir } from '../../test/fixtures.ts'
+import { childrenOf, waitFor } from './helpers.ts'
 import { cli } from './run-cli.ts'
 
 const gguf = join(storiesDir(), 'stories260K.gguf')
-
-/** Pids and command lines of a process's children (the local peers). */
-function childrenOf (pid: number): Array<{ pid: number, args: string }> {
-  let out = ''
-  try { out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).toString() } catch { return [] }
-  return out.trim().split('\n').filter(l => l.trim() !== '').map(l => {
-    const m = /^\s*(\d+)\s+(.*)$/.exec(l)!
-    return { pid: Number(m[1]), args: m[2] }
-  })
-}
-
-async function until<T> (what: string, fn: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = await fn().catch(() => undefined)
-    if (v !== undefined) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 describe('a streamed OpenAI completion through start --local-peers 3', () => {
   let start: ChildProcess | undefined
@@ -56,7 +37,7 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     const http = info.http as string
     const mesh = async (): Promise<Record<string, any>> => await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
     // level medium (the default) keeps one of the three peers spare: two stages, each with a standby
-    const plan = await until('a 2-stage plan served by the local peers, with a standby', async () => {
+    const plan = await waitFor('a 2-stage plan served by the local peers, with a standby', async () => {
       const m = await mesh()
       const alive = new Set(m.peers.filter((p: { status: string }) => p.status === 'alive').map((p: { peerId: string }) => p.peerId))
       return m.plan?.stages.length === 2 && m.plan.stages.every((s: { primary: string, standbys: string[] }) => alive.has(s.primary) && s.standbys.length === 1) ? m.plan : undefined
@@ -92,7 +73,7 @@ describe('a streamed OpenAI completion through start --local-peers 3', () => {
     expect(e.stages).toEqual([0])
     expect(e.path).toBe('replay')
     // the coordinator hands the range to the standby the head moved the session to
-    const after = await until('a plan without the killed primary', async () => {
+    const after = await waitFor('a plan without the killed primary', async () => {
       const m = await mesh()
       return m.plan.stages[0].primary !== victimId ? m.plan : undefined
     })
