@@ -18,7 +18,7 @@ const READY_POLL_MS = 200
 /** Longest wait for a primary's answer that it serves its range, per readiness check. */
 const READY_PROBE_MS = 2000
 /** Failures of a session's opening that mean "not serving (this range) yet" — the plan moved on under it: retried within the ready wait. */
-const RETRYABLE = new Set(['NOT_SERVING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED', 'TimeoutError'])
+const RETRYABLE = new Set(['NOT_SERVING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED', 'TimeoutError', 'not_enough_replicas'])
 
 export interface HeadInit {
   endpoint: Endpoint
@@ -161,7 +161,9 @@ export class Head {
     for (let r = 0; r < CRITICAL_REPLICAS - 1; r++) {
       const hops = plan.stages.map((s, i) => s.standbys[r] === undefined ? undefined : { peerId: s.standbys[r], addrs: this.addrsOf(s.standbys[r]), layers: primaries[i].layers })
       if (hops.some(h => h === undefined || this.init.mesh.member(h.peerId)?.status !== 'alive')) {
-        throw new ApiError(503, `fault tolerance level critical runs every stage on ${CRITICAL_REPLICAS} peers; plan v${plan.version} has ${Math.min(...plan.stages.map(s => 1 + s.standbys.length))} for some stage (start the mesh with --ft-level critical and at least ${CRITICAL_REPLICAS} peers per stage)`, { type: 'server_error', code: 'not_enough_replicas' })
+        // retried until the ready deadline: a standby may be rejoining
+        const live = Math.min(...plan.stages.map(s => [s.primary, ...s.standbys].filter(p => p === this.init.endpoint.peerId || this.init.mesh.member(p)?.status === 'alive').length))
+        throw new ApiError(503, `fault tolerance level critical runs every stage on ${CRITICAL_REPLICAS} live peers; plan v${plan.version} has ${live} for some stage (start the mesh with --ft-level critical and at least ${CRITICAL_REPLICAS} peers per stage)`, { type: 'server_error', code: 'not_enough_replicas' })
       }
       routes.push(hops as RouteHop[])
     }
