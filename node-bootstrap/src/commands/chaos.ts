@@ -1,18 +1,15 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createMeshPeer } from '@shardmesh/mesh'
 import type { MeshNode } from '@shardmesh/mesh'
 import { currentPlan, planReady } from '@shardmesh/pipeline'
 import type { Head, PipelineService, Plan, RecoveryEvent } from '@shardmesh/pipeline'
 import type { ModelManifest } from '@shardmesh/weights'
 import { CliError } from '../errors.ts'
-import { spawnLocalPeers } from '../local-peers.ts'
 import type { LocalPeers } from '../local-peers.ts'
 import { logger } from '../log.ts'
-import { faultToleranceOf, startPipeline, strategyOf } from '../pipeline.ts'
-import { measureCapabilities, memoryBudget } from './peer.ts'
-import { serveModel } from './start.ts'
+import { strategyOf } from '../pipeline.ts'
+import { bootMesh } from './start.ts'
 import type { ServedModel } from './start.ts'
 import { SINGLE_VICTIMS, VICTIM_KINDS, chaosReport, chaosSummary, mulberry32, pickTrial } from './chaos-plan.ts'
 import type { ChaosTrial, FailureKind, VictimKind } from './chaos-plan.ts'
@@ -96,38 +93,15 @@ interface ChaosMesh {
  */
 async function bootChaosMesh (values: Values, opts: ChaosOptions, store: string): Promise<ChaosMesh> {
   const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : `chaos-${process.pid}-${opts.seed}`
-  const faultTolerance = faultToleranceOf(values)
-  const strategy = strategyOf(values)
-  const capabilities = await measureCapabilities(memoryBudget(values))
-  const node = await createMeshPeer({ role: 'bootstrap', eligible: false, listen: ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0'], capabilities, meshId })
-  let model: ServedModel | undefined
-  let pipeline: PipelineService<ModelManifest> | undefined
-  let local: LocalPeers | undefined
-  const stop = async (): Promise<void> => {
-    await local?.stop()
-    await pipeline?.stop()
-    await model?.weights.stop()
-    await node.stop()
-  }
+  const booted = await bootMesh({ ...values, store, 'mesh-id': meshId, 'local-peers': String(opts.peers), 'min-peers': String(opts.peers) }, {
+    coordinator: false,
+    peerArgs: ['--min-peers', String(opts.peers), '--strategy', strategyOf(values)]
+  })
   try {
-    model = await serveModel(node, { ...values, store })
-    pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: opts.peers, head: true, faultTolerance })
-    const addrs = node.getMultiaddrs().map(String)
-    const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-    local = await spawnLocalPeers({
-      count: opts.peers,
-      bootstrap,
-      model: model.cid,
-      meshId,
-      faultTolerance,
-      keyDir: join(store, 'local-peers'),
-      args: ['--min-peers', String(opts.peers), '--strategy', strategy],
-      logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined
-    })
-    const head = await pipeline.ready({ signal: AbortSignal.timeout(SETTLE_TIMEOUT_MS) })
-    return { node, model, pipeline, local, head, stop }
+    const head = await booted.pipeline!.ready({ signal: AbortSignal.timeout(SETTLE_TIMEOUT_MS) })
+    return { ...booted, model: booted.model!, pipeline: booted.pipeline!, local: booted.local!, head }
   } catch (err) {
-    await stop()
+    await booted.stop()
     throw err
   }
 }

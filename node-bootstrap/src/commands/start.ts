@@ -32,8 +32,18 @@ export interface BootedMesh {
   stop: () => Promise<void>
 }
 
+export interface BootOptions {
+  /**
+   * May this node be coordinator? `chaos` says no, so the coordinator is a peer process it can
+   * kill; the head then waits for the peers' coordinator to publish the settings. @default true
+   */
+  coordinator?: boolean
+  /** More `shardmesh peer` flags for every local peer. */
+  peerArgs?: string[]
+}
+
 /** Start the bootstrap node, import/open `--model`, start the pipeline (head) and spawn `--local-peers`. */
-export async function bootMesh (values: Values): Promise<BootedMesh> {
+export async function bootMesh (values: Values, options: BootOptions = {}): Promise<BootedMesh> {
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0/ws', '/ip4/127.0.0.1/tcp/0'])
   const count = localPeersOf(values)
   const strategy = strategyOf(values)
@@ -41,7 +51,8 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
   if (count > 0 && typeof values.model !== 'string') throw new CliError('--local-peers needs --model (the model the peers serve)')
   const capabilities = await measureCapabilities(memoryBudget(values))
   const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined
-  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId })
+  const coordinator = options.coordinator !== false
+  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId, ...(coordinator ? {} : { eligible: false }) })
   let model: ServedModel | undefined
   let pipeline: PipelineService<ModelManifest> | undefined
   let local: LocalPeers | undefined
@@ -55,13 +66,15 @@ export async function bootMesh (values: Values): Promise<BootedMesh> {
     if (typeof values.model === 'string') {
       model = await serveModel(node, values)
       pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance })
-      await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) }) // /v1/models lists the model from the first request
+      // /v1/models lists the model from the first request (a node that may not coordinate waits for the peers' coordinator, below)
+      if (coordinator) await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
     }
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, keyDir: join(storeDir(values), 'local-peers'), logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, keyDir: join(storeDir(values), 'local-peers'), args: options.peerArgs, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
+    if (!coordinator) await pipeline?.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
   } catch (err) {
     await stop()
     throw err
