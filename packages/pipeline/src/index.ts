@@ -28,3 +28,4 @@ export { DEFAULT_FAULT_TOLERANCE, ERROR_CLASSES, FT_LEVELS, RECOVERY_HISTORY, RE
 export type { ErrorClass, FaultTolerance, FtLevel, RecoveryEvent, RecoveryStrategy } from './fault-tolerance.ts'
 export { CRITICAL_REPLICAS, generateCritical } from './critical.ts'
 export type { CriticalGenerateInit } from './critical.ts'
+export { numericsOf } from './numerics.ts'

@@ -1,5 +1,6 @@
 import type { LayerManifest, ModelConfig } from '@shardmesh/model'
 import { InvalidAllocationError, PlanError } from './errors.ts'
+import { numericsOf } from './numerics.ts'
 import { profiles } from './strategies.ts'
 import type { PeerProfile } from './strategies.ts'
 import type { PartSizes, Plan, PlanInput, PlanStage } from './plan-types.ts'
@@ -79,8 +80,9 @@ function fmtBytes (b: number): string {
   return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`
 }
 
-function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], count: number): string[] {
-  const fit = pool.filter(p => bytes <= p.capacity)
+/** Standbys of a stage: peers whose budget fits it and that compute with the primary's numerics (one could take over a running session). */
+function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], count: number, numerics: (peerId: string) => string, primary: string): string[] {
+  const fit = pool.filter(p => bytes <= p.capacity && numerics(p.peerId) === numerics(primary))
   const out: string[] = []
   for (let i = 0; i < fit.length && out.length < count; i++) out.push(fit[(stageIndex + i) % fit.length].peerId)
   return out
@@ -110,6 +112,8 @@ export function plan (input: PlanInput): Plan {
   const usable = all.filter(p => p.excluded === undefined)
   if (usable.length === 0) throw new PlanError(`no usable member for the ${strategy} strategy${all.length > 0 ? ': ' + all.map(p => `${p.peerId}: ${p.excluded}`).join('; ') : ''}`)
   const byId = new Map(usable.map(p => [p.peerId, p]))
+  const classes = new Map(members.map(m => [m.peerId, numericsOf(m.capabilities.backend)]))
+  const numerics = (peerId: string): string => classes.get(peerId)!
   const layerWork = strategy === 'layer' || input.sizes === undefined
     ? (l0: number, l1: number) => l1 - l0
     : (l0: number, l1: number) => stageWork(sizes, l0, l1)
@@ -151,7 +155,7 @@ export function plan (input: PlanInput): Plan {
     return {
       range,
       primary: p.peerId,
-      standbys: standbysFor(i, bytes, pool, input.standbys ?? 1),
+      standbys: standbysFor(i, bytes, pool, input.standbys ?? 1, numerics, p.peerId),
       reason: `${strategy}: ${share}; ${p.basis}; ${fmtBytes(bytes)} of weights, ${budget}`,
       bytes
     }

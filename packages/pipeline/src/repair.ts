@@ -6,6 +6,7 @@ import type { RecoveryDecision, RecoveryRequest, Repair, SessionDriver } from '.
 import { routeFromPlan } from './driver.ts'
 import { NumericsMismatchError, RecoveryFailedError } from './errors.ts'
 import type { FaultTolerance, RecoveryStrategy } from './fault-tolerance.ts'
+import { numericsOf } from './numerics.ts'
 import { currentPlan } from './plan-state.ts'
 import type { Plan } from './plan-types.ts'
 
@@ -28,6 +29,34 @@ const usable = (init: MeshRepairInit, peer: string, lost: Set<string>): boolean 
   return m !== undefined && m.status === 'alive'
 }
 
+/** A member's numerics class as it announced it; undefined for this peer itself or a member no longer known. */
+const classOf = (init: MeshRepairInit, peer: string): string | undefined => {
+  const backend = init.mesh.member(peer)?.capabilities.backend
+  return backend === undefined ? undefined : numericsOf(backend)
+}
+
+/** Two peers known to compute with different numerics (the exactness guard; unknown classes are checked by the `prepared` answer's backend). */
+const differ = (init: MeshRepairInit, a: string, b: string): boolean => {
+  const ca = classOf(init, a)
+  const cb = classOf(init, b)
+  return ca !== undefined && cb !== undefined && ca !== cb
+}
+
+/**
+ * Where a re-prefill on `next` would compute a layer with other numerics than `previous` did:
+ * a description of the first such layer, or undefined when every layer keeps its class.
+ */
+function numericsMoved (init: MeshRepairInit, previous: RouteHop[], next: RouteHop[]): string | undefined {
+  for (const a of previous) {
+    for (const b of next) {
+      if (b.layers[0] >= a.layers[1] || b.layers[1] <= a.layers[0] || !differ(init, a.peerId, b.peerId)) continue
+      const l = Math.max(a.layers[0], b.layers[0])
+      return `layer ${l} ran on ${a.peerId} (${classOf(init, a.peerId)!}); the new plan puts it on ${b.peerId} (${classOf(init, b.peerId)!}), so the tokens could differ`
+    }
+  }
+  return undefined
+}
+
 /** The strategy used: the level bounds what may be tried (`low`: only the same peer again). */
 export function effectiveStrategy (ft: FaultTolerance): RecoveryStrategy {
   if (ft.level === 'low') return ft.recovery === 'restart' ? 'restart' : 'reconnect'
@@ -39,8 +68,8 @@ export function effectiveStrategy (ft: FaultTolerance): RecoveryStrategy {
  * the newest plan's primary of that range, then any member announcing the range), each asked
  * to `prepare` the range before the session moves; `reconnect`/`restart` wait a bounded time
  * for the same peer; `coordinated` waits for the coordinator's next plan and re-prefills on
- * it. A replacement computing with another backend than the peer it replaces is refused
- * (exactness guard).
+ * it. A replacement, a promoted mirror or a re-prefill route computing a layer with other numerics
+ * (`numericsOf`) than the peer it replaces is refused (exactness guard).
  */
 /**
  * The route with each stage's first standby as its mirror (`parallel`, and `progressive` at
@@ -72,7 +101,7 @@ export function meshRepair (init: MeshRepairInit): Repair {
     async function choose (h: RouteHop, i: number, taken: Array<RouteHop | undefined>): Promise<RouteHop | undefined> {
       if (!lost.has(h.peerId)) return h
       // a mirror was sent everything the lost hop was: it takes over holding the session, nothing to replay
-      if (h.mirror !== undefined && (strategy === 'parallel' || strategy === 'progressive') && usable(init, h.mirror.peerId, lost)) {
+      if (h.mirror !== undefined && (strategy === 'parallel' || strategy === 'progressive') && usable(init, h.mirror.peerId, lost) && !differ(init, h.mirror.peerId, h.peerId)) {
         warm.push(i)
         return { peerId: h.mirror.peerId, addrs: h.mirror.addrs, layers: h.layers }
       }
@@ -135,15 +164,16 @@ async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: numbe
   // a peer already on the route stays on its own hop (a session has one state per peer)
   const candidates = [...new Set([...(stage?.standbys ?? []), ...(stage === undefined ? [] : [stage.primary]), ...holders])]
     .filter(p => usable(init, p, lost) && !onRoute.has(p))
-  const want = init.mesh.member(req.route[i].peerId)?.capabilities.backend.kind
+  const lostPeer = req.route[i].peerId
+  const want = init.mesh.member(lostPeer)?.capabilities.backend.kind
   let lastError: Error | undefined
   for (const p of candidates) {
     const h = hop(i, p)
     try {
       // a warm standby serves the range already; a cold one fetches it first
       const got = await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: strategy === 'parallel' || holders.includes(p) ? ACK_TIMEOUT_MS : PREPARE_TIMEOUT_MS })
-      if (want !== undefined && got.backend !== want) {
-        lastError = new NumericsMismatchError(`${p} computes layers [${range.join(', ')}] on ${got.backend}; the lost stage ran on ${want}, so the tokens could differ`)
+      if ((want !== undefined && got.backend !== want) || differ(init, p, lostPeer)) {
+        lastError = new NumericsMismatchError(`${p} computes layers [${range.join(', ')}] on ${classOf(init, p) ?? got.backend}; the lost stage ran on ${classOf(init, lostPeer) ?? want ?? '?'}, so the tokens could differ`)
         continue
       }
       return h
@@ -160,20 +190,27 @@ async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: numbe
 /** Wait for the coordinator's plan to route around the lost peers, then re-prefill on it. */
 async function coordinated (init: MeshRepairInit, req: RecoveryRequest, lost: Set<string>): Promise<RecoveryDecision> {
   const deadline = Date.now() + PREPARE_TIMEOUT_MS
+  let mismatch: NumericsMismatchError | undefined
   for (;;) {
     req.signal?.throwIfAborted()
     const plan: Plan | undefined = currentPlan(init.mesh.state())
     // a new session: any primary alive now will do, a lost peer that came back (respawned with its key) too
     if (plan !== undefined && plan.stages.every(s => usable(init, s.primary, new Set()))) {
       const route = routeFromPlan(plan, p => p === req.route.find(h => h.peerId === p)?.peerId ? req.route.find(h => h.peerId === p)!.addrs : init.addrsOf(p))
-      try {
-        // short tries: a primary still loading its range answers a later one
-        await Promise.all(route.map(async h => await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: ACK_TIMEOUT_MS })))
-        return { route, path: 'reprefill', strategy: 'coordinated' }
-      } catch (err) {
-        if (req.signal?.aborted === true) throw err
+      // every layer must keep its numerics class (a plan that moved one may move it back: the lost peer respawned)
+      const moved = numericsMoved(init, req.route, route)
+      mismatch = moved === undefined ? undefined : new NumericsMismatchError(moved)
+      if (mismatch === undefined) {
+        try {
+          // short tries: a primary still loading its range answers a later one
+          await Promise.all(route.map(async h => await init.driver.prepare(h, init.model, { signal: req.signal, timeoutMs: ACK_TIMEOUT_MS })))
+          return { route, path: 'reprefill', strategy: 'coordinated' }
+        } catch (err) {
+          if (req.signal?.aborted === true) throw err
+        }
       }
     }
+    if (Date.now() >= deadline && mismatch !== undefined) throw mismatch
     if (Date.now() >= deadline) throw new RecoveryFailedError('NO_PLAN', `the coordinator published no plan around ${[...lost].join(', ')} within ${PREPARE_TIMEOUT_MS} ms`)
     await new Promise(resolve => setTimeout(resolve, 100))
   }

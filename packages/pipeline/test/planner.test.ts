@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { layerManifest, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import type { Capabilities } from '@shardmesh/mesh'
-import { partSizes, plan, replan, stageBytes } from '../src/index.ts'
+import { numericsOf, partSizes, plan, replan, stageBytes } from '../src/index.ts'
 import type { PlanMember, StrategyName } from '../src/index.ts'
 
 const model = syntheticModel({ ...SYNTHETIC_PRESETS['tiny-gqa2'], nLayers: 6 })
@@ -112,6 +112,26 @@ describe('planner', () => {
     const scarce = replan(left, { config, sizes, members: [member('a'), member('d')], strategy: 'layer' })
     expect(scarce.stages.map(s => s.primary)).toEqual(['a', 'd'])
     covers(scarce)
+  })
+
+  it('mixes cpu and webgpu primaries; a stage\'s standbys compute with its primary\'s numerics (numericsOf)', () => {
+    const swiftshader = { kind: 'webgpu' as const, adapter: { vendor: 'google', architecture: 'swiftshader', fallback: 'true', subgroups: 'true' } }
+    const nvidia = { kind: 'webgpu' as const, adapter: { vendor: 'nvidia', architecture: 'ada', subgroups: 'true' } }
+    expect(numericsOf({ kind: 'cpu' })).toBe('cpu')
+    expect(numericsOf(swiftshader)).toBe('webgpu google/swiftshader subgroups')
+    // Node's Dawn and a Chromium tab on SwiftShader describe the driver differently: one class all the same
+    expect(numericsOf({ ...swiftshader, adapter: { ...swiftshader.adapter, description: 'SwiftShader driver 5.0.0' } })).toBe(numericsOf(swiftshader))
+    expect(numericsOf(nvidia)).not.toBe(numericsOf(swiftshader))
+    // stages: a (webgpu) and b (cpu); spares: c (cpu), d (webgpu on another adapter), e (webgpu like a)
+    const ms = [member('a', { backend: swiftshader }), member('b'), member('c'), member('d', { backend: nvidia }), member('e', { backend: swiftshader })]
+    const p = plan({ config, sizes, members: ms, strategy: 'layer', maxStages: 2, standbys: 3 })
+    covers(p)
+    expect(p.stages.map(s => [s.primary, s.standbys])).toEqual([['a', ['e']], ['b', ['c']]])
+    // a lost primary's range goes to a standby of its class; with none, the whole pipeline is re-planned
+    const lostA = replan(p, { config, sizes, members: ms.filter(m => m.peerId !== 'a'), strategy: 'layer', maxStages: 2, standbys: 3 })
+    expect(lostA.stages.map(s => s.primary)).toEqual(['e', 'b'])
+    const noTwin = plan({ config, sizes, members: [member('a', { backend: swiftshader }), member('b'), member('d', { backend: nvidia })], strategy: 'layer', maxStages: 2 })
+    expect(noTwin.stages.map(s => [s.primary, s.standbys])).toEqual([['a', []], ['b', []]])
   })
 
   it.each(['layer', 'balanced', 'hardware_aware', 'browser_optimized'] as StrategyName[])('%s plans 1..8 members covering every layer', (strategy) => {
