@@ -49,7 +49,13 @@ describe('three tabs open the peer page and serve stories260K on WebGPU', () => 
     await m.screenshot(m.tabs[0], 'peer-joining')
     await allServing(m, 3, true)
     const statuses = await Promise.all(m.tabs.map(async t => await m.status(t)))
-    const mesh = await m.mesh()
+    // what a tab holds reaches the bootstrap in its next announcement (gossip): wait for that
+    const holds = (mesh: Awaited<ReturnType<typeof m.mesh>>, s: (typeof statuses)[number]): boolean =>
+      mesh.peers.find(x => x.peerId === s.peerId)?.layers.some(([a, b]) => a <= s.stage!.range[0] && b >= s.stage!.range[1]) === true
+    const mesh = await waitFor('every tab\'s layers announced', async () => {
+      const v = await m.mesh()
+      return statuses.every(s => holds(v, s)) ? v : undefined
+    }, 30_000, async () => await m.describe())
     expect(new Set(mesh.plan!.stages.map(s => s.primary))).toEqual(new Set(statuses.map(s => s.peerId)))
     for (const s of statuses) {
       expect(s.backend).toBe('webgpu')
