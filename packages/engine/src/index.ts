@@ -2,6 +2,7 @@ export type { ActivationDType, Backend, BatchItem, ForwardOptions, SamplingParam
 export { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError } from './errors.ts'
 export { cpuBackend } from './cpu/backend.ts'
 export type { CpuBackendInit } from './cpu/backend.ts'
+export type { CpuQuant } from './cpu/matrix.ts'
 export { availableThreads } from './cpu/wasm/arena.ts'
 export { argmax, sample } from './sampling.ts'
 export { uniform } from './rng.ts'

@@ -1,9 +1,9 @@
-import { CorruptCheckpointError, UnsupportedTensorTypeError, f16Table, tensorByteLength, toFloat32 } from '@shardmesh/model'
+import { convertTensor, CorruptCheckpointError, UnsupportedTensorTypeError, f16Table, tensorByteLength, toFloat32 } from '@shardmesh/model'
 import type { DType, Tensor } from '@shardmesh/model'
 import { defaultArena } from './wasm/arena.ts'
 import type { WasmArena } from './wasm/arena.ts'
 import { rowBytes } from './wasm/kernels.ts'
-import type { Layout } from './wasm/kernels.ts'
+import type { KernelId, Layout } from './wasm/kernels.ts'
 
 /**
  * A weight matrix `(rows, cols)` copied once into a WebAssembly memory, where the matmul
@@ -19,6 +19,8 @@ export interface CpuMatrix {
   cols: number
   /** How the copy in `arena` is laid out. */
   layout: Layout
+  /** The kernel `matmul` runs: the layout's exact one, or `Q8_0_INT` (activations quantized to int8, see `CpuQuant`). */
+  kernel: KernelId
   arena: WasmArena
   /** Byte offset of row 0 in the arena's memory. */
   offset: number
@@ -26,17 +28,27 @@ export interface CpuMatrix {
 
 const LAYOUT: Partial<Record<DType, Layout>> = { F32: 'F32', BF16: 'F32', F16: 'F16', Q8_0: 'Q8_0', Q4_0: 'Q4_0' }
 
+/**
+ * The opt-in approximate matmul path: `'q8_0'` holds F32, F16 and BF16 matrices as Q8_0
+ * (quantized on load; rows that are not whole blocks of 32 keep their dtype and the exact
+ * kernel) and multiplies every Q8_0 matrix with activations quantized to int8 per block of 32
+ * (`q8-activations.ts`), in integer dot products. Q4_0 matrices keep the exact kernel.
+ */
+export type CpuQuant = 'q8_0'
+
 /** Copy a tensor into `arena` (by default the process-wide one) as a matrix for `matmul`. */
-export function cpuMatrix (t: Tensor, arena: WasmArena = defaultArena()): CpuMatrix {
-  const layout = LAYOUT[t.dtype]
-  if (layout === undefined) {
-    throw new UnsupportedTensorTypeError(`tensor ${t.name}: dtype ${String(t.dtype)} is not supported by the cpu backend`)
+export function cpuMatrix (stored: Tensor, arena: WasmArena = defaultArena(), quant?: CpuQuant): CpuMatrix {
+  if (LAYOUT[stored.dtype] === undefined) {
+    throw new UnsupportedTensorTypeError(`tensor ${stored.name}: dtype ${String(stored.dtype)} is not supported by the cpu backend`)
   }
+  const need = tensorByteLength(stored.dtype, stored.shape, stored.name)
+  if (stored.data.byteLength !== need) {
+    throw new CorruptCheckpointError(`${stored.name}: ${stored.dtype} [${stored.shape.join(', ')}] needs ${need} bytes, has ${stored.data.byteLength}`)
+  }
+  if (stored.dtype === 'F16') checkHalves(stored)
+  const t = quant === 'q8_0' && stored.dtype !== 'Q4_0' ? convertTensor(stored, 'Q8_0') : stored
+  const layout = LAYOUT[t.dtype]!
   const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape[0]]
-  const need = tensorByteLength(t.dtype, t.shape, t.name)
-  if (t.data.byteLength !== need) {
-    throw new CorruptCheckpointError(`${t.name}: ${t.dtype} [${t.shape.join(', ')}] needs ${need} bytes, has ${t.data.byteLength}`)
-  }
   const offset = arena.alloc(rows * rowBytes(layout, cols))
   if (t.dtype === 'BF16') {
     const out = new Uint32Array(arena.memory.buffer, offset, rows * cols)
@@ -44,13 +56,15 @@ export function cpuMatrix (t: Tensor, arena: WasmArena = defaultArena()): CpuMat
   } else {
     arena.bytes.set(t.data, offset)
   }
-  if (t.dtype === 'F16') {
-    const u = new Uint16Array(arena.memory.buffer, offset, rows * cols)
-    for (let i = 0; i < u.length; i++) {
-      if ((u[i] & 0x7c00) === 0x7c00) throw new CorruptCheckpointError(`${t.name}: F16 value ${i} is Inf or NaN`)
-    }
+  const kernel = quant === 'q8_0' && layout === 'Q8_0' ? 'Q8_0_INT' : layout
+  return { name: t.name, dtype: stored.dtype, rows, cols, layout, kernel, arena, offset }
+}
+
+/** F16 weights must be finite (the kernels' half conversion does not handle Inf or NaN). */
+function checkHalves (t: Tensor): void {
+  for (let i = 0; i < t.data.byteLength / 2; i++) {
+    if ((t.data[2 * i + 1] & 0x7c) === 0x7c) throw new CorruptCheckpointError(`${t.name}: F16 value ${i} is Inf or NaN`)
   }
-  return { name: t.name, dtype: t.dtype, rows, cols, layout, arena, offset }
 }
 
 /** Row `r` of `m` as float32 into `out` (embedding lookup). */

@@ -8,6 +8,7 @@ import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, Stag
 import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
 import { KvCache } from './kv-cache.ts'
 import { readRow } from './matrix.ts'
+import type { CpuQuant } from './matrix.ts'
 import { matmul } from './matmul.ts'
 import { wasmArena } from './wasm/arena.ts'
 import type { WasmArena } from './wasm/arena.ts'
@@ -61,7 +62,7 @@ export class CpuStage implements Stage {
   private tail: Promise<unknown> = Promise.resolve()
   private closed = false
 
-  constructor (init: StageInit, threads: number) {
+  constructor (init: StageInit, threads: number, quant?: CpuQuant) {
     const { config } = init
     const [l0, l1] = init.layers
     if (!Number.isInteger(l0) || !Number.isInteger(l1) || l0 < 0 || l1 > config.nLayers || l0 > l1) {
@@ -74,7 +75,7 @@ export class CpuStage implements Stage {
     this.activations = init.activations ?? 'F32'
     this.arena = wasmArena({ threads })
     try {
-      this.weights = stageWeights(config, init.tensors, l0, l1, this.embed, this.head, this.arena)
+      this.weights = stageWeights(config, init.tensors, l0, l1, this.embed, this.head, this.arena, quant)
     } catch (err) {
       this.arena.close()
       throw err

@@ -1,7 +1,7 @@
 import type { ModelConfig } from '@shardmesh/model'
 import { cpuMatrix, vectorF32 } from './matrix.ts'
 import type { WasmArena } from './wasm/arena.ts'
-import type { CpuMatrix } from './matrix.ts'
+import type { CpuMatrix, CpuQuant } from './matrix.ts'
 import type { TensorSource } from '../types.ts'
 import { requireTensor } from '../stage-tensors.ts'
 
@@ -24,12 +24,12 @@ export interface StageWeights {
   output?: CpuMatrix // (vocab, dim); the embedding table when tied
 }
 
-/** Gather and check the weights of layers [l0, l1) plus embedding and head as asked, copied into `arena`. */
-export function stageWeights (config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean, arena: WasmArena): StageWeights {
+/** Gather and check the weights of layers [l0, l1) plus embedding and head as asked, copied into `arena` (quantized on the way in with `quant`). */
+export function stageWeights (config: ModelConfig, tensors: TensorSource, l0: number, l1: number, embed: boolean, head: boolean, arena: WasmArena, quant?: CpuQuant): StageWeights {
   const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config
   const qDim = nHeads * headDim
   const kvDim = nKvHeads * headDim
-  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(requireTensor(tensors, name, shape), arena)
+  const matrix = (name: string, shape: number[]): CpuMatrix => cpuMatrix(requireTensor(tensors, name, shape), arena, quant)
   const vector = (name: string): Float32Array => vectorF32(requireTensor(tensors, name, [dim]))
   const layers: LayerWeights[] = []
   for (let l = l0; l < l1; l++) {

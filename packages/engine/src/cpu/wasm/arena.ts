@@ -2,7 +2,7 @@ import { f16Table } from '@shardmesh/model'
 import { StageConfigError } from '../../errors.ts'
 import { controlInts } from './control.ts'
 import { KERNEL_EXPORTS, kernelModuleBytes } from './kernels.ts'
-import type { Kernel, Layout } from './kernels.ts'
+import type { Kernel, KernelId } from './kernels.ts'
 import { MatmulThreads } from './threads.ts'
 
 const PAGE = 65536
@@ -44,13 +44,14 @@ const CHUNKS_PER_THREAD = 4
 export class WasmArena {
   readonly memory: WebAssembly.Memory
   private readonly kernels: Array<[string, Kernel]>
-  private readonly index: Record<Layout, number>
+  private readonly index: Record<KernelId, number>
   private pool: MatmulThreads | undefined
   /** Byte offset of the f16 → f32 table the quantized kernels read block scales from. */
   readonly table: number
   /** Views of the whole memory, renewed when it grows. */
   bytes = new Uint8Array(0)
   f32 = new Float32Array(0)
+  i16 = new Int16Array(0)
   private top = 0
   private scratchAt = 0
   private scratchBytes = 0
@@ -61,9 +62,9 @@ export class WasmArena {
     const module = kernelModule(shared)
     this.memory = new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared })
     const instance = new WebAssembly.Instance(module, { env: { memory: this.memory } })
-    const layouts = Object.keys(KERNEL_EXPORTS) as Layout[]
-    this.kernels = layouts.map(l => [KERNEL_EXPORTS[l], instance.exports[KERNEL_EXPORTS[l]] as Kernel])
-    this.index = Object.fromEntries(layouts.map((l, i) => [l, i])) as Record<Layout, number>
+    const ids = Object.keys(KERNEL_EXPORTS) as KernelId[]
+    this.kernels = ids.map(l => [KERNEL_EXPORTS[l], instance.exports[KERNEL_EXPORTS[l]] as Kernel])
+    this.index = Object.fromEntries(ids.map((l, i) => [l, i])) as Record<KernelId, number>
     const table = f16Table()
     this.table = this.alloc(table.byteLength)
     this.f32.set(table, this.table / 4)
@@ -79,7 +80,7 @@ export class WasmArena {
    * y = x · Wᵀ with the matrix, x `(n, cols)` and y `(n, rows)` already in the memory
    * (byte offsets); split across the threads when it is large enough to pay.
    */
-  matmul (layout: Layout, w: number, rows: number, cols: number, x: number, n: number, y: number): void {
+  matmul (layout: KernelId, w: number, rows: number, cols: number, x: number, n: number, y: number): void {
     const pool = this.pool
     if (pool === undefined || rows * cols * n < THREAD_MIN_MACS) {
       this.kernels[this.index[layout]][1](w, rows, cols, x, n, y, 0, rows, this.table)
@@ -110,6 +111,7 @@ export class WasmArena {
     if (this.bytes.byteLength !== this.memory.buffer.byteLength) {
       this.bytes = new Uint8Array(this.memory.buffer)
       this.f32 = new Float32Array(this.memory.buffer)
+      this.i16 = new Int16Array(this.memory.buffer)
     }
     this.top = end
     return at

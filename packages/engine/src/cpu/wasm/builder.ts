@@ -61,6 +61,7 @@ const PLAIN = {
   'i32x4.extend_low_i16x8_s': simd(0xa7),
   'i32x4.extend_high_i16x8_s': simd(0xa8),
   'i32x4.shl': simd(0xab),
+  'i32x4.dot_i16x8_s': simd(0xba),
   'i32x4.add': simd(0xae),
   'f32x4.add': simd(0xe4),
   'f32x4.sub': simd(0xe5),

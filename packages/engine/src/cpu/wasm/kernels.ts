@@ -1,4 +1,5 @@
 import { FunctionBuilder, moduleBytes } from './builder.ts'
+import { Q8_INT_EXPORT, q8IntMatmulFunction } from './kernel-q8-int.ts'
 
 /**
  * The matmul kernels as one WebAssembly module. Every kernel has the signature
@@ -12,7 +13,10 @@ import { FunctionBuilder, moduleBytes } from './builder.ts'
  */
 export type Layout = 'F32' | 'F16' | 'Q8_0' | 'Q4_0'
 
-export const KERNEL_EXPORTS: Record<Layout, string> = { F32: 'matmul_f32', F16: 'matmul_f16', Q8_0: 'matmul_q8_0', Q4_0: 'matmul_q4_0' }
+/** A weight layout's exact kernel, or `Q8_0_INT`: Q8_0 weights times int8-quantized activations (`kernel-q8-int.ts`). */
+export type KernelId = Layout | 'Q8_0_INT'
+
+export const KERNEL_EXPORTS: Record<KernelId, string> = { F32: 'matmul_f32', F16: 'matmul_f16', Q8_0: 'matmul_q8_0', Q4_0: 'matmul_q4_0', Q8_0_INT: Q8_INT_EXPORT }
 
 export type Kernel = (w: number, rows: number, cols: number, x: number, n: number, y: number, r0: number, r1: number, table: number) => void
 
@@ -216,6 +220,7 @@ function matmulFunction (layout: Layout): FunctionBuilder {
 /** The kernel module for a memory that is shared between threads or not; memories go up to 4 GiB. */
 export function kernelModuleBytes (shared: boolean): Uint8Array<ArrayBuffer> {
   const functions: Record<string, FunctionBuilder> = {}
-  for (const layout of Object.keys(KERNEL_EXPORTS) as Layout[]) functions[KERNEL_EXPORTS[layout]] = matmulFunction(layout)
+  for (const layout of Object.keys(DOTS) as Layout[]) functions[KERNEL_EXPORTS[layout]] = matmulFunction(layout)
+  functions[Q8_INT_EXPORT] = q8IntMatmulFunction()
   return moduleBytes({ shared, initial: 1, maximum: 65536 }, functions)
 }
