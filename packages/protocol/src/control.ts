@@ -132,7 +132,8 @@ function checkControl (value: unknown): ControlMessage {
     if (!/^[0-9a-f]{64}$/.test(digest)) fail('digest must be 64 lowercase hex digits')
     return { type: 'digested', session, position: num(o.position, 'position', 0, 2 ** 32 - 1, true), digest }
   }
-  if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${JSON.stringify(o.type)}`)
+  // a string is quoted (cut to 64 characters); anything else is named by its type (a deeply nested array would overflow JSON.stringify)
+  if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${typeof o.type === 'string' ? JSON.stringify(o.type.slice(0, 64)) : typeof o.type}`)
   if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
   const route = o.route.map((h: unknown, i: number): RouteHop => {
     const hop: RouteHop = { ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }

@@ -1,0 +1,116 @@
+import fc from 'fast-check'
+import { expect } from 'vitest'
+import { decodeControl, decodeFrame, encodeControl, encodeFrame, frameActivations, frameTokens, InvalidControlMessageError, InvalidFrameError, MAX_RANK } from '@shardmesh/protocol'
+import type { ControlMessage, Frame, FrameDType, RouteHop } from '@shardmesh/protocol'
+import { arbitraryText, expectTyped, mutatedBytes, mutatedJson, Tally } from '../harness.ts'
+import type { Target } from '../harness.ts'
+
+const ELEMENT_BYTES: Record<FrameDType, number> = { F32: 4, F16: 2, I32: 4 }
+/** Byte offsets of the frame header fields: kind, step, position, dtype, rank, flags, payload length, shape dims. */
+const FRAME_FIELDS = [2, 3, 20, 24, 28, 29, 30, 32, 36, 40, 44, 48]
+
+/** Payload floats include NaN, ±∞, -0 and subnormals: frameActivations must refuse the non-finite ones. */
+const floatBits = fc.oneof(fc.float({ noDefaultInfinity: false, noNaN: false }), fc.constantFrom(NaN, Infinity, -Infinity, -0, 1e-45))
+
+const validFrame: fc.Arbitrary<Frame> = fc.record({
+  kind: fc.constantFrom('activations' as const, 'tokens' as const, 'sampled' as const),
+  session: fc.uint8Array({ minLength: 16, maxLength: 16 }),
+  step: fc.nat({ max: 2 ** 32 - 1 }),
+  position: fc.nat({ max: 2 ** 32 - 1 }),
+  dtype: fc.constantFrom('F32' as const, 'F16' as const, 'I32' as const),
+  shape: fc.array(fc.integer({ min: 1, max: 6 }), { minLength: 1, maxLength: MAX_RANK }),
+  partial: fc.boolean(),
+  replay: fc.boolean()
+}).chain(f => {
+  const n = f.shape.reduce((a, b) => a * b, 1)
+  const payload = f.dtype === 'F32'
+    ? fc.array(floatBits, { minLength: n, maxLength: n }).map(xs => new Uint8Array(Float32Array.from(xs).buffer))
+    : fc.uint8Array({ minLength: n * ELEMENT_BYTES[f.dtype], maxLength: n * ELEMENT_BYTES[f.dtype] })
+  return payload.map(p => ({ ...f, payload: p }))
+})
+
+/** The checks a stage runs on a decoded frame next (dim 1 or 6, vocab 512) may refuse it too, typed (not counted as cases). */
+const stageChecks = new Tally()
+function frameChecks (f: Frame): void {
+  for (const dim of [1, 6]) expectTyped(stageChecks, [InvalidFrameError], () => frameActivations(f, dim))
+  expectTyped(stageChecks, [InvalidFrameError], () => frameTokens(f, 512))
+}
+
+const hex = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n })
+const peerRef = fc.record({ peerId: fc.string({ maxLength: 60 }), addrs: fc.array(fc.string({ maxLength: 80 }), { maxLength: 4 }) })
+const layers: fc.Arbitrary<[number, number]> = fc.tuple(fc.nat(1000), fc.integer({ min: 1, max: 100 })).map(([a, n]) => [a, a + n])
+const route: fc.Arbitrary<RouteHop[]> = fc.array(
+  fc.record({ peerId: fc.string({ maxLength: 60 }), addrs: fc.array(fc.string({ maxLength: 80 }), { maxLength: 3 }), layers, mirror: fc.option(peerRef, { nil: undefined }) }, { requiredKeys: ['peerId', 'addrs', 'layers'] }),
+  { minLength: 1, maxLength: 6 })
+const u32 = fc.nat({ max: 2 ** 32 - 1 })
+
+/** Every control message type, valid. */
+export const validControl: fc.Arbitrary<ControlMessage> = hex(32).chain(session => fc.oneof(
+  route.chain(r => fc.record({
+    type: fc.constant('open' as const), session: fc.constant(session), model: fc.string({ maxLength: 40 }), hop: fc.nat(r.length - 1), route: fc.constant(r), head: peerRef,
+    sampling: fc.record({ temperature: fc.double({ min: 0, max: 100, noNaN: true }), topK: fc.nat(1e7), topP: fc.double({ min: 0, max: 1, noNaN: true }), seed: u32 }),
+    replayTo: fc.option(fc.nat(r.length - 1), { nil: undefined }), step: fc.option(u32, { nil: undefined }), shadow: fc.option(fc.constant(true), { nil: undefined })
+  }, { requiredKeys: ['type', 'session', 'model', 'hop', 'route', 'head', 'sampling'] })),
+  fc.constant({ type: 'close' as const, session }),
+  fc.record({ type: fc.constant('error' as const), session: fc.constant(session), code: fc.string({ maxLength: 64 }), message: fc.string({ maxLength: 200 }), blame: fc.option(fc.string({ maxLength: 60 }), { nil: undefined }) }, { requiredKeys: ['type', 'session', 'code', 'message'] }),
+  route.chain(r => fc.record({ type: fc.constant('reroute' as const), session: fc.constant(session), hop: fc.nat(r.length - 1), route: fc.constant(r), position: u32, step: u32, replayTo: fc.option(fc.nat(r.length - 1), { nil: undefined }) }, { requiredKeys: ['type', 'session', 'hop', 'route', 'position', 'step'] })),
+  fc.record({ type: fc.constant('rerouted' as const), session: fc.constant(session), hop: fc.nat(255) }),
+  fc.record({ type: fc.constant('prepare' as const), session: fc.constant(session), model: fc.string({ maxLength: 40 }), layers }),
+  fc.record({ type: fc.constant('prepared' as const), session: fc.constant(session), layers, backend: fc.string({ maxLength: 20 }), activations: fc.constantFrom('F32', 'F16') }),
+  fc.record({ type: fc.constant('digest' as const), session: fc.constant(session), position: u32 }),
+  fc.record({ type: fc.constant('digested' as const), session: fc.constant(session), position: u32, digest: hex(64) })
+))
+
+/** A message as its JSON reads back (-0 is 0, undefined fields are gone). */
+const json = (m: unknown): unknown => JSON.parse(JSON.stringify(m))
+
+function withControlHeader (json: Uint8Array): Uint8Array {
+  return new Uint8Array([0x53, 0x43, 1, ...json])
+}
+
+/** Activation frames and control messages: what every stage reads from its streams. */
+export function protocolTargets (): Target[] {
+  const t = (name: string, runs: number, property: (tally: Tally) => Target['property']): Target => {
+    const tally = new Tally()
+    return { name, runs, tally, property: property(tally) }
+  }
+  return [
+    t('frame/bytes', 3000, tally => () => fc.property(
+      fc.oneof(
+        fc.uint8Array({ maxLength: 128 }),
+        // a valid magic and version, so the rest of the header is reached
+        fc.uint8Array({ minLength: 32, maxLength: 160 }).map(b => { b.set([0x53, 0x4d, 2], 0); return b })
+      ),
+      bytes => { expectTyped(tally, [InvalidFrameError], () => decodeFrame(bytes), frameChecks) })),
+    t('frame/mutated', 3000, tally => () => fc.property(mutatedBytes(validFrame.map(encodeFrame), FRAME_FIELDS), bytes => {
+      expectTyped(tally, [InvalidFrameError], () => decodeFrame(bytes), f => {
+        // whatever decodes re-encodes to the same bytes: no field is silently dropped or reinterpreted
+        expect(encodeFrame(f)).toEqual(bytes)
+        frameChecks(f)
+      })
+    })),
+    t('frame/round-trip', 1000, tally => () => fc.property(validFrame, f => {
+      const back = expectTyped(tally, [], () => decodeFrame(encodeFrame(f)))
+      expect(back).toEqual({ ...f, session: f.session, payload: f.payload })
+      // activations with NaN/∞ are refused with NON_FINITE, never passed on
+      if (f.kind === 'activations' && f.shape.length === 2 && f.dtype === 'F32') {
+        const floats = new Float32Array(f.payload.slice().buffer)
+        const finite = floats.every(Number.isFinite)
+        try { frameActivations(back!, f.shape[1]); expect(finite).toBe(true) } catch (err) { expect((err as InvalidFrameError).code).toBe('NON_FINITE'); expect(finite).toBe(false) }
+      }
+    })),
+    t('control/bytes', 3000, tally => () => fc.property(
+      fc.oneof(arbitraryText(), arbitraryText().map(withControlHeader)),
+      bytes => { expectTyped(tally, [InvalidControlMessageError], () => decodeControl(bytes), m => { expect(json(decodeControl(encodeControl(m)))).toEqual(json(m)) }) })),
+    t('control/mutated', 3000, tally => () => fc.property(
+      fc.oneof(
+        { weight: 4, arbitrary: mutatedJson(validControl, ['type', 'session', 'route', 'hop', 'layers', 'sampling', 'mirror', 'replayTo']).map(withControlHeader) },
+        { weight: 1, arbitrary: mutatedBytes(validControl.map(encodeControl), [2]) }
+      ),
+      bytes => { expectTyped(tally, [InvalidControlMessageError], () => decodeControl(bytes), m => { expect(json(decodeControl(encodeControl(m)))).toEqual(json(m)) }) })),
+    t('control/round-trip', 1000, tally => () => fc.property(validControl, m => {
+      const back = expectTyped(tally, [], () => decodeControl(encodeControl(m)))
+      expect(json(back)).toEqual(json(m))
+    }))
+  ]
+}
