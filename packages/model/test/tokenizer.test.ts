@@ -164,17 +164,13 @@ describe('llama2.c tok512 tokenizer', () => {
     }
   })
 
-  it('encodes a long text exactly like run.c, fast', () => {
+  it('encodes a long text exactly like run.c (its speed: pnpm bench:model)', () => {
     const words = [...golden.encode_cases.map((c) => c.text), ...golden.cases.map((c) => c.text.slice(0, 300)),
       ' ', '  ', '\n', '\t', 'é', '日本', '🙂', 'the', ' the', 'aaaa', '!!']
     const text = randomText(words, 22_000, 42)
-    tok.encode(text) // warm up
-    const t0 = performance.now()
     const ids = tok.encode(text)
-    const ms = performance.now() - t0
     expect(ids).toEqual(runcEncode(spec, text))
     expect(ids.length).toBeGreaterThan(4000)
-    expect(ms).toBeLessThan(250)
   })
 
   it('names the file and token when the tokenizer file is cut short or corrupt', () => {
