@@ -65,6 +65,19 @@ export function array (obj: Record<string, unknown>, field: string, maxLength: n
   return v
 }
 
+/**
+ * A JSON value nested at most `maxDepth` levels (checked without recursion): deeper values
+ * would overflow the stack of JSON.stringify when the state is sized or published again.
+ */
+export function shallowJson (value: unknown, field: string, maxDepth: number): unknown {
+  let level: unknown[] = [value]
+  for (let depth = 0; level.length > 0; depth++) {
+    if (depth > maxDepth) bad(field, `JSON nested at most ${maxDepth} levels deep`)
+    level = level.flatMap(v => typeof v === 'object' && v !== null ? Object.values(v) : [])
+  }
+  return value
+}
+
 /** base58btc CIDv0/identity multihash peer ids (`12D3KooW…`, `Qm…`, `16Uiu2…`). */
 const PEER_ID = /^[1-9A-HJ-NP-Za-km-z]{40,64}$/
 

@@ -1,4 +1,4 @@
-import { array, decodeObject, isPeerId, peerId, record, sameSender, str, uint } from '../codec.ts'
+import { array, decodeObject, isPeerId, peerId, record, sameSender, shallowJson, str, uint } from '../codec.ts'
 import { MAX_STATE_BYTES, MAX_VALUE_BYTES } from '../constants.ts'
 import { InvalidMessageError } from '../errors.ts'
 import type { LogEntry, MeshState, Transaction } from '../types.ts'
@@ -15,6 +15,8 @@ export type StateMessage = Append | Snapshot | SyncRequest
 export const MAX_ENTRIES_PER_APPEND = 64
 export const MAX_CONFIG = 4096
 export const MAX_KEY_LENGTH = 256
+/** Nesting of an application value (a plan is about 6 deep). */
+export const MAX_VALUE_DEPTH = 64
 
 function members (value: unknown, field: string): string[] {
   if (!Array.isArray(value) || value.length > MAX_CONFIG || !value.every(isPeerId)) {
@@ -36,11 +38,12 @@ export function parseTransaction (value: unknown): Transaction {
     case 'delete': return { op: 'delete', key: key(tx) }
     case 'set': {
       if (!('value' in tx) || tx.value === undefined) throw new InvalidMessageError('malformed', '"value" is required')
-      const bytes = JSON.stringify(tx.value).length
+      const bytes = JSON.stringify(shallowJson(tx.value, 'value', MAX_VALUE_DEPTH)).length
       if (bytes > MAX_VALUE_BYTES) throw new InvalidMessageError('oversized', `value of ${bytes} bytes, limit ${MAX_VALUE_BYTES}`)
       return { op: 'set', key: key(tx), value: tx.value }
     }
-    default: throw new InvalidMessageError('malformed', `unknown transaction op "${String(tx.op)}"`)
+    // String() of an object with a bad toString throws a TypeError, of a deep array a RangeError
+    default: throw new InvalidMessageError('malformed', `unknown transaction op ${typeof tx.op === 'string' ? `"${tx.op.slice(0, 64)}"` : `of type ${typeof tx.op}`}`)
   }
 }
 
@@ -68,7 +71,7 @@ export function parseState (value: unknown): MeshState {
     const c = record(s, 'coordinator')
     coordinator = { term: uint(c, 'term'), peerId: peerId(c, 'peerId') }
   }
-  return { version: uint(s, 'version'), term: uint(s, 'term'), config: members(s.config, 'config'), coordinator, data: record(s, 'data') }
+  return { version: uint(s, 'version'), term: uint(s, 'term'), config: members(s.config, 'config'), coordinator, data: shallowJson(record(s, 'data'), 'data', MAX_VALUE_DEPTH) as Record<string, unknown> }
 }
 
 /** Validate a state-topic message signed by `from`. */

@@ -1,0 +1,5 @@
+import { fuzzSuite } from './fuzz-suite.ts'
+import { gossipTargets } from './targets/gossip.ts'
+
+/** Election, membership and state gossip never crash a peer: a valid message or InvalidMessageError (counted under its reason). */
+fuzzSuite('fuzz: gossip messages', gossipTargets)
