@@ -1,5 +1,5 @@
-import { f16Table, f32ToF16 } from '@shardmesh/model'
 import { InvalidFrameError } from './errors.ts'
+import { halfTable, toHalf } from './f16.ts'
 import type { Frame, FrameDType } from './frame.ts'
 
 /** Little-endian element view of a payload, copying only when the bytes are unaligned. */
@@ -16,7 +16,7 @@ function offset (payload: Uint8Array, width: number): number {
 export function activationPayload (hidden: Float32Array, dtype: Extract<FrameDType, 'F32' | 'F16'>): Uint8Array {
   if (dtype === 'F32') return new Uint8Array(hidden.buffer, hidden.byteOffset, hidden.byteLength)
   const half = new Uint16Array(hidden.length)
-  for (let i = 0; i < hidden.length; i++) half[i] = f32ToF16(hidden[i])
+  for (let i = 0; i < hidden.length; i++) half[i] = toHalf(hidden[i])
   return new Uint8Array(half.buffer)
 }
 
@@ -34,7 +34,7 @@ export function frameActivations (frame: Frame, dim: number): Float32Array {
   if (frame.dtype === 'F32') {
     out = new Float32Array(aligned(frame.payload, 4), offset(frame.payload, 4), n)
   } else if (frame.dtype === 'F16') {
-    const table = f16Table()
+    const table = halfTable()
     const half = new Uint16Array(aligned(frame.payload, 2), offset(frame.payload, 2), n)
     out = new Float32Array(n)
     for (let i = 0; i < n; i++) out[i] = table[half[i]]
