@@ -35,6 +35,8 @@ const TYPED_ARRAY: Record<number, { new (buffer: ArrayBuffer): GgufArray }> = {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
+/** Arrays of arrays nest at most this deep (real files use 1 level); deeper ones would overflow the stack. */
+const MAX_ARRAY_DEPTH = 16
 
 /** The shortest decimal that is the same float32, so 1e-5 stored as f32 reads back as 1e-5. */
 function f32Decimal (v: number): number {
@@ -48,6 +50,8 @@ function f32Decimal (v: number): number {
 /** Reads little-endian fields; every read names its field so truncation errors can say where. */
 class Cursor {
   pos = 0
+  /** Arrays being read, outermost first. */
+  depth = 0
   readonly bytes: Uint8Array
   readonly view: DataView
   readonly source: string
@@ -113,7 +117,11 @@ class Cursor {
         return b === 1
       }
       case ValueType.STRING: return this.string(what)
-      case ValueType.ARRAY: return this.array(what)
+      case ValueType.ARRAY: {
+        if (this.depth >= MAX_ARRAY_DEPTH) throw new CorruptCheckpointError(`${this.source}: ${what} nests arrays more than ${MAX_ARRAY_DEPTH} deep`)
+        this.depth++
+        try { return this.array(what) } finally { this.depth-- }
+      }
       default: throw new CorruptCheckpointError(`${this.source}: ${what} has unknown value type ${type}`)
     }
   }

@@ -27,6 +27,10 @@ export function llamaShapes (config: ModelConfig): Map<string, number[]> {
  * lengths. Missing → MissingFieldError; extra, misshapen or mis-sized → CorruptCheckpointError.
  */
 export function checkLlamaTensors (tensors: Map<string, Tensor>, config: ModelConfig, source: string): void {
+  // a claimed layer count beyond the tensors present is refused before any per-layer work (2^53 layers would never finish)
+  if (config.nLayers > tensors.size) {
+    throw new MissingFieldError(`${source}: ${config.nLayers} layers need ${9 * config.nLayers} layer tensors, the checkpoint has ${tensors.size} tensors in all`)
+  }
   const shapes = llamaShapes(config)
   const missing = [...shapes.keys()].filter((name) => !tensors.has(name))
   if (missing.length > 0) {

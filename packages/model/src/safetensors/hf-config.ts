@@ -1,5 +1,6 @@
 import { CorruptCheckpointError, MissingFieldError, UnsupportedArchitectureError } from '../errors.ts'
 import type { ModelConfig } from '../types.ts'
+import { preview } from '../util.ts'
 
 /** Defaults of Hugging Face `LlamaConfig` for fields a `config.json` may leave out. */
 const HF_DEFAULTS = {
@@ -22,23 +23,23 @@ export function parseHfConfig (json: unknown, source: string, fallbackName: stri
   const architectures = Array.isArray(c.architectures) ? c.architectures : []
   if (c.model_type !== 'llama' && !architectures.includes('LlamaForCausalLM')) {
     const value = c.model_type ?? (architectures.length > 0 ? architectures.join(', ') : 'none given')
-    throw new UnsupportedArchitectureError(`${source}: model_type ${String(value)} is not supported; only llama (LlamaForCausalLM) is`)
+    throw new UnsupportedArchitectureError(`${source}: model_type ${preview(value, false)} is not supported; only llama (LlamaForCausalLM) is`)
   }
-  unsupportedUnless(c.rope_scaling == null, `rope_scaling ${JSON.stringify(c.rope_scaling)}`, source)
+  unsupportedUnless(c.rope_scaling == null, `rope_scaling ${preview(c.rope_scaling)}`, source)
   unsupportedUnless(c.attention_bias !== true && c.mlp_bias !== true, 'bias terms (attention_bias / mlp_bias)', source)
-  unsupportedUnless(c.hidden_act == null || c.hidden_act === 'silu', `hidden_act ${String(c.hidden_act)}`, source)
+  unsupportedUnless(c.hidden_act == null || c.hidden_act === 'silu', `hidden_act ${preview(c.hidden_act, false)}`, source)
 
   const int = (key: string, fallback?: number): number => {
     const value = c[key] ?? fallback
     if (value === undefined) throw new MissingFieldError(`${source}: config.json has no ${key}`)
     if (!Number.isSafeInteger(value) || (value as number) < 0) {
-      throw new CorruptCheckpointError(`${source}: config.json ${key} is ${JSON.stringify(value)}, not a non-negative integer`)
+      throw new CorruptCheckpointError(`${source}: config.json ${key} is ${preview(value)}, not a non-negative integer`)
     }
     return value as number
   }
   const num = (key: keyof typeof HF_DEFAULTS): number => {
     const value = c[key] ?? HF_DEFAULTS[key]
-    if (typeof value !== 'number') throw new CorruptCheckpointError(`${source}: config.json ${key} is ${JSON.stringify(value)}, not a number`)
+    if (typeof value !== 'number') throw new CorruptCheckpointError(`${source}: config.json ${key} is ${preview(value)}, not a number`)
     return value
   }
 
@@ -112,7 +113,7 @@ export function hfConfigJson (config: ModelConfig, dtype: keyof typeof TORCH_DTY
 function eosList (value: unknown, source: string): number[] {
   const list = Array.isArray(value) ? value : [value]
   if (list.length === 0 || !list.every((id) => Number.isSafeInteger(id) && id >= 0)) {
-    throw new CorruptCheckpointError(`${source}: config.json eos_token_id ${JSON.stringify(value)} is not a token id or a list of them`)
+    throw new CorruptCheckpointError(`${source}: config.json eos_token_id ${preview(value)} is not a token id or a list of them`)
   }
   return list as number[]
 }

@@ -1,6 +1,7 @@
 import { CorruptCheckpointError, TruncatedCheckpointError, UnsupportedTensorTypeError } from '../errors.ts'
 import { SAFETENSORS_ELEMENT_BYTES, isSafetensorsDType } from './dtypes.ts'
 import type { Tensor } from '../types.ts'
+import { preview } from '../util.ts'
 
 /** One entry of a safetensors JSON header. */
 interface HeaderEntry {
@@ -78,7 +79,7 @@ function checkEntry (name: string, raw: unknown, source: string): HeaderEntry {
     !Array.isArray(entry.data_offsets) || entry.data_offsets.length !== 2 || !entry.data_offsets.every(isCount) ||
     entry.data_offsets[0] > entry.data_offsets[1]
   ) {
-    throw new CorruptCheckpointError(`${source}: malformed header entry for tensor ${name}: ${JSON.stringify(raw)}`)
+    throw new CorruptCheckpointError(`${source}: malformed header entry for tensor ${preview(name, false)}: ${preview(raw)}`)
   }
   return entry as HeaderEntry
 }

@@ -1,5 +1,6 @@
 import { CorruptCheckpointError, MissingFieldError, UnsupportedArchitectureError } from '../errors.ts'
 import type { TokenizerSpec } from '../types.ts'
+import { preview } from '../util.ts'
 import { NO_MERGE_SCORE } from './merge.ts'
 
 type Json = Record<string, unknown>
@@ -18,7 +19,7 @@ function isRecord (v: unknown): v is Json {
  */
 function dummyPrefix (json: Json, source: string): boolean {
   const unsupported = (what: string, v: unknown): Error =>
-    new UnsupportedArchitectureError(`${source}: ${what} ${JSON.stringify(v)} is not supported (only SentencePiece-style BPE)`)
+    new UnsupportedArchitectureError(`${source}: ${what} ${preview(v)} is not supported (only SentencePiece-style BPE)`)
   let prefix = false
   const normalizer = json.normalizer ?? null
   const sequence = isRecord(normalizer) && normalizer.type === 'Sequence' && Array.isArray(normalizer.normalizers)
@@ -40,7 +41,7 @@ function dummyPrefix (json: Json, source: string): boolean {
 function mergePair (merge: unknown, rank: number, source: string): [string, string] {
   const pair = typeof merge === 'string' ? merge.split(' ') : merge
   if (!Array.isArray(pair) || pair.length !== 2 || typeof pair[0] !== 'string' || typeof pair[1] !== 'string') {
-    throw new CorruptCheckpointError(`${source}: merge ${rank} ${JSON.stringify(merge)} is not "a b" or ["a", "b"]`)
+    throw new CorruptCheckpointError(`${source}: merge ${rank} ${preview(merge)} is not "a b" or ["a", "b"]`)
   }
   return [pair[0], pair[1]]
 }
@@ -57,11 +58,11 @@ export function tokenizerFromHfJson (json: unknown, source: string): TokenizerSp
   const model = isRecord(json) ? json.model : undefined
   if (!isRecord(json) || !isRecord(model)) throw new MissingFieldError(`${source}: no "model" object in tokenizer.json`)
   if (model.type !== 'BPE') {
-    throw new UnsupportedArchitectureError(`${source}: tokenizer model type ${JSON.stringify(model.type)} is not supported (only "BPE")`)
+    throw new UnsupportedArchitectureError(`${source}: tokenizer model type ${preview(model.type)} is not supported (only "BPE")`)
   }
   for (const field of ['continuing_subword_prefix', 'end_of_word_suffix', 'dropout'] as const) {
     if (model[field] != null) {
-      throw new UnsupportedArchitectureError(`${source}: BPE ${field} ${JSON.stringify(model[field])} is not supported`)
+      throw new UnsupportedArchitectureError(`${source}: BPE ${field} ${preview(model[field])} is not supported`)
     }
   }
   if (!isRecord(model.vocab) || !Array.isArray(model.merges)) {
@@ -72,7 +73,7 @@ export function tokenizerFromHfJson (json: unknown, source: string): TokenizerSp
   const idOf = new Map<string, number>()
   const place = (content: string, id: unknown): void => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw new CorruptCheckpointError(`${source}: token ${JSON.stringify(content)} has id ${JSON.stringify(id)}`)
+      throw new CorruptCheckpointError(`${source}: token ${preview(content)} has id ${preview(id)}`)
     }
     if (tokens[id] !== undefined) return
     tokens[id] = content
@@ -93,7 +94,7 @@ export function tokenizerFromHfJson (json: unknown, source: string): TokenizerSp
     const [a, b] = mergePair(merge, rank, source)
     const id = idOf.get(a + b)
     if (!idOf.has(a) || !idOf.has(b) || id === undefined) {
-      throw new CorruptCheckpointError(`${source}: merge ${rank} ${JSON.stringify(merge)} uses a piece not in the vocabulary`)
+      throw new CorruptCheckpointError(`${source}: merge ${rank} ${preview(merge)} uses a piece not in the vocabulary`)
     }
     if (scores[id] === NO_MERGE_SCORE) scores[id] = -rank
   })
