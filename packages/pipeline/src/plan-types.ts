@@ -56,4 +56,11 @@ export interface PlanInput {
   maxStages?: number
   /** The plan this one replaces; its version is continued. */
   previous?: Plan
+  /**
+   * Decode speed (tokens/s) per peer from its recorded history (@shardmesh/history
+   * `plannerHistory`): with at least HISTORY_MIN_SAMPLES samples it replaces the throughput
+   * the peer announced for `balanced`, `hardware_aware` and `browser_optimized`.
+   * @default none: announced throughput and priors only
+   */
+  history?: Map<string, { speed: number, samples: number }>
 }

@@ -108,7 +108,7 @@ export function plan (input: PlanInput): Plan {
   const sizes = input.sizes ?? unitSizes(config)
   if (sizes.layers.length !== config.nLayers) throw new PlanError(`sizes list ${sizes.layers.length} layers; the model has ${config.nLayers}`)
   const members = [...input.members].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-  const all = profiles(strategy, members, config, sizes)
+  const all = profiles(strategy, members, config, sizes, input.history)
   const usable = all.filter(p => p.excluded === undefined)
   if (usable.length === 0) throw new PlanError(`no usable member for the ${strategy} strategy${all.length > 0 ? ': ' + all.map(p => `${p.peerId}: ${p.excluded}`).join('; ') : ''}`)
   const byId = new Map(usable.map(p => [p.peerId, p]))

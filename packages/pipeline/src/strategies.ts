@@ -1,5 +1,5 @@
 import type { ModelConfig } from '@shardmesh/model'
-import type { PartSizes, PlanMember, StrategyName } from './plan-types.ts'
+import type { PartSizes, PlanInput, PlanMember, StrategyName } from './plan-types.ts'
 
 /** How a strategy sees one peer: relative speed, memory budget, and why. */
 export interface PeerProfile {
@@ -20,9 +20,17 @@ const BROWSER_PRIOR: Record<string, number> = { node: 1, chrome: 1, edge: 1, fir
 /** Above this many weight bytes a model counts as large, where GPU peers matter more. */
 const LARGE_MODEL_BYTES = 256 * 1024 * 1024
 
-function measured (m: PlanMember): number | undefined {
+/** Samples a peer's history needs before its speed replaces the throughput it announced. */
+export const HISTORY_MIN_SAMPLES = 5
+
+type History = PlanInput['history']
+
+/** Decode tokens/s: the peer's history when it has enough samples, else what it announced. */
+function measured (m: PlanMember, history: History): { tput: number, from: string } | undefined {
+  const h = history?.get(m.peerId)
+  if (h !== undefined && h.samples >= HISTORY_MIN_SAMPLES && h.speed > 0) return { tput: h.speed, from: `history (${h.samples} samples)` }
   const t = m.capabilities.throughput
-  return t !== undefined && t.decodeTokensPerSecond > 0 ? t.decodeTokensPerSecond : undefined
+  return t !== undefined && t.decodeTokensPerSecond > 0 ? { tput: t.decodeTokensPerSecond, from: 'measured' } : undefined
 }
 
 function capacityOf (m: PlanMember): number {
@@ -41,23 +49,25 @@ function backendPrior (m: PlanMember): [number, string] {
 }
 
 /** Each strategy's view of the members (before partitioning). */
-export function profiles (strategy: StrategyName, members: PlanMember[], config: ModelConfig, sizes: PartSizes): PeerProfile[] {
+export function profiles (strategy: StrategyName, members: PlanMember[], config: ModelConfig, sizes: PartSizes, history?: History): PeerProfile[] {
   const totalBytes = sizes.embedding + sizes.head + sizes.layers.reduce((a, b) => a + b, 0)
   return members.map(m => {
     const capacity = capacityOf(m)
-    const tput = measured(m)
+    const speed = measured(m, history)
+    const tput = speed?.tput
+    const from = speed?.from ?? 'measured'
     switch (strategy) {
       case 'layer':
       case 'custom':
         return { peerId: m.peerId, speed: 1, capacity, basis: 'equal share' }
       case 'balanced':
         return tput !== undefined
-          ? { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s` }
+          ? { peerId: m.peerId, speed: tput, capacity, basis: `${from} ${tput.toFixed(1)} tok/s` }
           : { peerId: m.peerId, speed: 1, capacity, basis: 'no measurement, unit speed' }
       case 'hardware_aware': {
         const [prior, why] = backendPrior(m)
         const p: PeerProfile = tput !== undefined
-          ? { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s on ${why}` }
+          ? { peerId: m.peerId, speed: tput, capacity, basis: `${from} ${tput.toFixed(1)} tok/s on ${why}` }
           : { peerId: m.peerId, speed: prior, capacity, basis: `prior ${prior} for ${why}` }
         const binding = m.capabilities.backend.limits?.maxStorageBufferBindingSize
         // the engine splits matrices by rows, so one row must fit a storage binding
@@ -66,7 +76,7 @@ export function profiles (strategy: StrategyName, members: PlanMember[], config:
         return p
       }
       case 'browser_optimized': {
-        if (tput !== undefined) return { peerId: m.peerId, speed: tput, capacity, basis: `measured ${tput.toFixed(1)} tok/s overrides the browser prior` }
+        if (tput !== undefined) return { peerId: m.peerId, speed: tput, capacity, basis: `${from} ${tput.toFixed(1)} tok/s overrides the browser prior` }
         const runtime = m.capabilities.runtime.name
         const browser = BROWSER_PRIOR[runtime] ?? 0.3
         const gpu = m.capabilities.backend.kind === 'webgpu' && !isFallback(m)
