@@ -6,7 +6,7 @@ import type { FetchProgress } from './fetch.ts'
 import { readGguf } from './gguf/read.ts'
 import { readLlama2c } from './llama2c.ts'
 import { readSafetensorsModel } from './safetensors/read.ts'
-import { readLlama2cTokenizer, tokenizerFromHfJson } from './tokenizer/index.ts'
+import { readHfTokenizer, readLlama2cTokenizer } from './tokenizer/index.ts'
 import type { Checkpoint, TokenizerSpec } from './types.ts'
 
 export interface LoadModelOptions {
@@ -81,7 +81,7 @@ export async function loadTokenizer (path: string, ckpt: Pick<Checkpoint, 'confi
     spec = readGguf(bytes, path).tokenizer
     if (spec === undefined) throw new MissingFieldError(`${path}: the GGUF holds no tokenizer`)
   } else if (/\.json$/i.test(path) || basename(path) === 'tokenizer.json') {
-    spec = tokenizerFromHfJson(JSON.parse(new TextDecoder().decode(bytes)), path)
+    spec = readHfTokenizer(bytes, path)
   } else {
     spec = readLlama2cTokenizer(bytes, ckpt.config.vocabSize, path)
   }

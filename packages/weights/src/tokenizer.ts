@@ -49,7 +49,7 @@ export function decodeTokenizer (bytes: Uint8Array, source: string): TokenizerSp
   if (t?.format !== 'shardmesh-tokenizer' || !Array.isArray(t.pieces) || typeof t.scores !== 'string') {
     throw new InvalidManifestError(`${where}: needs format "shardmesh-tokenizer", pieces and scores`)
   }
-  if (t.types !== undefined && (!Array.isArray(t.types) || t.types.length !== t.pieces.length)) throw new InvalidManifestError(`${where}: types must have one entry per piece`)
+  if (t.types !== undefined && (!Array.isArray(t.types) || t.types.length !== t.pieces.length || !t.types.every(x => Number.isInteger(x) && x === (x | 0)))) throw new InvalidManifestError(`${where}: types must have one int32 per piece`)
   for (const k of ['bosId', 'eosId', 'unkId'] as const) {
     if (!Number.isInteger(t[k]) || t[k] < 0 || t[k] >= t.pieces.length) throw new InvalidManifestError(`${where}: ${k} must be a piece id`)
   }

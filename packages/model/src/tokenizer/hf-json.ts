@@ -46,6 +46,17 @@ function mergePair (merge: unknown, rank: number, source: string): [string, stri
   return [pair[0], pair[1]]
 }
 
+/** Reads a `tokenizer.json` file's bytes: text that is not UTF-8 JSON is a CorruptCheckpointError. */
+export function readHfTokenizer (bytes: Uint8Array, source: string): TokenizerSpec {
+  let json: unknown
+  try {
+    json = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(bytes))
+  } catch (err) {
+    throw new CorruptCheckpointError(`${source}: tokenizer.json is not UTF-8 JSON`, { cause: err })
+  }
+  return tokenizerFromHfJson(json, source)
+}
+
 /**
  * Converts a Hugging Face `tokenizer.json` for Llama/SentencePiece-style BPE (byte fallback,
  * `▁` for spaces) into a TokenizerSpec whose run.c-style merges reproduce HF's BPE: a piece
@@ -71,8 +82,11 @@ export function tokenizerFromHfJson (json: unknown, source: string): TokenizerSp
 
   const tokens: string[] = []
   const idOf = new Map<string, number>()
+  const added = Array.isArray(json.added_tokens) ? json.added_tokens.filter(isRecord) : []
+  // ids are dense from 0, so none can reach the number of entries (a huge id would leave a sparse array)
+  const entries = Object.keys(model.vocab).length + added.length
   const place = (content: string, id: unknown): void => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id >= entries) {
       throw new CorruptCheckpointError(`${source}: token ${preview(content)} has id ${preview(id)}`)
     }
     if (tokens[id] !== undefined) return
@@ -80,7 +94,6 @@ export function tokenizerFromHfJson (json: unknown, source: string): TokenizerSp
     if (!idOf.has(content)) idOf.set(content, id)
   }
   for (const [content, id] of Object.entries(model.vocab)) place(content, id)
-  const added = Array.isArray(json.added_tokens) ? json.added_tokens.filter(isRecord) : []
   for (const t of added) if (typeof t.content === 'string') place(t.content, t.id)
   for (let id = 0; id < tokens.length; id++) {
     if (tokens[id] === undefined) throw new CorruptCheckpointError(`${source}: no token has id ${id} (vocabulary size ${tokens.length})`)

@@ -21,13 +21,14 @@ export function readLlama2cTokenizer (bytes: Uint8Array, vocabSize: number, sour
   }
 
   const pieces: Uint8Array[] = []
-  const scores = new Float32Array(vocabSize)
+  // grown token by token, not allocated for vocabSize up front: the file may end long before
+  const scores: number[] = []
   let offset = 4
   for (let id = 0; id < vocabSize; id++) {
     if (offset + 8 > bytes.length) {
       throw new TruncatedCheckpointError(`${source}: ends at byte ${bytes.length} inside the score/length of token ${id} of ${vocabSize}`)
     }
-    scores[id] = view.getFloat32(offset, true)
+    scores.push(view.getFloat32(offset, true))
     const length = view.getInt32(offset + 4, true)
     offset += 8
     if (length < 0 || length > maxTokenLength) {
@@ -39,5 +40,5 @@ export function readLlama2cTokenizer (bytes: Uint8Array, vocabSize: number, sour
     pieces.push(bytes.slice(offset, offset + length))
     offset += length
   }
-  return { pieces, scores, bosId: 1, eosId: 2, unkId: 0, addDummyPrefix: true }
+  return { pieces, scores: Float32Array.from(scores), bosId: 1, eosId: 2, unkId: 0, addDummyPrefix: true }
 }
