@@ -6,6 +6,7 @@ import { join, resolve } from 'node:path'
 import OpenAI from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import { repoRoot, storiesDir } from '../../test/fixtures.ts'
+import { waitFor } from './helpers.ts'
 
 const cli = resolve(repoRoot, 'node-bootstrap/src/cli.ts')
 const dir = storiesDir()
@@ -115,24 +116,24 @@ describe('shardmesh start --local-peers: one command runs a whole mesh', () => {
     expect(JSON.parse((await run(['generate', '--local', '--model', gguf, '--prompt', once.prompt, '--max-tokens', '20', '--json']).done).stdout).completion).toBe(want)
 
     const mesh = async (): Promise<any> => await (await fetch(`${info.http as string}/api/mesh`)).json()
-    for (;;) { // the joiner becomes a standby; running ranges stay
+    // the joiner becomes a standby; running ranges stay
+    let stages: unknown
+    await waitFor('the joiner as standby of every stage', async () => {
       const m = await mesh()
-      if (m.plan.stages.every((s: { standbys: string[] }) => s.standbys.includes(extra.peerId))) break
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
+      stages = m.plan.stages
+      return m.plan.stages.every((s: { standbys: string[] }) => s.standbys.includes(extra.peerId)) ? true : undefined
+    }).catch((err: Error) => { throw new Error(`${err.message}; joiner ${String(extra.peerId)}, last plan: ${JSON.stringify(stages)}`) })
     const localPids = execFileSync('ps', ['-o', 'pid=', '--ppid', String(start.child.pid)]).toString().trim().split(/\s+/).map(Number)
     expect(localPids).toHaveLength(2)
     process.kill(localPids[0], 'SIGKILL')
-    let moved: any
-    for (;;) {
+    const moved = await waitFor('the plan to move off the dead primary', async () => {
       const m = await mesh()
       const dead = m.peers.filter((p: { status: string }) => p.status === 'dead').map((p: { peerId: string }) => p.peerId)
-      if (dead.length === 1 && !m.plan.stages.some((s: { primary: string }) => dead.includes(s.primary))) { moved = m; break }
-      await new Promise(resolve => setTimeout(resolve, 200))
-    }
+      return dead.length === 1 && !m.plan.stages.some((s: { primary: string }) => dead.includes(s.primary)) ? m : undefined
+    })
     expect(moved.plan.stages.map((s: { primary: string }) => s.primary)).toContain(extra.peerId)
     expect(await complete()).toBe(want)
-  })
+  }, 240_000) // three processes, two completions, a join and a kill detected: 35 s idle, 90 s and more on a loaded machine
 
   it('refuses --local-peers without a model and a bad strategy', async () => {
     expect((await run(['start', '--local-peers', '2', '--port', '0']).done).code).toBe(2)
