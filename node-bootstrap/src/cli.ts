@@ -68,7 +68,7 @@ const commands: Record<string, Command> = {
       'top-k': 'sample among the k most likely tokens; 0 = off',
       'top-p': 'nucleus sampling threshold; 1 = off',
       seed: 'sampling seed: the draw at each position depends only on (seed, position)',
-      backend: 'cpu | webgpu (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
+      backend: 'cpu | webgpu (with --local-peers: the peers\' backend; no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
       stages: 'split the layers into this many stages chained in-process (same tokens as 1)',
       threads: 'cpu threads per matmul (default: 2 where there are 2+ cores, else 1; same tokens for any count)'
     },
@@ -76,7 +76,7 @@ const commands: Record<string, Command> = {
   },
   start: {
     summary: 'run a bootstrap node: WebSockets/TCP listener, circuit relay, gossipsub, HTTP API',
-    usage: 'shardmesh start [--model PATH|URL|CID [--local-peers N] [--strategy S] [--ft-level L] [--recovery S]] [--port 8080] [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh start [--model PATH|URL|CID [--local-peers N [--local-backends K,…]] [--strategy S] [--ft-level L] [--recovery S]] [--backend cpu|webgpu] [--port 8080] [--listen MULTIADDRS] [--json]',
     options: {
       model: { type: 'string' },
       tokenizer: { type: 'string' },
@@ -89,6 +89,8 @@ const commands: Record<string, Command> = {
       'local-peers': { type: 'string' },
       'open-peers': { type: 'string' },
       'min-peers': { type: 'string' },
+      backend: { type: 'string', default: 'cpu' },
+      'local-backends': { type: 'string' },
       strategy: { type: 'string', default: 'layer' },
       'ft-level': { type: 'string' },
       recovery: { type: 'string' }
@@ -104,7 +106,9 @@ const commands: Record<string, Command> = {
       'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
       'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit; one that dies is respawned with its key from <store>/local-peers/, so with its peer id)',
       'open-peers': 'also open the peer page in this many headless Chromium tabs (browser peers on WebGPU; killed on exit)',
-      'min-peers': 'compute peers to wait for (up to 30 s) before the first plan (default --local-peers + --open-peers)',
+      'min-peers': 'compute peers to wait for (up to 30 s; 120 s with --local-peers) before the first plan (default --local-peers + --open-peers)',
+      backend: 'cpu | webgpu: what this node\'s own stage (when it is the only peer) and the --local-peers compute on; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
+      'local-backends': 'one backend per local peer instead of --backend for all, e.g. webgpu,cpu,cpu (as many as --local-peers)',
       strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
@@ -113,7 +117,7 @@ const commands: Record<string, Command> = {
   },
   peer: {
     summary: 'run a Node compute peer that joins a mesh',
-    usage: 'shardmesh peer --bootstrap MULTIADDR [--model CID] [--port N] [--listen MULTIADDRS] [--json]',
+    usage: 'shardmesh peer --bootstrap MULTIADDR [--model CID] [--port N] [--backend cpu|webgpu] [--listen MULTIADDRS] [--json]',
     options: {
       bootstrap: { type: 'string' },
       model: { type: 'string' },
@@ -126,7 +130,8 @@ const commands: Record<string, Command> = {
       'ft-level': { type: 'string' },
       recovery: { type: 'string' },
       key: { type: 'string' },
-      'min-peers': { type: 'string' }
+      'min-peers': { type: 'string' },
+      backend: { type: 'string', default: 'cpu' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -140,7 +145,8 @@ const commands: Record<string, Command> = {
       'ft-level': 'fault tolerance of sessions this peer drives as a head (--port): none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id',
-      'min-peers': 'if this peer is the first coordinator: compute peers to wait for (up to 30 s) before the first plan (default 0)'
+      'min-peers': 'if this peer is the first coordinator: compute peers to wait for (up to 30 s) before the first plan (default 0)',
+      backend: 'cpu | webgpu: what this peer\'s stages and its join benchmark compute on, announced with the adapter in its capabilities; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   },

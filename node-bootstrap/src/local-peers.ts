@@ -3,6 +3,7 @@ import type { ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { FaultTolerance } from '@shardmesh/pipeline'
+import type { BackendKind } from './backend.ts'
 import { CliError } from './errors.ts'
 import { logger } from './log.ts'
 import { faultToleranceArgs } from './pipeline.ts'
@@ -57,6 +58,8 @@ export interface LocalPeersInit {
   faultTolerance?: Partial<FaultTolerance>
   /** More `shardmesh peer` flags for every child (e.g. `--min-peers N`). */
   args?: string[]
+  /** Each child's `--backend` (one per child). @default cpu for every child */
+  backends?: BackendKind[]
   /** Respawn children that die (with backoff). @default true */
   respawn?: boolean
   signal?: AbortSignal
@@ -188,7 +191,7 @@ export async function spawnLocalPeers (init: LocalPeersInit): Promise<LocalPeers
       if (init.logLevel !== undefined) args.push('--log-level', init.logLevel)
       if (init.meshId !== undefined) args.push('--mesh-id', init.meshId)
       if (init.keyDir !== undefined) args.push('--key', join(init.keyDir, `peer-${i}.key`))
-      args.push(...faultToleranceArgs(init.faultTolerance ?? {}), ...(init.args ?? []))
+      args.push('--backend', init.backends?.[i] ?? 'cpu', ...faultToleranceArgs(init.faultTolerance ?? {}), ...(init.args ?? []))
       slots.push(new Slot(i, args, init.respawn ?? true, init.signal))
     }
     const peers = await Promise.all(slots.map(async s => await s.joined))

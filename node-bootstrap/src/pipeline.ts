@@ -1,3 +1,4 @@
+import type { Backend } from '@shardmesh/engine'
 import type { MeshNode } from '@shardmesh/mesh'
 import { FT_LEVELS, RECOVERY_STRATEGIES, STRATEGIES, createOpenAiHandler, pipelineNode } from '@shardmesh/pipeline'
 import type { FaultTolerance, FtLevel, OpenAiHandler, PipelineService, RecoveryStrategy, StrategyName } from '@shardmesh/pipeline'
@@ -55,7 +56,7 @@ export function localPeersOf (values: Values): number {
 }
 
 /** The pipeline on this peer (see @shardmesh/pipeline `pipelineNode`), errors logged. */
-export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean, faultTolerance?: Partial<FaultTolerance> }): Promise<PipelineService<ModelManifest>> {
+export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean, faultTolerance?: Partial<FaultTolerance>, backend?: Backend, firstPlanWaitMs?: number }): Promise<PipelineService<ModelManifest>> {
   const log = logger('pipeline')
   return await pipelineNode<ModelManifest>({
     node,
@@ -68,8 +69,10 @@ export async function startPipeline (node: MeshNode, weights: WeightsNode, init:
     model: init.model,
     strategy: init.strategy,
     minPeers: init.minPeers,
+    firstPlanWaitMs: init.firstPlanWaitMs,
     head: init.head,
     faultTolerance: init.faultTolerance,
+    backend: init.backend,
     onError: err => { log.warn(err.message) }
   })
 }

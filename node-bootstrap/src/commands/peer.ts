@@ -1,8 +1,9 @@
 import { totalmem } from 'node:os'
-import { cpuBackend } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
 import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import { parseCid, weightsNode } from '@shardmesh/weights'
+import { backendOf, openBackend } from '../backend.ts'
+import type { ComputeBackend } from '../backend.ts'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
@@ -23,12 +24,13 @@ const BENCH_DECODE = 32
 const HEAD_WAIT_MS = 30_000
 
 /**
- * What this Node peer offers: the runtime, the CPU backend, a memory budget and the decode
- * tokens/s of a short real CPU engine run (tiny synthetic model, all layers, greedy).
+ * What this Node peer offers: the runtime, its backend (`--backend`: kind, and the WebGPU
+ * adapter), a memory budget and the decode tokens/s of a short real engine run on that
+ * backend (tiny synthetic model, all layers, greedy).
  */
-export async function measureCapabilities (memoryBytes: number): Promise<Capabilities> {
+export async function measureCapabilities (memoryBytes: number, compute: ComputeBackend): Promise<Capabilities> {
   const model = syntheticModel(SYNTHETIC_PRESETS[BENCH_MODEL])
-  const stage = await cpuBackend().createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
+  const stage = await compute.backend.createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
   try {
     const session = stage.createSession()
     const prompt = Array.from({ length: BENCH_PROMPT }, (_, i) => 1 + i)
@@ -38,7 +40,7 @@ export async function measureCapabilities (memoryBytes: number): Promise<Capabil
     const seconds = (performance.now() - t0) / 1000
     return {
       runtime: { name: 'node', version: process.versions.node },
-      backend: { kind: 'cpu' },
+      backend: compute.announced,
       memoryBytes,
       throughput: { model: BENCH_MODEL, decodeTokensPerSecond: Math.round(BENCH_DECODE / seconds * 10) / 10 }
     }
@@ -86,7 +88,8 @@ export async function peerCommand (values: Values): Promise<void> {
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
   const faultTolerance = faultToleranceOf(values)
   const minPeers = minPeersFlag(values)
-  const capabilities = await measureCapabilities(memoryBudget(values))
+  const compute = await openBackend(backendOf(values))
+  const capabilities = await measureCapabilities(memoryBudget(values), compute)
   const port = values.port === undefined ? undefined : Number(values.port)
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
   let model: string | undefined
@@ -105,7 +108,7 @@ export async function peerCommand (values: Values): Promise<void> {
   try {
     await weights.start()
     // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
-    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance })
+    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance, backend: compute.backend })
     if (port !== undefined) {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })
@@ -125,7 +128,7 @@ export async function peerCommand (values: Values): Promise<void> {
   } else {
     process.stdout.write(`shardmesh peer ${node.peerId.toString()}\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
       (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /metrics, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
-      `  cpu decode ${capabilities.throughput?.decodeTokensPerSecond ?? 0} tok/s (${BENCH_MODEL})\n`)
+      `  ${compute.label}: decode ${capabilities.throughput?.decodeTokensPerSecond ?? 0} tok/s (${BENCH_MODEL})\n`)
   }
   if (process.env[EXIT_WITH_STDIN] === '1') {
     // spawned by `start --local-peers`: stop when the parent goes away

@@ -5,6 +5,7 @@ import { loadModel, progressBar } from '@shardmesh/model/node'
 import { parseCid, weightsNode } from '@shardmesh/weights'
 import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
 import type { PipelineService } from '@shardmesh/pipeline'
+import { backendOf, localBackendsOf, openBackend } from '../backend.ts'
 import { spawnLocalPeers } from '../local-peers.ts'
 import type { LocalPeers } from '../local-peers.ts'
 import { faultToleranceOf, localPeersOf, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
@@ -22,6 +23,13 @@ type Values = Record<string, string | boolean | undefined>
 
 /** Longest wait for this peer to be coordinator, publish the model and open its tokenizer. */
 const HEAD_TIMEOUT_MS = 60_000
+/**
+ * With --local-peers, the first plan waits this long (not the pipeline's 30 s) for --min-peers:
+ * the children are on their way (one that dies fails the start), and on a loaded machine
+ * loading a WebGPU device and benchmarking takes them past 30 s; a plan made without them keeps
+ * its ranges, the late ones only stand by.
+ */
+const LOCAL_PEERS_PLAN_WAIT_MS = 120_000
 
 /** A bootstrap with its model, pipeline and local peers (what `start` and `generate --local-peers` run). */
 export interface BootedMesh {
@@ -49,7 +57,9 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
   const strategy = strategyOf(values)
   const faultTolerance = faultToleranceOf(values)
   if (count > 0 && typeof values.model !== 'string') throw new CliError('--local-peers needs --model (the model the peers serve)')
-  const capabilities = await measureCapabilities(memoryBudget(values))
+  const backends = localBackendsOf(values, count)
+  const compute = await openBackend(backendOf(values))
+  const capabilities = await measureCapabilities(memoryBudget(values), compute)
   const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined
   const coordinator = options.coordinator !== false
   const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId, ...(coordinator ? {} : { eligible: false }) })
@@ -65,14 +75,14 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
   try {
     if (typeof values.model === 'string') {
       model = await serveModel(node, values)
-      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance })
+      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance, backend: compute.backend, firstPlanWaitMs: count > 0 ? LOCAL_PEERS_PLAN_WAIT_MS : undefined })
       // /v1/models lists the model from the first request (a node that may not coordinate waits for the peers' coordinator, below)
       if (coordinator) await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
     }
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, keyDir: join(storeDir(values), 'local-peers'), args: options.peerArgs, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, backends, keyDir: join(storeDir(values), 'local-peers'), args: options.peerArgs, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
     if (!coordinator) await pipeline?.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
   } catch (err) {
@@ -89,6 +99,7 @@ export async function startCommand (values: Values): Promise<void> {
   const host = String(values.host)
   const opened = openPeersOf(values)
   if (opened > 0 && typeof values.model !== 'string') throw new CliError('--open-peers needs --model (the model the tabs serve)')
+  localBackendsOf(values, localPeersOf(values)) // a bad --backend/--local-backends fails before the page is built
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
   const mesh = await bootMesh(values)
   const { node, model, pipeline, local } = mesh

@@ -97,6 +97,8 @@ export interface MeshView {
     role: MeshRole
     runtime: Capabilities['runtime']
     backend: Capabilities['backend']
+    /** Decode tokens/s it measured at join (on its backend), what `balanced` and `hardware_aware` plan by. */
+    throughput?: Capabilities['throughput']
     status: MemberStatus
     layers: LayerRange[]
     /** Milliseconds since this peer last heard from it. */

@@ -11,6 +11,7 @@ export function meshView (coordinator: { peerId: string | null, term: number, ro
       role: m.role,
       runtime: m.capabilities.runtime,
       backend: m.capabilities.backend,
+      throughput: m.capabilities.throughput,
       status: m.status,
       layers: m.layers,
       lastSeenMs: Math.max(0, now - m.lastSeen)
