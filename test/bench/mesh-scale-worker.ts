@@ -4,8 +4,8 @@
  * Commands: { cmd: 'start', count, bootstrap, init } → { type: 'started', peers: [{ peerId, addr }] };
  *           { cmd: 'crash', peerId }; { cmd: 'stop' }.
  */
-import { createMeshPeer, topicName } from '@shardmesh/mesh'
-import type { MeshNode, MeshPeerInit } from '@shardmesh/mesh'
+import { createMeshPeer, gossipFaults, topicName } from '@shardmesh/mesh'
+import type { MeshNode, MeshPeerInit, SettableGossipFaults } from '@shardmesh/mesh'
 
 type Command =
   | { cmd: 'start', count: number, bootstrap: string[], init: MeshPeerInit, waveSize: number, waveGapMs: number }
@@ -13,6 +13,8 @@ type Command =
   | { cmd: 'stop' }
 
 const nodes: MeshNode[] = []
+/** Each node's received-gossip faults (a crash drops everything before the node stops). */
+const faults = new Map<MeshNode, SettableGossipFaults>()
 const closes: Record<string, number> = {}
 function watch (n: MeshNode): void {
   n.addEventListener('connection:open', e => {
@@ -64,7 +66,12 @@ process.on('message', (c: Command) => {
     if (c.cmd === 'start') {
       const started: MeshNode[] = []
       for (let i = 0; i < c.count; i += c.waveSize) {
-        const wave = await Promise.all(Array.from({ length: Math.min(c.waveSize, c.count - i) }, async () => await createMeshPeer({ ...c.init, bootstrap: c.bootstrap })))
+        const wave = await Promise.all(Array.from({ length: Math.min(c.waveSize, c.count - i) }, async () => {
+          const f = gossipFaults()
+          const node = await createMeshPeer({ ...c.init, bootstrap: c.bootstrap, faults: f })
+          faults.set(node, f)
+          return node
+        }))
         wave.forEach(watch)
         started.push(...wave)
         nodes.push(...wave)
@@ -75,7 +82,7 @@ process.on('message', (c: Command) => {
       const node = nodes.find(n => n.peerId.toString() === c.peerId)
       if (node === undefined) return
       report()
-      node.services.mesh.setFaults({ drop: 1 })
+      faults.get(node)?.set({ drop: 1 })
       for (const conn of node.getConnections()) conn.abort(new Error('crashed'))
       await node.stop()
     } else {

@@ -1,4 +1,5 @@
-import type { ElectionRoleName, Capabilities, ElectionRecord, GossipFaults, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+import type { ElectionRoleName, Capabilities, ElectionRecord, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+import type { GossipFaultInjector } from './faults.ts'
 import type { GossipCounters } from './gossip-counters.ts'
 import type { StatusChange } from './membership.ts'
 import type { MeshTiming } from './timing.ts'
@@ -13,6 +14,8 @@ export type { VotingSet } from './quorum.ts'
 export { InvalidMessageError, InvalidTransactionError, MeshConfigError, MeshNotStartedError, NotCoordinatorError, StateTooLargeError } from './errors.ts'
 export { DEFAULT_TIMING, meshTiming } from './timing.ts'
 export { GossipCounters } from './gossip-counters.ts'
+export { gossipFaults } from './faults.ts'
+export type { GossipFaultInjector, SettableGossipFaults } from './faults.ts'
 export { gossipOptions, topicName, PLANES } from './gossip.ts'
 export type { Plane } from './gossip.ts'
 export { anchored, electionSlot, isMajority, majority, votingSet } from './quorum.ts'
@@ -71,6 +74,11 @@ export interface MeshInit {
   timing?: Partial<MeshTiming>
   /** Counters given to gossipsub's `metricsRegister` (the factories do this). */
   gossipCounters?: GossipCounters
+  /**
+   * Drops or delays received gossip before validation (test harnesses: `gossipFaults()`).
+   * @default none: every message is processed
+   */
+  faults?: GossipFaultInjector
 }
 
 /** A peer's view of and handle on the mesh (the `mesh` service of a libp2p node). */
@@ -92,8 +100,6 @@ export interface Mesh extends TypedEventTarget<MeshEvents> {
   view: () => MeshView
   /** As coordinator: append `set`/`delete` to the log; resolves with its version once committed. */
   propose: (tx: Transaction, options?: { signal?: AbortSignal }) => Promise<number>
-  /** Drop or delay received gossip (test harness). `null` clears. */
-  setFaults: (faults: GossipFaults | null) => void
   setLayers: (layers: LayerRange[]) => void
   setLoad: (load: number) => void
   setCapabilities: (capabilities: Capabilities) => void

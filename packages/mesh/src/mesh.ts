@@ -8,7 +8,6 @@ import { Counters } from './counters.ts'
 import { Discovery } from './discovery.ts'
 import { Election } from './election.ts'
 import { InvalidMessageError, InvalidTransactionError, MeshNotStartedError } from './errors.ts'
-import { faultAction } from './faults.ts'
 import { PLANES, topicName } from './gossip.ts'
 import { MembershipTable } from './membership.ts'
 import { parseElection } from './messages/election.ts'
@@ -23,12 +22,13 @@ import { meshView } from './view.ts'
 import { PEX_PROTOCOL, servePex } from './pex.ts'
 import type { DialComponents } from './discovery.ts'
 import type { PexComponents } from './pex.ts'
+import type { GossipFaultInjector } from './faults.ts'
 import type { GossipCounters } from './gossip-counters.ts'
 import type { Plane } from './gossip.ts'
 import type { StatusChange } from './membership.ts'
 import type { Announce } from './messages/membership.ts'
 import type { MeshTiming } from './timing.ts'
-import type { Capabilities, ElectionRecord, ElectionRoleName, GossipFaults, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
+import type { Capabilities, ElectionRecord, ElectionRoleName, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
 import type { Mesh, MeshEvents, MeshInit } from './index.ts'
 
 export interface MeshComponents extends DialComponents, PexComponents {
@@ -64,7 +64,7 @@ export class MeshService extends EventTargetBase implements Mesh {
   private readonly discovery: Discovery
   private readonly topics: Map<string, Plane>
   private readonly parsed = new WeakMap<Message, Parsed>()
-  private faults: GossipFaults | null = null
+  private readonly faults?: GossipFaultInjector
   private readonly announcer: Announcer
   private intervals: Array<ReturnType<typeof setInterval>> = []
   private started = false
@@ -83,6 +83,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     if (typeof init.capabilities === 'function') this.capabilitiesProbe = init.capabilities
     this.layers = init.layers ?? []
     this.gossip = init.gossipCounters
+    this.faults = init.faults
     this.gossip?.setRejectionSink(reason => { this.counters.inc(reason) })
     this.topics = new Map(PLANES.map(p => [topicName(this.meshId, p), p]))
     this.table = new MembershipTable(this.peerId, this.timing)
@@ -207,9 +208,9 @@ export class MeshService extends EventTargetBase implements Mesh {
   private async validate (plane: Plane, msg: Message): Promise<TopicValidatorResult> {
     if (msg.type !== 'signed') { this.counters.inc('unsigned'); return TopicValidatorResult.Reject }
     const from = msg.from.toString()
-    const fault = faultAction(this.faults, plane, from)
-    if (fault.drop) { this.counters.inc('fault-dropped'); return TopicValidatorResult.Ignore }
-    if (fault.delayMs > 0) await new Promise(resolve => setTimeout(resolve, fault.delayMs))
+    const fault = this.faults?.action(plane, from)
+    if (fault?.drop === true) { this.counters.inc('fault-dropped'); return TopicValidatorResult.Ignore }
+    if (fault !== undefined && fault.delayMs > 0) await new Promise(resolve => setTimeout(resolve, fault.delayMs))
     try {
       const parsed = plane === 'membership' ? parseMembership(msg.data, from) : plane === 'election' ? parseElection(msg.data, from) : parseStateMessage(msg.data, from)
       this.parsed.set(msg, { plane, msg: parsed })
@@ -317,7 +318,6 @@ export class MeshService extends EventTargetBase implements Mesh {
     return await this.replication.propose(checked, options)
   }
 
-  setFaults (faults: GossipFaults | null): void { this.faults = faults }
   setLayers (layers: LayerRange[]): void { this.layers = layers; this.announcer.soon() }
   setLoad (load: number): void { this.load = load }
   setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announcer.soon() }

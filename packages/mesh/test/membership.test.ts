@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMeshPeer } from '../src/index.ts'
+import { createMeshPeer, gossipFaults } from '../src/index.ts'
 import { sleep, stopAll, waitFor } from './fixture.ts'
 import type { Capabilities, MeshNode } from '../src/index.ts'
 
@@ -45,7 +45,8 @@ describe('membership', () => {
   })
 
   it('marks a peer whose connections dropped suspect, then dead, with times in order; a silent one too', async () => {
-    const a = await createMeshPeer()
+    const faults = gossipFaults() // on a's received gossip
+    const a = await createMeshPeer({ faults })
     const boot = [a.getMultiaddrs()[0].toString()]
     const b = await createMeshPeer({ bootstrap: boot })
     const c = await createMeshPeer({ bootstrap: boot })
@@ -69,11 +70,11 @@ describe('membership', () => {
 
     // silent but connected: gossip from b is dropped at a, so only silence gives it away
     const bid = b.peerId.toString()
-    a.services.mesh.setFaults({ from: [bid], drop: 1 })
+    faults.set({ from: [bid], drop: 1 })
     await waitFor('b suspect on a', () => a.services.mesh.member(bid)?.status === 'suspect')
     await waitFor('b dead on a', () => a.services.mesh.member(bid)?.status === 'dead')
     expect(a.services.mesh.member(bid)!.transitions.findLast(x => x.status === 'suspect')!.reason).toBe('silent')
-    a.services.mesh.setFaults(null)
+    faults.set(null)
     await waitFor('b alive again', () => a.services.mesh.member(bid)?.status === 'alive')
   })
 

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
-import { createMeshPeer, InvalidTransactionError, NotCoordinatorError, StateTooLargeError } from '../src/index.ts'
+import { createMeshPeer, gossipFaults, InvalidTransactionError, NotCoordinatorError, StateTooLargeError } from '../src/index.ts'
 import { agreed, startPeers, stopAll, waitFor } from './fixture.ts'
-import type { MeshNode } from '../src/index.ts'
+import type { MeshNode, MeshPeerInit, SettableGossipFaults } from '../src/index.ts'
 
 describe('replicated state log', () => {
   let nodes: MeshNode[] = []
@@ -66,15 +66,22 @@ describe('replicated state log', () => {
 
   it('a new coordinator that lacks the newest entries fetches them from the live peer that holds them', async () => {
     // C cannot stand for coordinator, so the next winner is one of the peers kept behind
-    const seed = await createMeshPeer()
+    const faults = new Map<MeshNode, SettableGossipFaults>() // those that may fall behind
+    const faulty = async (init: MeshPeerInit = {}): Promise<MeshNode> => {
+      const f = gossipFaults()
+      const n = await createMeshPeer({ ...init, faults: f })
+      faults.set(n, f)
+      return n
+    }
+    const seed = await faulty()
     const bootstrap = [seed.getMultiaddrs()[0].toString()]
     const holder = await createMeshPeer({ bootstrap, eligible: false })
-    nodes = [seed, holder, ...await Promise.all([0, 1, 2].map(async () => await createMeshPeer({ bootstrap })))]
+    nodes = [seed, holder, ...await Promise.all([0, 1, 2].map(async () => await faulty({ bootstrap })))]
     const first = await waitFor('a coordinator', () => agreed(nodes))
     await waitFor('config of 5', () => nodes.every(n => n.services.mesh.state().config.length === 5))
     const leader = byId(first.peerId)
     const behind = nodes.filter(n => n !== leader && n !== holder)
-    for (const n of behind) n.services.mesh.setFaults({ planes: ['state'], drop: 1 })
+    for (const n of behind) faults.get(n)!.set({ planes: ['state'], drop: 1 })
     // acknowledged by the leader and the holder only: 2 of 5, never committed
     await expect(leader.services.mesh.propose({ op: 'set', key: 'uncommitted', value: 42 }, { signal: AbortSignal.timeout(1500) })).rejects.toThrow()
     expect(holder.services.mesh.state().data.uncommitted).toBe(42)
@@ -82,7 +89,7 @@ describe('replicated state log', () => {
     expect(behind.every(n => n.services.mesh.state().version < newest)).toBe(true)
 
     await leader.stop()
-    for (const n of behind) n.services.mesh.setFaults(null)
+    for (const n of behind) faults.get(n)!.set(null)
     const rest = nodes.filter(n => n !== leader)
     const second = await waitFor('a new coordinator', () => agreed(rest))
     expect(behind.map(n => n.peerId.toString())).toContain(second.peerId)

@@ -47,7 +47,7 @@ export async function startInProcess (spec: PeerSpec, bootstrap: string[]): Prom
     stop: async () => { if (handle.alive) { handle.alive = false; collect(); await peer.node.stop() } },
     block: async peers => { await peer.block(peers) },
     unblock: async () => { peer.unblock() },
-    setFaults: async faults => { peer.node.services.mesh.setFaults(faults) },
+    setFaults: async faults => { peer.setFaults(faults) },
     propose: async tx => await peer.node.services.mesh.propose(tx, { signal: AbortSignal.timeout(10_000) }),
     stderr: () => ''
   }

@@ -1,23 +1,27 @@
-import { createMeshPeer } from '@shardmesh/mesh'
-import type { MeshNode } from '@shardmesh/mesh'
+import { createMeshPeer, gossipFaults } from '@shardmesh/mesh'
+import type { GossipFaults, MeshNode, SettableGossipFaults } from '@shardmesh/mesh'
 import type { Command, PeerSnapshot, PeerSpec } from './types.ts'
 
 /**
  * One harness peer's libp2p node with a mutable connection gater: `block(peers)` refuses
- * every connection to or from them (a partition) and closes the open ones.
+ * every connection to or from them (a partition) and closes the open ones; `setFaults`
+ * drops or delays the gossip it receives.
  */
 export class GatedPeer {
   readonly node: MeshNode
   private readonly blocked: Set<string>
+  private readonly faults: SettableGossipFaults
   private reported = 0
 
-  private constructor (node: MeshNode, blocked: Set<string>) {
+  private constructor (node: MeshNode, blocked: Set<string>, faults: SettableGossipFaults) {
     this.node = node
     this.blocked = blocked
+    this.faults = faults
   }
 
   static async create (spec: PeerSpec, bootstrap: string[]): Promise<GatedPeer> {
     const blocked = new Set<string>()
+    const faults = gossipFaults()
     const deny = (peerId: { toString: () => string }): boolean => blocked.has(peerId.toString())
     const node = await createMeshPeer({
       meshId: spec.meshId,
@@ -28,6 +32,7 @@ export class GatedPeer {
       targetConnections: spec.targetConnections,
       timing: spec.timing,
       bootstrap,
+      faults,
       connectionGater: {
         denyDialPeer: deny,
         denyInboundEncryptedConnection: deny,
@@ -36,7 +41,7 @@ export class GatedPeer {
         denyOutboundRelayedConnection: (source, destination) => deny(source) || deny(destination)
       }
     })
-    return new GatedPeer(node, blocked)
+    return new GatedPeer(node, blocked, faults)
   }
 
   async block (peers: string[]): Promise<void> {
@@ -46,6 +51,10 @@ export class GatedPeer {
 
   unblock (): void {
     this.blocked.clear()
+  }
+
+  setFaults (faults: GossipFaults | null): void {
+    this.faults.set(faults)
   }
 
   /** Every election record not reported yet. */
@@ -83,7 +92,7 @@ export class GatedPeer {
     switch (command.cmd) {
       case 'block': await this.block(command.peers); return null
       case 'unblock': this.unblock(); return null
-      case 'faults': this.node.services.mesh.setFaults(command.faults); return null
+      case 'faults': this.setFaults(command.faults); return null
       case 'propose': return await this.node.services.mesh.propose(command.tx, { signal: AbortSignal.timeout(10_000) })
       case 'stop': await this.node.stop(); return null
     }
@@ -91,8 +100,7 @@ export class GatedPeer {
 
   /** Crash in place (in-process peers): refuse everything, drop every connection, stop without goodbye. */
   async crash (): Promise<void> {
-    const mesh = this.node.services.mesh
-    mesh.setFaults({ drop: 1 })
+    this.setFaults({ drop: 1 })
     for (const c of this.node.getConnections()) this.blocked.add(c.remotePeer.toString())
     for (const c of this.node.getConnections()) c.abort(new Error('crashed'))
     await this.node.stop()
