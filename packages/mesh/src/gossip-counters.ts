@@ -1,4 +1,4 @@
-import type { MetricsRegister } from '@libp2p/gossipsub/metrics'
+import type { AvgMinMax, AvgMinMaxConfig, Gauge, GaugeConfig, Histogram, HistogramConfig, MetricsRegister } from '@libp2p/gossipsub/metrics'
 
 type Labels = Record<string, string | number>
 
@@ -15,10 +15,13 @@ const REJECTIONS: Record<string, (labels: Labels | undefined) => string | undefi
 }
 
 /**
- * A gossipsub `MetricsRegister` that keeps only what the mesh reports: bytes of RPCs sent
- * and received (gossip traffic per peer) and the reasons gossipsub itself rejected messages
+ * A gossipsub `MetricsRegister` (`@libp2p/gossipsub/metrics`, given as `metricsRegister` in
+ * `gossipOptions`) that keeps only what the mesh reports: bytes and counts of RPCs sent and
+ * received (gossip traffic per peer) and the reasons gossipsub itself rejected messages
  * (unsigned, bad signature, key not matching `from`, undecodable or oversized RPCs).
- * Everything else gossipsub measures is dropped.
+ * Gossipsub registers every metric once, at start, as a gauge, histogram or avg/min/max and
+ * updates it with `inc`/`set`/`observe`; everything this class does not keep is accepted and
+ * dropped.
  */
 export class GossipCounters {
   sentBytes = 0
@@ -33,17 +36,23 @@ export class GossipCounters {
   }
 
   readonly register: MetricsRegister = {
-    gauge: (config: { name: string }): any => {
-      const name = config.name
-      const inc = (a?: Labels | number, b?: number): void => {
-        const labels = typeof a === 'object' ? a : undefined
-        const value = typeof a === 'number' ? a : (b ?? 1)
-        this.count(name, labels, value)
-      }
-      return { inc, set: () => {}, addCollect: () => {} }
-    },
-    histogram: (): any => ({ startTimer: () => () => {}, observe: () => {}, reset: () => {} }),
-    avgMinMax: (): any => ({ set: () => {} })
+    gauge: <L extends Labels>(config: GaugeConfig<L>): Gauge<L> => this.gauge(config.name) as unknown as Gauge<L>,
+    histogram: <L extends Labels>(_config: HistogramConfig<L>): Histogram<L> => ignoredHistogram as unknown as Histogram<L>,
+    avgMinMax: <L extends Labels>(_config: AvgMinMaxConfig<L>): AvgMinMax<L> => ignoredAvgMinMax as unknown as AvgMinMax<L>
+  }
+
+  /**
+   * A gauge whose `inc` feeds `count`. Gossipsub calls `inc(value?)` on unlabelled gauges and
+   * `inc(labels, value?)` on labelled ones; `set` (sizes and scores sampled by collect
+   * functions) is not kept.
+   */
+  private gauge (name: string): Gauge<Labels> & Gauge {
+    const inc = (a?: Labels | number, b?: number): void => {
+      const labels = typeof a === 'object' ? a : undefined
+      const value = typeof a === 'number' ? a : (b ?? 1)
+      this.count(name, labels, value)
+    }
+    return { inc, set: () => {}, addCollect: () => {} }
   }
 
   private count (name: string, labels: Labels | undefined, value: number): void {
@@ -57,3 +66,6 @@ export class GossipCounters {
     if (reason !== undefined) for (let i = 0; i < value; i++) this.onReject(reason)
   }
 }
+
+const ignoredHistogram: Histogram<Labels> & Histogram = { startTimer: () => () => {}, observe: () => {}, reset: () => {} }
+const ignoredAvgMinMax: AvgMinMax<Labels> & AvgMinMax = { set: () => {} }

@@ -38,15 +38,16 @@ function fastMsgId (msg: RPC.Message): string {
 }
 
 /**
- * Gossipsub settings that work from 2 to ~100 peers:
+ * Gossipsub settings that work from 2 to ~100 peers (the package README gives the reasons
+ * and the figures behind them):
  * - StrictSign: every message carries `from`, `seqno`, the signature and the key; gossipsub
  *   drops anything else before our validators run.
- * - floodPublish: a peer's own messages go straight to every subscribed connected peer, so
- *   heartbeats and votes take one hop where a direct connection exists (small meshes are
- *   fully connected); forwarding through the mesh (D peers) covers the rest.
- * - D=6, Dlo=3, Dhi=10, Dout=1: a 3-peer mesh keeps everyone at Dlo-satisfied; a 50-peer
- *   mesh with ~8–16 connections per peer keeps 6 mesh links (log-depth delivery).
- * - heartbeat every 700 ms: mesh repairs after a kill within a second, at modest IHAVE traffic.
+ * - No flood publishing: a peer's own messages go to its mesh peers (D) like forwarded ones.
+ *   In a mesh of ≤ 4 other peers that is everyone; at 50 peers, flood publishing sent a copy
+ *   over every connection and multiplied the duplicates each peer verifies.
+ * - D=3, Dlo=2, Dhi=6, Dout=1, Dlazy=3, gossipFactor 0.1: three mesh links per topic give
+ *   log-depth delivery with few duplicate copies; IHAVE gossip to three more covers losses.
+ * - heartbeat every 700 ms: the mesh is repaired soon after a peer is lost, at modest IHAVE traffic.
  * - allowPublishToZeroTopicPeers: the first peer of a mesh announces to nobody without an error.
  * - Scoring: IP colocation off (every local peer, and NATed tabs, share an address);
  *   delivery-rate penalties off (the election topic is quiet between elections); invalid
