@@ -11,6 +11,9 @@ import type { CID } from 'multiformats/cid'
 /** What bitswap's want list dispatches for every block it receives (the CID is computed from the bytes). */
 export interface ReceivedBlock { sender: PeerId, cid: CID, block: Uint8Array }
 
+/** `@helia/libp2p`'s `HeliaWithLibp2p`: what `withBitswap` takes. */
+type HeliaWithLibp2p = Parameters<typeof withBitswap>[0]
+
 export interface WeightsHelia {
   helia: Helia
   /** Every block bitswap received, tampered or not; absent without libp2p. */
@@ -20,11 +23,16 @@ export interface WeightsHelia {
 /**
  * Helia on an existing libp2p node (the mesh's: one node per peer), offline-safe (DESIGN §2):
  * the light build with no routers, no delegated routing, no gateways, no HTTP — only bitswap
- * over the node's connections. `createHelia({ libp2p })` would create a second node, so the
- * node is attached as `helia.libp2p` before bitswap starts on it. Without a node, Helia is a
- * local store (import, read back) and fetches nothing.
+ * over the node's connections. Without a node, Helia is a local store (import, read back) and
+ * fetches nothing.
  *
- * Stopping Helia unregisters bitswap from the node and leaves the node running.
+ * Helia 7 composes a node from mixins: `withBitswap(helia)` takes a `HeliaWithLibp2p` (a Helia
+ * with a `libp2p` property) and runs bitswap on that node. `@helia/libp2p`'s `withLibp2p`
+ * takes libp2p *options* only and creates and owns a node of its own (ipfs/helia#1106 dropped
+ * running nodes so Helia controls their life cycle): a second identity and connection set.
+ * So the Helia is given the mesh's node as its `libp2p` — the shape `withBitswap` documents —
+ * and Helia never starts or stops it: stopping Helia unregisters bitswap and leaves the node
+ * running.
  */
 export async function startHelia (init: { libp2p?: Libp2p, blockstore: Blockstore, datastore: NonNullable<HeliaInit['datastore']>, bitswap?: BitswapOptions }): Promise<WeightsHelia> {
   const helia = createHeliaLight({ blockstore: init.blockstore, datastore: init.datastore })
@@ -32,10 +40,10 @@ export async function startHelia (init: { libp2p?: Libp2p, blockstore: Blockstor
     await helia.start()
     return { helia }
   }
-  Object.defineProperty(helia, 'libp2p', { value: init.libp2p, enumerable: true })
-  withBitswap(helia as Parameters<typeof withBitswap>[0], init.bitswap)
-  await helia.start()
-  return { helia, received: receivedBlocks(helia) }
+  const networked: HeliaWithLibp2p = Object.assign(helia, { libp2p: init.libp2p })
+  withBitswap(networked, init.bitswap)
+  await networked.start()
+  return { helia: networked, received: receivedBlocks(networked) }
 }
 
 /**
