@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http'
 import type { SamplingParams } from '@shardmesh/engine'
+import { preview } from '@shardmesh/model'
 import { ApiError, invalid } from './errors.ts'
 import { FT_LEVELS, RECOVERY_STRATEGIES } from '../fault-tolerance.ts'
 import type { FaultTolerance, FtLevel, RecoveryStrategy } from '../fault-tolerance.ts'
@@ -30,7 +31,7 @@ function optNumber (body: Record<string, unknown>, key: string, min: number, max
   const v = body[key]
   if (v === undefined || v === null) return undefined
   if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
-    throw invalid(key, `'${key}' must be a${integer ? ' whole' : ''} number in [${min}, ${max}], got ${JSON.stringify(v)}`)
+    throw invalid(key, `'${key}' must be a${integer ? ' whole' : ''} number in [${min}, ${max}], got ${preview(v)}`)
   }
   return v
 }
