@@ -11,7 +11,7 @@ export function encodeValues (values: Float32Array, dtype: MatrixDType): Uint8Ar
     case 'F32': return new Uint8Array(values.buffer, values.byteOffset, values.byteLength)
     case 'F16': {
       const half = new Uint16Array(values.length)
-      for (let i = 0; i < values.length; i++) half[i] = f32ToF16(values[i]) // a loop: ~10× faster than Uint16Array.from(values, fn)
+      for (let i = 0; i < values.length; i++) half[i] = f32ToF16(values[i]) // a plain loop, not Uint16Array.from(values, fn) (a call per element)
       return new Uint8Array(half.buffer)
     }
     case 'Q8_0': return quantizeQ8_0(values)
