@@ -1,5 +1,6 @@
 import type { Heartbeat, ElectionMessage, Vote } from './messages/election.ts'
 import type { VotingSet } from './quorum.ts'
+import type { Timers } from './timers.ts'
 import type { MemberStatus } from './types.ts'
 
 export interface ElectionTiming {
@@ -18,6 +19,10 @@ export interface ElectionDeps {
   eligible: boolean
   timing: ElectionTiming
   now: () => number
+  /** @default the platform's timers */
+  timers?: Timers
+  /** Uniform in [0, 1): the jitter of election timeouts. @default Math.random */
+  random?: () => number
   publish: (msg: ElectionMessage) => void
   votingSet: () => VotingSet
   /** Peers whose votes a genesis election needs (see quorum.ts). */

@@ -2,8 +2,10 @@ import { HISTORY_LIMIT } from './constants.ts'
 import { ElectionProofs } from './proof.ts'
 import { anchored, isMajority } from './quorum.ts'
 import { compareHeads } from './state-log.ts'
+import { platformTimers } from './timers.ts'
 import type { ElectionDeps } from './election-deps.ts'
 import type { ElectionMessage, Heartbeat, PreVote, PreVoteRequest, Vote, VoteRequest } from './messages/election.ts'
+import type { Timers } from './timers.ts'
 import type { ElectionRecord, ElectionRoleName } from './types.ts'
 
 export type { ElectionDeps, ElectionTiming } from './election-deps.ts'
@@ -34,9 +36,11 @@ export class Election {
   private readonly deps: ElectionDeps
   private lastHeartbeatAt = 0
   private lastQuorumAt = 0
-  private timer: ReturnType<typeof setTimeout> | undefined
+  private readonly timers: Timers
+  private readonly random: () => number
+  private timer: unknown
   private deadline = 0
-  private heartbeatTimer: ReturnType<typeof setInterval> | undefined
+  private heartbeatTimer: unknown
   private preVote: { term: number, voters: Set<string> } | null = null
   /** The pre-vote this peer granted last (it does not stand itself right after backing another). */
   private preVoteGranted: { term: number, candidate: string, at: number } | null = null
@@ -52,6 +56,8 @@ export class Election {
 
   constructor (deps: ElectionDeps) {
     this.deps = deps
+    this.timers = deps.timers ?? platformTimers
+    this.random = deps.random ?? Math.random
   }
 
   start (): void {
@@ -61,8 +67,8 @@ export class Election {
 
   stop (): void {
     this.running = false
-    clearTimeout(this.timer)
-    clearInterval(this.heartbeatTimer)
+    this.timers.clearTimeout(this.timer)
+    this.timers.clearInterval(this.heartbeatTimer)
   }
 
   /**
@@ -117,13 +123,13 @@ export class Election {
    */
   private spread (lo: number, hi: number): number {
     const { rank, count } = this.deps.slot(Math.max(this.term, this.maxSeenTerm) + 1)
-    return lo + (hi - lo) * (rank + Math.random() * 0.5) / Math.max(1, count)
+    return lo + (hi - lo) * (rank + this.random() * 0.5) / Math.max(1, count)
   }
 
   private arm (delay: number): void {
-    clearTimeout(this.timer)
+    this.timers.clearTimeout(this.timer)
     this.deadline = this.deps.now() + delay
-    this.timer = setTimeout(() => { this.onTimeout() }, delay)
+    this.timer = this.timers.setTimeout(() => { this.onTimeout() }, delay)
   }
 
   /** May this peer back `candidate`? Not while it follows a live coordinator — unless that coordinator is the candidate. */
@@ -203,7 +209,7 @@ export class Election {
     this.role = 'candidate'
     this.votedFor = this.deps.self
     this.coordinator = null
-    clearInterval(this.heartbeatTimer)
+    this.timers.clearInterval(this.heartbeatTimer)
     this.candidacy = { term: this.term, voters: new Set([this.deps.self]), known: [this.deps.votingSet().size], votes: [] }
     this.proofs.observe(this.term, this.deps.self, this.deps.self)
     const head = this.deps.head()
@@ -252,11 +258,11 @@ export class Election {
     this.lastHeartbeatAt = now
     this.lastQuorumAt = now
     this.record(this.term, this.deps.self, 'won')
-    clearTimeout(this.timer)
+    this.timers.clearTimeout(this.timer)
     this.deps.onChange()
     // heartbeat first: followers accept this coordinator before its first log entries arrive
     this.sendHeartbeat()
-    this.heartbeatTimer = setInterval(() => { this.tick() }, this.deps.timing.heartbeatIntervalMs)
+    this.heartbeatTimer = this.timers.setInterval(() => { this.tick() }, this.deps.timing.heartbeatIntervalMs)
     this.deps.onElected(this.term, c.votes)
   }
 
@@ -285,7 +291,7 @@ export class Election {
     this.role = 'follower'
     this.coordinator = null
     this.candidacy = null
-    clearInterval(this.heartbeatTimer)
+    this.timers.clearInterval(this.heartbeatTimer)
     this.arm(this.randomTimeout())
     if (changed) this.deps.onChange()
   }
@@ -301,14 +307,18 @@ export class Election {
       return
     }
     if (msg.term === this.term && this.coordinator !== null) { this.deps.reject('not-elected'); return }
-    if (!this.proofs.proven(msg.term, from, this.deps)) { this.deps.reject('unproven-coordinator'); return }
+    // a follower that timed out in this term still knows whom it followed: without that, a
+    // follower cut off from a coordinator that won with other votes could never prove it again
+    const last = this.history[this.history.length - 1]
+    const followedBefore = last !== undefined && last.term === msg.term && last.coordinator === from
+    if (!followedBefore && !this.proofs.proven(msg.term, from, this.deps)) { this.deps.reject('unproven-coordinator'); return }
     if (msg.term > this.term) this.votedFor = null
     this.term = msg.term
     this.role = 'follower'
     this.coordinator = from
     this.candidacy = null
     this.preVote = null
-    clearInterval(this.heartbeatTimer)
+    this.timers.clearInterval(this.heartbeatTimer)
     this.lastHeartbeatAt = this.deps.now()
     this.arm(this.randomTimeout())
     this.record(msg.term, from, 'heartbeat')

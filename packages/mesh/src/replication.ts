@@ -2,10 +2,12 @@ import { MAX_STATE_BYTES, SNAPSHOT_EVERY } from './constants.ts'
 import { NotCoordinatorError, StateTooLargeError } from './errors.ts'
 import { majority } from './quorum.ts'
 import { compareHeads } from './state-log.ts'
+import { platformTimers } from './timers.ts'
 import type { Heartbeat, Vote } from './messages/election.ts'
 import type { Append, Snapshot, StateMessage, SyncRequest } from './messages/state.ts'
 import type { VotingSet } from './quorum.ts'
 import type { StateLog } from './state-log.ts'
+import type { Timers } from './timers.ts'
 import type { Member, MemberStatus, MeshState, Transaction } from './types.ts'
 
 export interface ReplicationTiming { syncTimeoutMs: number, syncRequestMinGapMs: number, removeDeadAfterMs: number }
@@ -15,6 +17,8 @@ export interface ReplicationDeps {
   log: StateLog
   timing: ReplicationTiming
   now: () => number
+  /** @default the platform's timers */
+  timers?: Timers
   publish: (msg: StateMessage) => void
   /** The election as it stands. */
   election: () => { role: string, term: number, coordinator: string | null }
@@ -52,14 +56,16 @@ export class Replication {
   private behindSince: number | null = null
   private lastSyncRequestAt = 0
   private lastSnapshotAt = 0
-  private snapshotTimer: ReturnType<typeof setTimeout> | undefined
+  private snapshotTimer: unknown
+  private readonly timers: Timers
 
   constructor (deps: ReplicationDeps) {
     this.deps = deps
+    this.timers = deps.timers ?? platformTimers
   }
 
   stop (): void {
-    clearTimeout(this.snapshotTimer)
+    this.timers.clearTimeout(this.snapshotTimer)
     this.pendingSync?.done()
     this.fail(new NotCoordinatorError('the mesh stopped'))
   }
@@ -81,8 +87,8 @@ export class Replication {
     for (const h of heads) if (compareHeads(h, best) > 0) best = h
     if (best.peer !== self) {
       await new Promise<void>(resolve => {
-        const timer = setTimeout(() => { done() }, this.deps.timing.syncTimeoutMs)
-        const done = (): void => { clearTimeout(timer); this.pendingSync = null; resolve() }
+        const timer = this.timers.setTimeout(() => { done() }, this.deps.timing.syncTimeoutMs)
+        const done = (): void => { this.timers.clearTimeout(timer); this.pendingSync = null; resolve() }
         this.pendingSync = { target: best.peer, done }
         this.deps.publish({ type: 'sync', term, peerId: self, target: best.peer, version: log.version, stateTerm: log.term })
       })
@@ -152,7 +158,10 @@ export class Replication {
     const e = this.deps.election()
     if (e.role === 'coordinator') {
       if (term !== e.term || coordinator !== this.deps.self) return
-      this.acked.set(peerId, stateVersion)
+      // a head counts only if it is on this coordinator's log: a follower still holding a
+      // deposed coordinator's longer branch does not hold our entries up to its version
+      if (this.deps.log.termAt(stateVersion) === stateTerm) this.acked.set(peerId, stateVersion)
+      else this.acked.delete(peerId)
       this.updateCommit()
       return
     }
@@ -173,6 +182,9 @@ export class Replication {
     const need = majority(set.size)
     const committed = versions.length >= need ? versions[need - 1] : 0
     if (committed <= this.commitVersion) return
+    // Raft's rule: count replicas only of an entry of the coordinator's own term (its term
+    // entry comes first); older entries are committed with it
+    if (this.deps.log.termAt(committed) !== this.deps.election().term) return
     const fenced = this.commitVersion < this.fenceVersion && committed >= this.fenceVersion
     this.commitVersion = committed
     const done = this.waiters.filter(w => w.version <= committed)
@@ -259,8 +271,13 @@ export class Replication {
   private onAppend (msg: Append): void {
     if (!this.fromCoordinator(msg.term, msg.coordinator)) return
     let changed = false
+    const { log } = this.deps
     for (const entry of msg.entries) {
-      const result = this.deps.log.apply(entry)
+      // an append names no previous entry, so only a log whose head is of the entry's term
+      // (one coordinator per term) is known to be on the coordinator's branch; any other —
+      // a follower still on a deposed coordinator's entries — takes the coordinator's snapshot
+      if (entry.version > log.version && entry.term !== log.term) { this.requestSync(msg.term, msg.coordinator); break }
+      const result = log.apply(entry)
       if (result === 'applied') changed = true
       if (result === 'conflict' || result === 'gap') { this.requestSync(msg.term, msg.coordinator); break }
     }
@@ -287,7 +304,10 @@ export class Replication {
       return
     }
     const same = msg.state.version === log.version && msg.state.term === log.term
-    const aheadOnSameBranch = msg.state.version < log.version && log.termAt(msg.state.version) === msg.state.term
+    // a snapshot overtaken by appends of the same term is on our branch (one coordinator per
+    // term), even when our window no longer reaches its version: restoring it would drop
+    // entries this peer already acknowledged
+    const aheadOnSameBranch = msg.state.version < log.version && (log.termAt(msg.state.version) === msg.state.term || msg.state.term === log.term)
     if (!same && !aheadOnSameBranch) this.restore(msg.state)
   }
 
@@ -305,7 +325,7 @@ export class Replication {
       // coalesce requests of many followers into one snapshot for all
       if (this.snapshotTimer !== undefined) return
       const wait = Math.max(0, this.lastSnapshotAt + this.deps.timing.syncRequestMinGapMs / 2 - this.deps.now())
-      this.snapshotTimer = setTimeout(() => { this.snapshotTimer = undefined; this.publishSnapshot(null) }, wait)
+      this.snapshotTimer = this.timers.setTimeout(() => { this.snapshotTimer = undefined; this.publishSnapshot(null) }, wait)
     } else {
       this.publishSnapshot(msg.peerId) // a new coordinator, or a member without one, catching up from us
     }
