@@ -14,7 +14,9 @@
  *   4 extra hops; steady state (peers warmed up), median of HOP_RUNS runs of HOP_TOKENS tokens
  * - time to first token of a LONG_PROMPT-token prompt: single process vs 2 peers with the
  *   prompt in one frame vs in chunks (PREFILL_CHUNK), median of 3
- * Prints one JSON object, then a table. Figures from one run on a shared machine.
+ * Prints the throughput comparison (JSON, then a table) as soon as it is measured, then the
+ * whole result as one JSON object and a table. `--throughput-only` stops after the first
+ * part. Figures from one run on a shared machine.
  */
 import { join } from 'node:path'
 import { cpuBackend, evenRanges, generate } from '@shardmesh/engine'
@@ -26,6 +28,7 @@ import { Endpoint, PREFILL_CHUNK, SessionDriver, partSizes, plan } from '@shardm
 import { storiesDir } from '../fixtures.ts'
 import { spawnPeers } from '../pipeline/processes.ts'
 
+const throughputOnly = process.argv.includes('--throughput-only')
 const tokensArg = process.argv.indexOf('--tokens')
 const N = tokensArg > 0 ? Number(process.argv[tokensArg + 1]) : 32
 const HOP_TOKENS = 200
@@ -162,6 +165,31 @@ const two = await overPeers(big, 'synthetic:synthetic-100m', ranges2, bigPrompt,
 const three = await overPeers(big, 'synthetic:synthetic-100m', ranges3, bigPrompt, SESSIONS)
 /** The single-process batched aggregate with the same number of sessions. */
 const baselineOf = (sessions: number): number => batched.find(b => b.sessions === sessions)!.aggregate
+const f = (x: number): string => x.toFixed(1)
+const x = (a: number, b: number): string => (a / b).toFixed(2) + '×'
+const concurrent = (rows: typeof two): object[] => rows.map(r => ({ sessions: r.sessions, aggregateTokensPerSecond: r.aggregate, perSessionTokensPerSecond: r.perSession, singleProcessBatchedTokensPerSecond: baselineOf(r.sessions), vsSingleProcessBatched: r.aggregate / baselineOf(r.sessions) }))
+const synthetic100m = {
+  ranges: { peers2: ranges2, peers3: ranges3 },
+  decodeTokensPerSecond: { singleProcess: single, singleProcess2Threads: single2, peers2: two[0].perSession, peers3: three[0].perSession },
+  singleProcessBatched: { threads: BASELINE_THREADS, aggregateTokensPerSecond: batched },
+  concurrentOver2Peers: concurrent(two),
+  concurrentOver3Peers: concurrent(three)
+}
+const rows = (peers: number, rs: typeof two): string => `| aggregate over ${peers} peers (1 thread each), ${SESSIONS.join(' / ')} sessions | ${rs.map(r => f(r.aggregate)).join(' / ')} | ${rs.map(r => x(r.aggregate, baselineOf(r.sessions))).join(' / ')} |`
+console.log(JSON.stringify({ tokens: N, reps: REPS, synthetic100m }))
+console.log(`
+synthetic-100m F32, ${N} tokens per session, medians of ${REPS} runs; × = over the single process with
+${BASELINE_THREADS} threads and the same number of sessions batched (first row), in this run.
+
+| figure | tok/s | × |
+| --- | --- | --- |
+| single process, ${BASELINE_THREADS} threads, ${SESSIONS.join(' / ')} sessions batched (aggregate) | ${batched.map(b => f(b.aggregate)).join(' / ')} | 1 |
+| single process, 1 session, decode only, 1 / 2 threads | ${f(single)} / ${f(single2)} | |
+| 1 session, decode only, 2 peers ${JSON.stringify(ranges2)} / 3 peers ${JSON.stringify(ranges3)} | ${f(two[0].perSession)} / ${f(three[0].perSession)} | ${x(two[0].perSession, single2)} / ${x(three[0].perSession, single2)} over 2 threads |
+${rows(2, two)}
+${rows(3, three)}
+`)
+if (throughputOnly) process.exit(0)
 
 const longPrompt = [1, ...Array.from({ length: LONG_PROMPT - 1 }, (_, i) => 300 + (i * 7919) % 20000)]
 const singleFirst = await (async () => {
@@ -181,18 +209,11 @@ const ms5 = await storiesMsPerToken(stories, storiesPath, 5, sPrompt)
 const perHopMs = (ms5 - ms1) / 4
 const bestOf4Plus = (rows: typeof two): { sessions: number, aggregate: number } => rows.filter(r => r.sessions >= 4).reduce((a, b) => b.aggregate / baselineOf(b.sessions) > a.aggregate / baselineOf(a.sessions) ? b : a)
 const target = bestOf4Plus(two)
-const concurrent = (rows: typeof two): object[] => rows.map(r => ({ sessions: r.sessions, aggregateTokensPerSecond: r.aggregate, perSessionTokensPerSecond: r.perSession, singleProcessBatchedTokensPerSecond: baselineOf(r.sessions), vsSingleProcessBatched: r.aggregate / baselineOf(r.sessions) }))
 
 const result = {
   tokens: N,
   reps: REPS,
-  synthetic100m: {
-    ranges: { peers2: ranges2, peers3: ranges3 },
-    decodeTokensPerSecond: { singleProcess: single, singleProcess2Threads: single2, peers2: two[0].perSession, peers3: three[0].perSession },
-    singleProcessBatched: { threads: BASELINE_THREADS, aggregateTokensPerSecond: batched },
-    concurrentOver2Peers: concurrent(two),
-    concurrentOver3Peers: concurrent(three)
-  },
+  synthetic100m,
   firstTokenMs: { promptTokens: LONG_PROMPT, singleProcessThreads: BASELINE_THREADS, singleProcess: singleFirst, peers2OneFrame: oneFrameFirst, peers2Chunked: chunkedFirst, chunk: PREFILL_CHUNK },
   stories260K: { tokens: HOP_TOKENS, runs: HOP_RUNS, msPerToken1Peer: ms1, msPerToken5Peers: ms5, perHopAddedMs: perHopMs },
   targets: {
@@ -201,21 +222,7 @@ const result = {
   }
 }
 console.log(JSON.stringify(result, null, 2))
-const f = (x: number): string => x.toFixed(1)
-const x = (a: number, b: number): string => (a / b).toFixed(2) + '×'
-const rows = (peers: number, rs: typeof two): string => `| aggregate over ${peers} peers (1 thread each), ${SESSIONS.join(' / ')} sessions | ${rs.map(r => f(r.aggregate)).join(' / ')} | ${rs.map(r => x(r.aggregate, baselineOf(r.sessions))).join(' / ')} |`
 console.log(`
-synthetic-100m F32, ${N} tokens per session, medians of ${REPS} runs; × = over the single process with
-${BASELINE_THREADS} threads and the same number of sessions batched (first row), in this run.
-
-| figure | tok/s | × |
-| --- | --- | --- |
-| single process, ${BASELINE_THREADS} threads, ${SESSIONS.join(' / ')} sessions batched (aggregate) | ${batched.map(b => f(b.aggregate)).join(' / ')} | 1 |
-| single process, 1 session, decode only, 1 / 2 threads | ${f(single)} / ${f(single2)} | |
-| 1 session, decode only, 2 peers ${JSON.stringify(ranges2)} / 3 peers ${JSON.stringify(ranges3)} | ${f(two[0].perSession)} / ${f(three[0].perSession)} | ${x(two[0].perSession, single2)} / ${x(three[0].perSession, single2)} over 2 threads |
-${rows(2, two)}
-${rows(3, three)}
-
 | figure | value |
 | --- | --- |
 | time to first token, ${LONG_PROMPT}-token prompt (ms): single process (${BASELINE_THREADS} threads) / 2 peers, one frame / 2 peers, chunks of ${PREFILL_CHUNK} | ${singleFirst.toFixed(0)} / ${oneFrameFirst.toFixed(0)} / ${chunkedFirst.toFixed(0)} |
