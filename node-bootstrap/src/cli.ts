@@ -93,7 +93,8 @@ const commands: Record<string, Command> = {
       'local-backends': { type: 'string' },
       strategy: { type: 'string', default: 'layer' },
       'ft-level': { type: 'string' },
-      recovery: { type: 'string' }
+      recovery: { type: 'string' },
+      db: { type: 'string' }
     },
     help: {
       model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
@@ -111,7 +112,8 @@ const commands: Record<string, Command> = {
       'local-backends': 'one backend per local peer instead of --backend for all, e.g. webgpu,cpu,cpu (as many as --local-peers)',
       strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
-      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)'
+      recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
+      db: 'performance history file (DuckDB; default <store>/history/bootstrap.duckdb; `none`: record nothing)'
     },
     run: async values => { await (await import('./commands/start.ts')).startCommand(values) }
   },
@@ -131,7 +133,8 @@ const commands: Record<string, Command> = {
       recovery: { type: 'string' },
       key: { type: 'string' },
       'min-peers': { type: 'string' },
-      backend: { type: 'string', default: 'cpu' }
+      backend: { type: 'string', default: 'cpu' },
+      db: { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -146,7 +149,8 @@ const commands: Record<string, Command> = {
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id',
       'min-peers': 'if this peer is the first coordinator: compute peers to wait for (up to 30 s) before the first plan (default 0)',
-      backend: 'cpu | webgpu: what this peer\'s stages and its join benchmark compute on, announced with the adapter in its capabilities; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)'
+      backend: 'cpu | webgpu: what this peer\'s stages and its join benchmark compute on, announced with the adapter in its capabilities; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
+      db: 'performance history file (DuckDB; default beside --key as <key>.duckdb, else ~/.cache/shardmesh/history/peer-<id>.duckdb; `none`: record nothing)'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   },
@@ -198,6 +202,30 @@ const commands: Record<string, Command> = {
       memory: 'memory budget this process announces, in MiB'
     },
     run: async values => { await (await import('./commands/chaos.ts')).chaosCommand(values) }
+  },
+  history: {
+    summary: 'performance history: summary | peers | anomalies | recommend | export',
+    usage: 'shardmesh history [summary|peers|anomalies|recommend|export] [--db PATH | --url URL] [--json]',
+    positional: 'action',
+    options: {
+      action: { type: 'string' },
+      db: { type: 'string' },
+      store: { type: 'string' },
+      url: { type: 'string' },
+      format: { type: 'string', default: 'json' },
+      out: { type: 'string', default: 'history-export' },
+      tables: { type: 'string' }
+    },
+    help: {
+      action: 'what to show (or give it as ACTION; default summary)',
+      db: 'history file (default <store>/history/bootstrap.duckdb, as start); opened read-only — while a node holds it, read through that node\'s API',
+      store: 'block store whose history/bootstrap.duckdb is the default --db',
+      url: 'read GET /api/history/... of a running node instead of a file',
+      format: 'export: json (one object per line) | csv | parquet',
+      out: 'export: folder for one file per table',
+      tables: 'export: comma-separated tables (default all, and the performance view)'
+    },
+    run: async values => { await (await import('./commands/history.ts')).historyCommand(values) }
   },
   import: {
     summary: 'import a model into IPFS (per-layer UnixFS files + manifest); prints the manifest CID',

@@ -5,12 +5,14 @@ import { parseCid, weightsNode } from '@shardmesh/weights'
 import { backendOf, openBackend } from '../backend.ts'
 import type { ComputeBackend } from '../backend.ts'
 import { CliError } from '../errors.ts'
+import { peerHistoryPath, startRecording } from '../history.ts'
+import type { Recording } from '../history.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
 import type { HttpServer } from '../http/server.ts'
 import { EXIT_WITH_STDIN } from '../local-peers.ts'
-import { faultToleranceOf, minPeersFlag, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
+import { faultToleranceOf, minPeersFlag, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
@@ -105,18 +107,22 @@ export async function peerCommand (values: Values): Promise<void> {
   const weights = weightsNode({ libp2p: node })
   let pipeline
   let http: HttpServer | undefined
+  let recording: Recording | undefined
   try {
     await weights.start()
     // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
     pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance, backend: compute.backend })
+    recording = await startRecording(values, { node, pipeline, defaultPath: peerHistoryPath(values, node.peerId.toString()) })
     if (port !== undefined) {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })
       const p = pipeline
       const metrics = createMetrics({ mesh: node.services.mesh, recoveries: p, sessionsInFlight: async () => await sessionsInFlight(p) })
-      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh, p), handlers: [metrics.handler, openAiHandler(p)] })
+      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh, p), handlers: [recording.handler, metrics.handler, recording.openAi(p)] })
+      recording.advertise(http.url)
     }
   } catch (err) {
+    await recording?.stop()
     await pipeline?.stop()
     await weights.stop()
     await node.stop()
@@ -127,7 +133,7 @@ export async function peerCommand (values: Values): Promise<void> {
     process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, capabilities, ...(http === undefined ? {} : { http: http.url }) }) + '\n')
   } else {
     process.stdout.write(`shardmesh peer ${node.peerId.toString()}\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
-      (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /metrics, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
+      (http === undefined ? '' : `  ${http.url}  (GET /api/mesh, /api/history, /metrics, /v1/models, /v1/completions, /v1/chat/completions)\n`) +
       `  ${compute.label}: decode ${capabilities.throughput?.decodeTokensPerSecond ?? 0} tok/s (${BENCH_MODEL})\n`)
   }
   if (process.env[EXIT_WITH_STDIN] === '1') {
@@ -137,9 +143,11 @@ export async function peerCommand (values: Values): Promise<void> {
     process.stdin.resume()
   }
   const p = pipeline
+  const r = recording
   await runUntilSignal(node, async () => {
     await http?.close()
     await p.stop()
+    await r.stop()
     await weights.stop()
     process.stdin.destroy() // let the event loop end
   })

@@ -8,7 +8,9 @@ import type { PipelineService } from '@shardmesh/pipeline'
 import { backendOf, localBackendsOf, openBackend } from '../backend.ts'
 import { spawnLocalPeers } from '../local-peers.ts'
 import type { LocalPeers } from '../local-peers.ts'
-import { faultToleranceOf, localPeersOf, openAiHandler, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
+import { faultToleranceOf, localPeersOf, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
+import { startRecording } from '../history.ts'
+import { bootstrapHistoryPath } from './history.ts'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
@@ -103,22 +105,25 @@ export async function startCommand (values: Values): Promise<void> {
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
   const mesh = await bootMesh(values)
   const { node, model, pipeline, local } = mesh
+  const recording = await startRecording(values, { node, pipeline, defaultPath: bootstrapHistoryPath(values) }).catch(async err => { await mesh.stop(); throw err })
   let http
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline) })
-    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh, pipeline), handlers: [peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [openAiHandler(pipeline)])] })
+    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh, pipeline), handlers: [recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
   } catch (err) {
+    await recording.stop()
     await mesh.stop()
     throw new CliError(`cannot serve HTTP on ${host}:${port}: ${(err as Error).message}`)
   }
+  recording.advertise(http.url)
   const addrs = node.getMultiaddrs().map(String)
   const peers = local?.peers.map(p => p.peerId) ?? []
   const page = peerPageUrl(http.url)
-  const tabs = opened > 0 ? await openPeers(page, opened).catch(async err => { await http.close(); await mesh.stop(); throw err }) : undefined
+  const tabs = opened > 0 ? await openPeers(page, opened).catch(async err => { await http.close(); await recording.stop(); await mesh.stop(); throw err }) : undefined
   if (values.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }) }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }), history: recording.store?.path ?? null }) + '\n')
   } else {
-    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh, /metrics${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
+    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh, /api/history, /metrics${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
       (model === undefined ? '' : `  model ${model.name}: ${model.cid}\n`) +
       peers.map(p => `  local peer ${p}\n`).join('') +
       `Peer page: ${page}${tabs === undefined ? '' : `  (${opened} headless Chromium tab${opened === 1 ? '' : 's'} opened)`}\n` +
@@ -129,6 +134,7 @@ export async function startCommand (values: Values): Promise<void> {
     await http.close()
     await local?.stop()
     await pipeline?.stop()
+    await recording.stop()
     await model?.weights.stop()
   })
 }
