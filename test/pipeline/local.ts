@@ -1,6 +1,6 @@
 import { cpuBackend } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
-import type { MeshNode } from '@shardmesh/mesh'
+import type { MeshNode, MeshPeerInit } from '@shardmesh/mesh'
 import type { Checkpoint } from '@shardmesh/model'
 import { Endpoint, SessionDriver, StageServer } from '@shardmesh/pipeline'
 import type { RouteHop } from '@shardmesh/protocol'
@@ -20,12 +20,20 @@ export interface LocalPipeline {
   stop: () => Promise<void>
 }
 
-export async function startNode (): Promise<MeshNode> {
-  return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}` })
+/**
+ * For suites that load one process hard (floods, paused readers): every node here shares this
+ * process's event loop (each peer of a real mesh has its own) on a machine shared with other
+ * suites, so pings get the time to answer that a peer of its own would have, and a link is not
+ * cut as hung while the process is busy.
+ */
+export const PATIENT_PINGS: Partial<MeshPeerInit> = { connectionMonitor: { pingInterval: 2000, pingTimeout: { minTimeout: 10_000, maxTimeout: 10_000 } } }
+
+export async function startNode (init: Partial<MeshPeerInit> = {}): Promise<MeshNode> {
+  return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}`, ...init })
 }
 
-export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number, server?: Pick<StageServerInit, 'idleTtlMs' | 'maxSessionsPerUpstream'> } = {}): Promise<LocalPipeline> {
-  const nodes = await Promise.all(ranges.map(async () => await startNode()))
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number, server?: Pick<StageServerInit, 'idleTtlMs' | 'maxSessionsPerUpstream' | 'limits'>, node?: Partial<MeshPeerInit> } = {}): Promise<LocalPipeline> {
+  const nodes = await Promise.all(ranges.map(async () => await startNode(options.node)))
   const endpoints = nodes.map(node => new Endpoint(node, { maxFrameBytes: options.maxFrameBytes }))
   const servers = await Promise.all(nodes.map(async (node, i) => {
     const server = new StageServer({ endpoint: endpoints[i], backend: cpuBackend(), config: model.config, tensors: model.tensors, ...options.server })
@@ -33,7 +41,7 @@ export async function localPipeline (model: Checkpoint, ranges: Array<[number, n
     await server.serve(ranges[i])
     return server
   }))
-  const head = await startNode()
+  const head = await startNode(options.node)
   const headEndpoint = new Endpoint(head)
   const driver = new SessionDriver({ endpoint: headEndpoint, config: model.config, prefillChunk: options.prefillChunk })
   await driver.start()

@@ -20,7 +20,10 @@ export const DIAL_TIMEOUT_MS = 10_000
 export const BATCH_WAIT = 0.3
 /** A stage session that received no frame for this long is dropped (its head is gone or gave up). */
 export const SESSION_IDLE_TTL_MS = 120_000
-/** Open sessions one upstream peer may hold on one stage server; more are refused (`TOO_MANY_SESSIONS`). */
+/**
+ * Open sessions one upstream peer may hold on one stage server for one head (at the first hop
+ * the upstream is the head); more are refused (`TOO_MANY_SESSIONS`).
+ */
 export const MAX_SESSIONS_PER_UPSTREAM = 256
 /** Sessions count as in flight for batching only if they had a frame within this window (leaked ones do not stretch batch waits). */
 export const ACTIVE_WINDOW_MS = 2_000
@@ -51,3 +54,23 @@ export const HANG_PROBE_MS = 750
 export const MIRROR_CATCH_UP_MS = 500
 /** Longest wait for every surviving hop to answer a reroute (a live stage answers at once; a promoted mirror may wait MIRROR_CATCH_UP_MS). */
 export const REROUTE_ACK_MS = 2_000
+/**
+ * Stage messages (frames and control messages) one remote peer may send a stage server per
+ * second, sustained; more are refused (`RATE_LIMITED`). A session step is one frame per stage,
+ * so this is far above what a pipeline of real stages reaches (see the pipeline README).
+ */
+export const MAX_MESSAGES_PER_SECOND = 20_000
+/**
+ * Messages one remote peer may send in a burst above the rate: a replay sends a session's whole
+ * output log at once (at most the context length of entries, and OUTPUT_LOG_MAX_BYTES).
+ */
+export const MESSAGE_BURST = 100_000
+/**
+ * Bytes of frames from one remote peer received and not yet computed; a frame past it fails its
+ * session (`BYTES_IN_FLIGHT`). Four times OUTPUT_LOG_MAX_BYTES, the most one session's replay
+ * or prompt can queue.
+ */
+export const MAX_BYTES_IN_FLIGHT = 4 * OUTPUT_LOG_MAX_BYTES
+/** Refusals answered per second that one remote peer's messages caused; the rest are counted only. */
+export const REFUSAL_REPLIES_PER_SECOND = 100
+export const REFUSAL_REPLY_BURST = 1_000

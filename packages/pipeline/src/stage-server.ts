@@ -7,6 +7,8 @@ import type { Endpoint, Inbound } from './endpoint.ts'
 import { ACTIVE_WINDOW_MS, BATCH_WAIT, MAX_SESSIONS_PER_UPSTREAM, MIRROR_CATCH_UP_MS, SESSION_IDLE_TTL_MS } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { OutputLog } from './output-log.ts'
+import { PeerLimits } from './peer-limits.ts'
+import type { PeerLimitsInit } from './peer-limits.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
 
 /** Where a stage's weights come from: a checkpoint's tensors, or (weights package) fetched parts. */
@@ -21,8 +23,10 @@ export interface StageServerInit {
   activations?: ActivationDType
   /** A session with no frame for this long is dropped. @default SESSION_IDLE_TTL_MS */
   idleTtlMs?: number
-  /** Open sessions one upstream peer may hold here. @default MAX_SESSIONS_PER_UPSTREAM */
+  /** Open sessions one upstream peer may hold here for one head. @default MAX_SESSIONS_PER_UPSTREAM */
   maxSessionsPerUpstream?: number
+  /** Message rate and bytes in flight per remote peer (see `PeerLimits`). */
+  limits?: PeerLimitsInit
 }
 
 type Open = Extract<ControlMessage, { type: 'open' }>
@@ -42,6 +46,8 @@ interface ServedSession {
   log: OutputLog
   /** Frames received and not yet computed, in order. */
   queue: Frame[]
+  /** Payload bytes of `queue`, held against the upstream's bytes in flight. */
+  queuedBytes: number
   /** A `close` arrived: close once the queue is empty. */
   closing: boolean
   failed: boolean
@@ -69,9 +75,15 @@ export interface StageServerStats {
   replayed: number
   /** Sessions dropped after `idleTtlMs` without a frame. */
   expired: number
+  /** Payload bytes of frames received and not yet computed (all peers). */
+  bytesInFlight: number
+  /** Remote peers whose message rate or bytes in flight are being tracked. */
+  trackedPeers: number
 }
 
 const rangeKey = (r: readonly [number, number]): string => `${r[0]}-${r[1]}`
+/** Control messages a stage server takes (the others are answers for a driver on the same endpoint). */
+const STAGE_CONTROLS = new Set<ControlMessage['type']>(['open', 'close', 'reroute', 'prepare', 'digest'])
 
 /**
  * Serves layer ranges (a primary's, a warm standby's, one taken over in a recovery): per
@@ -88,6 +100,7 @@ export class StageServer {
   private readonly stages = new Map<string, Stage>()
   private readonly loading = new Map<string, Promise<Stage>>()
   private readonly sessions = new Map<string, ServedSession>()
+  private readonly limits: PeerLimits
   private unlisten: (() => void) | undefined
   private counts = { forwards: 0, batches: 0, failedSessions: 0, reroutes: 0, replayed: 0, expired: 0 }
   /** The batch loop while it runs (one at a time). */
@@ -104,6 +117,7 @@ export class StageServer {
 
   constructor (init: StageServerInit) {
     this.init = init
+    this.limits = new PeerLimits(init.limits)
   }
 
   /** The first range served, once `serve()` resolved. */
@@ -112,7 +126,10 @@ export class StageServer {
   /** Every range served. */
   ranges (): Array<[number, number]> { return [...this.stages.values()].map(s => s.layers) }
 
-  stats (): StageServerStats { return { sessions: this.sessions.size, ...this.counts } }
+  stats (): StageServerStats { return { sessions: this.sessions.size, ...this.counts, bytesInFlight: this.limits.bytesInFlight(), trackedPeers: this.limits.size } }
+
+  /** Payload bytes of frames from `peer` received and not yet computed. */
+  bytesInFlight (peer: string): number { return this.limits.bytesInFlight(peer) }
 
   /** Ids of the sessions open here. */
   sessionIds (): string[] { return [...this.sessions.keys()] }
@@ -127,7 +144,7 @@ export class StageServer {
       }
     })
     const ttl = this.init.idleTtlMs ?? SESSION_IDLE_TTL_MS
-    this.sweeper ??= setInterval(() => { this.expire(ttl) }, Math.max(50, Math.min(ttl / 4, 10_000)))
+    this.sweeper ??= setInterval(() => { this.expire(ttl); this.limits.sweep() }, Math.max(50, Math.min(ttl / 4, 10_000)))
   }
 
   /** Load `layers` and serve them beside any range served already (sessions of those go on). */
@@ -192,14 +209,53 @@ export class StageServer {
   private drop (s: ServedSession): void {
     if (this.sessions.get(s.hex) !== s) return
     this.sessions.delete(s.hex)
-    s.queue.length = 0
+    this.clearQueue(s)
     s.session.close()
+  }
+
+  /** Forget a session's waiting frames (their bytes no longer count against its upstream). */
+  private clearQueue (s: ServedSession): void {
+    s.queue.length = 0
+    this.limits.release(s.upstream, s.queuedBytes)
+    s.queuedBytes = 0
+  }
+
+  private dequeue (s: ServedSession): Frame | undefined {
+    const frame = s.queue.shift()
+    if (frame !== undefined) {
+      s.queuedBytes -= frame.payload.byteLength
+      this.limits.release(s.upstream, frame.payload.byteLength)
+    }
+    return frame
+  }
+
+  /**
+   * Charge a message to its sender's rate: over it, the message is refused (`RATE_LIMITED`) and
+   * the session it names, when the sender drives it here, fails so its head hears why.
+   */
+  private admit (msg: Inbound): boolean {
+    if (this.limits.admit(msg.from)) return true
+    const { endpoint } = this.init
+    const { messagesPerSecond, messageBurst } = this.limits.limits
+    const why = `${msg.from} sent more than ${messagesPerSecond} messages/s (burst ${messageBurst}) to ${endpoint.peerId}`
+    const hex = 'control' in msg ? msg.control.session : sessionHex(msg.frame.session)
+    const s = this.sessions.get(hex)
+    if (s !== undefined && s.upstream === msg.from && !s.failed) {
+      this.failSession(s, 'RATE_LIMITED', why)
+      this.clearQueue(s)
+      return false
+    }
+    if ('control' in msg && msg.control.type === 'open') this.refuse(msg.control.head, hex, 'RATE_LIMITED', why, msg.from)
+    else endpoint.reject('RATE_LIMITED')
+    return false
   }
 
   private receive (msg: Inbound): void {
     const { endpoint } = this.init
     if ('control' in msg) {
       const c = msg.control
+      if (!STAGE_CONTROLS.has(c.type)) return // for the driver on this endpoint
+      if (!this.admit(msg)) return
       if (c.type === 'open') this.open(c, msg.from)
       else if (c.type === 'close') this.close(c.session, msg.from)
       else if (c.type === 'reroute') this.reroute(c, msg.from)
@@ -208,12 +264,20 @@ export class StageServer {
       return
     }
     if (msg.frame.kind === 'sampled') return // for the driver on this endpoint
+    if (!this.admit(msg)) return
     const s = this.sessions.get(sessionHex(msg.frame.session))
     if (s === undefined) { endpoint.reject('UNKNOWN_SESSION'); return }
     if (s.upstream !== msg.from) { endpoint.reject('WRONG_SENDER'); return }
     if (msg.frame.step < s.minStep && msg.frame.replay !== true) { endpoint.reject('STALE'); return }
     if (s.failed) return
+    const bytes = msg.frame.payload.byteLength
+    if (!this.limits.reserve(msg.from, bytes)) {
+      this.failSession(s, 'BYTES_IN_FLIGHT', `${msg.from} has ${this.limits.bytesInFlight(msg.from)} bytes of frames waiting on ${endpoint.peerId}; ${bytes} more would pass ${this.limits.limits.maxBytesInFlight}`)
+      this.clearQueue(s)
+      return
+    }
     s.lastActive = performance.now()
+    s.queuedBytes += bytes
     s.queue.push(msg.frame)
     this.markReady(s)
   }
@@ -226,9 +290,11 @@ export class StageServer {
     this.running ??= this.drain().finally(() => { this.running = undefined })
   }
 
-  private refuse (head: PeerRef, session: string, code: string, message: string): void {
+  /** Count a refusal and tell the head, unless `cause` (the sender) has had its answers for now. */
+  private refuse (head: PeerRef, session: string, code: string, message: string, cause: string): void {
     const { endpoint } = this.init
     endpoint.reject(code)
+    if (!this.limits.mayReply(cause)) { endpoint.reject('UNANSWERED'); return }
     void endpoint.send(head, encodeControl({ type: 'error', session, code, message })).catch(() => {})
   }
 
@@ -236,7 +302,7 @@ export class StageServer {
     const { endpoint, config } = this.init
     const hop = c.route[c.hop]
     const stage = this.stages.get(rangeKey(hop.layers))
-    const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message) }
+    const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message, from) }
     if (this.stages.size === 0) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
     const me = c.shadow === true ? hop.mirror?.peerId : hop.peerId
     if (me !== endpoint.peerId || stage === undefined || c.model !== config.name) {
@@ -246,15 +312,18 @@ export class StageServer {
     if ((c.hop === c.route.length - 1) !== stage.head) { fail('WRONG_STAGE', `hop ${c.hop} of ${c.route.length} does not match this stage's head flag`); return }
     const old = this.sessions.get(c.session)
     if (old !== undefined && c.replayTo === undefined) { fail('DUPLICATE_SESSION', `session ${c.session} is already open`); return }
+    // hop 0 comes from the head itself, so a head named downstream was checked by the first hop
+    if (c.hop === 0 && c.head.peerId !== from) { this.refuse({ peerId: from, addrs: [] }, c.session, 'WRONG_SENDER', `${from} opened hop 0 of a session whose head is ${c.head.peerId}`, from); return }
+    // per upstream and head: sessions a flood opens through a stage do not crowd out other heads' sessions through it
     const cap = this.init.maxSessionsPerUpstream ?? MAX_SESSIONS_PER_UPSTREAM
-    let fromUpstream = 0
-    for (const x of this.sessions.values()) if (x.upstream === from) fromUpstream++
-    if (old === undefined && fromUpstream >= cap) { fail('TOO_MANY_SESSIONS', `${from} already holds ${fromUpstream} sessions on ${endpoint.peerId} (at most ${cap})`); return }
+    let held = 0
+    for (const x of this.sessions.values()) if (x.upstream === from && x.head.peerId === c.head.peerId) held++
+    if (old === undefined && held >= cap) { fail('TOO_MANY_SESSIONS', `${from} already holds ${held} sessions of head ${c.head.peerId} on ${endpoint.peerId} (at most ${cap})`); return }
     // a replacement opened again (a second recovery) starts over
     if (old !== undefined) this.drop(old)
     const s: ServedSession = {
       id: sessionBytes(c.session), hex: c.session, upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
-      stage, session: stage.createSession(), log: new OutputLog(config.contextLength), queue: [], closing: false, failed: false,
+      stage, session: stage.createSession(), log: new OutputLog(config.contextLength), queue: [], queuedBytes: 0, closing: false, failed: false,
       minStep: c.step ?? 0, replayTo: c.replayTo ?? -1, lastActive: performance.now(), shadow: c.shadow === true
     }
     this.sessions.set(c.session, s)
@@ -344,14 +413,14 @@ export class StageServer {
   private applyReroute (s: ServedSession, c: Reroute): void {
     const { endpoint } = this.init
     s.pendingReroute = undefined
-    const fail = (code: string, message: string): void => { this.refuse(s.head, s.hex, code, `${endpoint.peerId}: ${message}`) }
+    const fail = (code: string, message: string): void => { this.refuse(s.head, s.hex, code, `${endpoint.peerId}: ${message}`, s.head.peerId) }
     const hop = c.route[c.hop]
     if (hop.peerId !== endpoint.peerId || rangeKey(hop.layers) !== rangeKey(s.stage.layers)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} [${hop.layers.join(', ')}], this session runs [${s.stage.layers.join(', ')}]`); return }
     if (s.session.position < c.position) { fail('REROUTE_BEHIND', `holds ${s.session.position} positions, the reroute resumes at ${c.position}`); return }
     const replaying = c.replayTo !== undefined && c.replayTo > c.hop
     if (replaying && (!s.log.complete || s.log.length < c.position)) { fail('NO_LOG', `the output log holds ${s.log.length} positions${s.log.complete ? '' : ' (past its byte bound)'}; cannot replay ${c.position}`); return }
     this.counts.reroutes++
-    s.queue.length = 0
+    this.clearQueue(s)
     const r = this.ready.indexOf(s)
     if (r >= 0) this.ready.splice(r, 1)
     s.session.truncate(c.position)
@@ -403,11 +472,11 @@ export class StageServer {
         if (s.stage !== stage) { i++; continue } // another range: a later pass
         this.ready.splice(i, 1)
         if (s.failed) {
-          s.queue.length = 0
+          this.clearQueue(s)
           if (s.closing) this.finishClose(s)
           continue
         }
-        const frame = s.queue.shift()
+        const frame = this.dequeue(s)
         if (frame !== undefined) batch.push({ s, frame })
       }
       if (batch.length === 0) continue
@@ -421,7 +490,7 @@ export class StageServer {
       }
       for (const { s } of batch) {
         this.tryReroute(s)
-        if (s.failed) s.queue.length = 0
+        if (s.failed) this.clearQueue(s)
         if (s.queue.length > 0) this.ready.push(s)
         else if (s.closing) this.finishClose(s)
       }
