@@ -1,5 +1,5 @@
 /** Queued rows are written at least this often (ms). */
-export const FLUSH_MS = 250
+export const FLUSH_MS = 1000
 /** A flush starts early once this many rows wait. */
 export const FLUSH_ROWS = 512
 /** DuckDB threads of a recording node: the writer must not compete with compute for cores. */
