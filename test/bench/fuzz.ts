@@ -42,7 +42,7 @@ try {
       await runTarget(t, seed, Math.round(t.runs * scale))
     } catch (err) {
       failed = true
-      console.error(`\n${t.name} FAILED:\n${(err as Error).message}`)
+      console.error(`\n${t.name} FAILED:\n${(err as Error).message.replace(/Counterexample: .{2000,}/, m => `${m.slice(0, 2000)}…`)}\ncaused by: ${String((err as Error).cause)}`)
     }
     const seconds = (performance.now() - started) / 1000
     rows.push({ target: t.name, cases: t.tally.cases, decoded: t.tally.decoded, rejected: Object.fromEntries(t.tally.rejected), seconds })

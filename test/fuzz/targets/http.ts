@@ -53,7 +53,7 @@ export async function httpTargets (): Promise<HttpFuzz> {
 
   async function post (path: string, body: Uint8Array, tally: Tally): Promise<void> {
     tally.cases++
-    const res = await fetch(`${server.url}${path}`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })
+    const res = await fetch(`${server.url}${path}`, { method: 'POST', body: body as Uint8Array<ArrayBuffer>, headers: { 'content-type': 'application/json' } })
     const text = await res.text()
     expect(res.status, text).toBeLessThan(500)
     if (res.status === 200) {

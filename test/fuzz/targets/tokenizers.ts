@@ -80,8 +80,8 @@ export async function tokenizerTargets (): Promise<Target[]> {
       fc.oneof({ weight: 1, arbitrary: arbitraryText() }, { weight: 5, arbitrary: mutatedJson(manifestJson, ['config', 'nLayers', 'parts', 'tensors', 'shape', 'offset', 'byteLength', 'cid', 'requires', 'tokenizer']) }),
       bytes => {
         expectTyped(tally, [InvalidManifestError], () => decodeManifest(bytes, 'fuzz'), m => {
-          // whatever passes re-encodes to a manifest that decodes the same
-          expect(decodeManifest(encodeManifest(m), 'again')).toEqual(m)
+          // whatever passes re-encodes to a manifest that decodes the same (as JSON: a -0 reads back as 0)
+          expect(JSON.parse(JSON.stringify(decodeManifest(encodeManifest(m), 'again')))).toEqual(JSON.parse(JSON.stringify(m)))
         })
       })),
     t('manifest/round-trip', 200, tally => () => fc.property(fc.constant(manifest.manifest), m => {
