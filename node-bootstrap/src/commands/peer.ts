@@ -10,6 +10,7 @@ import type { Recording } from '../history.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
+import { apiKeysOf } from '../http/auth.ts'
 import type { HttpServer } from '../http/server.ts'
 import { EXIT_WITH_STDIN } from '../local-peers.ts'
 import { faultToleranceOf, minPeersFlag, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
@@ -117,8 +118,8 @@ export async function peerCommand (values: Values): Promise<void> {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
       await pipeline.ready({ signal: AbortSignal.timeout(HEAD_WAIT_MS) }).catch(() => { logger('pipeline').warn('no model in the mesh yet; /v1/models is empty until one is published') })
       const p = pipeline
-      const metrics = createMetrics({ mesh: node.services.mesh, recoveries: p, sessionsInFlight: async () => await sessionsInFlight(p) })
-      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), routes: meshRoutes(node.services.mesh, p), handlers: [recording.handler, metrics.handler, recording.openAi(p)] })
+      const metrics = createMetrics({ mesh: node.services.mesh, recoveries: p, sessionsInFlight: async () => await sessionsInFlight(p), stageRejections: () => p.endpoint.rejections() })
+      http = await startHttpServer({ port, host: String(values.host ?? '127.0.0.1'), apiKeys: apiKeysOf(values), routes: meshRoutes(node.services.mesh, p), handlers: [recording.handler, metrics.handler, recording.openAi(p)] })
       recording.advertise(http.url)
     }
   } catch (err) {

@@ -15,6 +15,7 @@ import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
+import { apiKeysOf } from '../http/auth.ts'
 // browser peer page (browser-peer/) and --open-peers
 import { buildPeerPage, peerPageHandler, peerPageUrl } from '../http/peer-page.ts'
 import { minPeersOf, openPeers, openPeersOf } from '../open-peers.ts'
@@ -99,6 +100,7 @@ export async function startCommand (values: Values): Promise<void> {
   const port = Number(values.port)
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new CliError(`--port must be 0–65535, got "${String(values.port)}"`)
   const host = String(values.host)
+  const apiKeys = apiKeysOf(values)
   const opened = openPeersOf(values)
   if (opened > 0 && typeof values.model !== 'string') throw new CliError('--open-peers needs --model (the model the tabs serve)')
   localBackendsOf(values, localPeersOf(values)) // a bad --backend/--local-backends fails before the page is built
@@ -108,8 +110,8 @@ export async function startCommand (values: Values): Promise<void> {
   const recording = await startRecording(values, { node, pipeline, defaultPath: bootstrapHistoryPath(values) }).catch(async err => { await mesh.stop(); throw err })
   let http
   try {
-    const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline) })
-    http = await startHttpServer({ port, host, routes: meshRoutes(node.services.mesh, pipeline), handlers: [recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
+    const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline), stageRejections: pipeline === undefined ? undefined : () => pipeline.endpoint.rejections() })
+    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
   } catch (err) {
     await recording.stop()
     await mesh.stop()

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import type { Mesh } from '@shardmesh/mesh'
-import { currentPlan } from '@shardmesh/pipeline'
+import { ApiError, currentPlan } from '@shardmesh/pipeline'
 import type { FaultTolerance, RecoveryEvent } from '@shardmesh/pipeline'
 
 /** Stall and detection buckets (ms): warm-standby promotions land low, fetch-and-replay failovers in seconds. */
@@ -20,6 +20,8 @@ export interface MetricsInit {
   recoveries?: RecoverySource
   /** Sessions this head is driving now. */
   sessionsInFlight?: () => number | Promise<number>
+  /** Stage-protocol messages this peer refused, by reason (a pipeline endpoint's `rejections()`). */
+  stageRejections?: () => Record<string, number>
   /** Also export prom-client's process metrics (CPU, memory, event loop lag). @default true */
   processMetrics?: boolean
 }
@@ -100,6 +102,19 @@ export function createMetrics (init: MetricsInit): Metrics {
       for (const [reason, n] of Object.entries(mesh.rejections())) this.set({ reason }, n)
     }
   })
+  const stageRejections = init.stageRejections
+  if (stageRejections !== undefined) {
+    new Gauge({ // eslint-disable-line no-new
+      name: 'shardmesh_stage_rejected_messages',
+      help: 'Stage-protocol messages refused, by reason: malformed frames, unknown sessions, and the per-peer limits (TOO_MANY_SESSIONS, RATE_LIMITED, BYTES_IN_FLIGHT; UNANSWERED: refusals not answered) — cumulative since start',
+      labelNames: ['reason'],
+      registers: [registry],
+      collect () {
+        this.reset()
+        for (const [reason, n] of Object.entries(stageRejections())) this.set({ reason }, n)
+      }
+    })
+  }
   const inFlight = init.sessionsInFlight
   if (inFlight !== undefined) {
     new Gauge({ name: 'shardmesh_sessions_in_flight', help: 'Sessions this head is driving now', registers: [registry], async collect () { this.set(await inFlight()) } }) // eslint-disable-line no-new
@@ -112,7 +127,7 @@ export function createMetrics (init: MetricsInit): Metrics {
     handler: async (req, res) => {
       if (new URL(req.url ?? '/', 'http://localhost').pathname !== '/metrics') return false
       if (req.method !== 'GET' && req.method !== 'HEAD') {
-        const body = JSON.stringify({ error: { code: 'method_not_allowed', message: `${req.method ?? ''} is not allowed on /metrics` } })
+        const body = JSON.stringify(new ApiError(405, `${req.method ?? ''} is not allowed on /metrics`, { code: 'method_not_allowed' }).body())
         res.writeHead(405, { allow: 'GET, HEAD', 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body) })
         res.end(body)
         return true

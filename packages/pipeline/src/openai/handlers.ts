@@ -33,8 +33,19 @@ function sendJson (res: ServerResponse, status: number, body: unknown): void {
   res.end(text)
 }
 
-function sse (res: ServerResponse, body: unknown): void {
-  res.write(`data: ${JSON.stringify(body)}\n\n`)
+/**
+ * Write one server-sent event. When the response has buffered past its high-water mark (the
+ * client reads slower than tokens come), resolve only once it drained or the client left, so
+ * the generation waits for the reader instead of the server buffering without bound.
+ */
+async function sse (res: ServerResponse, body: unknown): Promise<void> {
+  if (res.destroyed || res.writableEnded) return
+  if (res.write(`data: ${JSON.stringify(body)}\n\n`)) return
+  await new Promise<void>(resolve => {
+    const done = (): void => { res.off('drain', done); res.off('close', done); resolve() }
+    res.on('drain', done)
+    res.on('close', done)
+  })
 }
 
 function toApiError (err: unknown): ApiError {
@@ -63,7 +74,7 @@ export function createOpenAiHandler (init: OpenAiInit): OpenAiHandler {
     } catch (err) {
       const e = toApiError(err)
       if (!res.headersSent) sendJson(res, e.status, e.body())
-      else { sse(res, e.body()); res.end() }
+      else if (!res.destroyed) { void sse(res, e.body()); res.end() }
     }
     return true
   }
@@ -106,32 +117,33 @@ async function complete (init: OpenAiInit, kind: 'completions' | 'chat', body: R
   })
   if (p.stream) {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' })
-    if (kind === 'chat') sse(res, { id, object, created, model: model.id, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
+    if (kind === 'chat') await sse(res, { id, object, created, model: model.id, choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }] })
   }
   // text stop sequences: generation ends at the first one, which is not returned
-  const emit = (): void => {
+  const emit = async (): Promise<void> => {
     if (p.stream && out.length > sent) {
       // hold back what could still become a stop sequence
       const hold = Math.max(0, ...p.stop.map(s => s.length - 1))
       const upto = Math.max(sent, out.length - hold)
-      if (upto > sent) { sse(res, chunk(out.slice(sent, upto), null)); sent = upto }
+      if (upto > sent) { const text = out.slice(sent, upto); sent = upto; await sse(res, chunk(text, null)) }
     }
   }
   const result = await model.generate({
     promptTokens, maxTokens, sampling: p.sampling, stopIds: model.config.stopIds, signal: abort.signal, faultTolerance: p.faultTolerance,
-    onToken: t => {
+    // the next token is asked for once this one is written, or buffered within the high-water mark
+    onToken: async t => {
       out += decoder.push(t)
       const at = p.stop.map(s => out.indexOf(s)).filter(i => i >= 0)
       if (at.length > 0) { out = out.slice(0, Math.min(...at)); return 'stop' }
-      emit()
+      await emit()
     }
   })
   if (result.finishReason !== 'stop') out += decoder.flush()
   const usage = { prompt_tokens: promptTokens.length, completion_tokens: result.tokens.length, total_tokens: promptTokens.length + result.tokens.length }
   if (p.stream) {
-    if (out.length > sent) sse(res, chunk(out.slice(sent), null))
-    sse(res, chunk('', result.finishReason, p.includeUsage ? {} : { usage }))
-    if (p.includeUsage) sse(res, { id, object, created, model: model.id, choices: [], usage })
+    if (out.length > sent) await sse(res, chunk(out.slice(sent), null))
+    await sse(res, chunk('', result.finishReason, p.includeUsage ? {} : { usage }))
+    if (p.includeUsage) await sse(res, { id, object, created, model: model.id, choices: [], usage })
     res.end('data: [DONE]\n\n')
     return
   }
