@@ -5,23 +5,30 @@
 import { createMeshPeer } from '@shardmesh/mesh'
 import { weightsNode } from '@shardmesh/weights'
 
-export interface PageRun { bytes: number, ms: number, networkBytes?: number, sources?: string[] }
+/** `closeMs`: stopping the weights node after the fetch (waits for the cache's IndexedDB writes). */
+export interface PageRun { bytes: number, ms: number, networkBytes?: number, sources?: string[], closeMs?: number }
 
-/** Helia: join via `bootstrap` (ws), open the manifest, fetch every part; `cache`: an IndexedDB name, or memory. */
-async function helia (bootstrap: string, cid: string, cache?: string, tuning: { partConcurrency?: number, blockConcurrency?: number } = {}): Promise<PageRun> {
+/**
+ * Helia: join via `bootstrap` (ws), open the manifest, fetch every part; `cache`: an IndexedDB
+ * name, or memory. puppeteer passes an `undefined` argument as `null`: null is memory too
+ * (before, it opened an IndexedDB database named "null", so "Helia without the cache" was not).
+ */
+async function helia (bootstrap: string, cid: string, cache?: string | null, tuning: { partConcurrency?: number, blockConcurrency?: number } = {}): Promise<PageRun> {
   const node = await createMeshPeer({ bootstrap: [bootstrap], allowLocalDial: true })
-  const weights = weightsNode({ libp2p: node, cache, ...tuning })
+  const weights = weightsNode({ libp2p: node, cache: cache ?? undefined, ...tuning })
   await weights.start()
   try {
     const manifest = await weights.openManifest(cid, { providers: [bootstrap], useMesh: false })
     const start = performance.now()
     const result = await weights.fetchParts(manifest, manifest.parts.map(p => p.id), { providers: [bootstrap], useMesh: false })
     const ms = performance.now() - start
-    return { bytes: result.bytes, networkBytes: result.networkBytes, ms, sources: [...new Set(Object.values(result.sources))] }
+    const closing = performance.now()
+    await weights.stop()
+    return { bytes: result.bytes, networkBytes: result.networkBytes, ms, sources: [...new Set(Object.values(result.sources))], closeMs: performance.now() - closing }
   } finally {
     await weights.stop()
     await node.stop()
-    if (cache !== undefined) await new Promise(resolve => { const r = indexedDB.deleteDatabase(cache); r.onsuccess = r.onerror = r.onblocked = resolve })
+    if (cache != null) await new Promise(resolve => { const r = indexedDB.deleteDatabase(cache); r.onsuccess = r.onerror = r.onblocked = resolve })
   }
 }
 
