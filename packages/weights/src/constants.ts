@@ -20,5 +20,12 @@ export const PART_CONCURRENCY = 4
 export const BLOCK_CONCURRENCY = 8
 /** An attempt that receives no block from its provider for this long moves to the next provider. */
 export const STALL_TIMEOUT_MS = 15_000
+/**
+ * A provider's bitswap gives a message of blocks this long to reach the peer that wants them
+ * (@helia/bitswap's default is 10 s, queueing included). A slow receiver (a busy tab takes
+ * ~16 MB/s; up to 32 wanted 1 MiB blocks go in one message) can miss that, and bitswap never
+ * resends the blocks of a send that failed: the fetch would stall.
+ */
+export const BITSWAP_MESSAGE_SEND_TIMEOUT_MS = 60_000
 /** Dialing one provider gives up after this long. */
 export const DIAL_TIMEOUT_MS = 5_000

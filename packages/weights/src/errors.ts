@@ -55,3 +55,8 @@ export class TamperedBlockError extends Error {
 export class ProviderStalledError extends Error {
   name = 'ProviderStalledError'
 }
+
+/** Writing fetched blocks to the cache (IndexedDB) failed; the first failure is the cause. */
+export class CacheWriteError extends Error {
+  name = 'CacheWriteError'
+}

@@ -85,7 +85,8 @@ export async function readLocal (helia: Helia, target: FileTarget, signal?: Abor
  * are not requested from every holder at once); cached blocks are not asked for again.
  * An attempt fails over to the next provider when the dial fails, the provider lacks a
  * block, no block arrives within the stall timeout, or it sends a tampered block (bitswap
- * hashes every block; Helia checks it against the CID before it reaches the store).
+ * hashes every block; Helia checks it against the CID before it reaches the store). A
+ * provider that stalled or whose connection closed is tried once more, after the others.
  */
 export async function fetchFile (ctx: FileFetchContext, target: FileTarget, providers: Provider[], options: FileFetchOptions = {}): Promise<{ bytes: Uint8Array, source: string }> {
   const { signal } = options
@@ -107,7 +108,13 @@ export async function fetchFile (ctx: FileFetchContext, target: FileTarget, prov
     throw new NoProvidersError(`${target.label} (${target.cid.toString()}) is not in the local store, and ${why}`)
   }
   const attempts: ContentUnavailableError['attempts'] = []
-  for (const provider of candidates) {
+  // a provider that stalled, or whose connection closed during the attempt (a connection
+  // monitor's ping timing out behind bulk data to a busy tab), is asked once more after the
+  // others: the new session redials and sends the wants again (bitswap drops the blocks of a
+  // send that failed and never resends them)
+  const queue = [...candidates]
+  const retried = new Set<string>()
+  for (const provider of queue) {
     if (ctx.audit.distrusted.has(provider.peerId)) continue
     try {
       return { bytes: await attempt(ctx, libp2p, target, provider, options), source: provider.peerId }
@@ -119,6 +126,11 @@ export async function fetchFile (ctx: FileFetchContext, target: FileTarget, prov
       ctx.counters.providerFailures[reason]++
       attempts.push({ provider: provider.peerId, reason, message })
       options.onFailure?.(provider.peerId, reason, message)
+      const dropped = libp2p.getConnections(peerIdFromString(provider.peerId)).length === 0
+      if ((reason === 'stalled' || (dropped && reason !== 'dial')) && !retried.has(provider.peerId)) {
+        retried.add(provider.peerId)
+        queue.push(provider)
+      }
     }
   }
   throw new ContentUnavailableError(`no provider delivered ${target.label} (${target.cid.toString()}): ${attempts.map(a => `${a.provider} ${a.reason}`).join(', ')}`, attempts)

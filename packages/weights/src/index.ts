@@ -43,7 +43,7 @@ export interface WeightsNodeInit {
   stallTimeoutMs?: number
   /** Give up dialing a provider after this long. @default 5000 */
   dialTimeoutMs?: number
-  /** @helia/bitswap options. @default bitswap's */
+  /** @helia/bitswap options. @default bitswap's, with `messageSendTimeout` 60000 (constants.ts) */
   bitswap?: BitswapOptions
 }
 

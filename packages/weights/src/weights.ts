@@ -2,7 +2,7 @@ import { MemoryDatastore } from 'datastore-core'
 import { CustomProgressEvent } from 'progress-events'
 import { BlockAudit } from './audit.ts'
 import { openCache } from './cache.ts'
-import { BLOCK_CONCURRENCY, DIAL_TIMEOUT_MS, MAX_MANIFEST_BYTES, PART_CONCURRENCY, STALL_TIMEOUT_MS } from './constants.ts'
+import { BITSWAP_MESSAGE_SEND_TIMEOUT_MS, BLOCK_CONCURRENCY, DIAL_TIMEOUT_MS, MAX_MANIFEST_BYTES, PART_CONCURRENCY, STALL_TIMEOUT_MS } from './constants.ts'
 import { InvalidManifestError, WeightsStateError } from './errors.ts'
 import { fetchFile, readLocal } from './fetch-file.ts'
 import { fetchParts } from './fetch-parts.ts'
@@ -55,7 +55,7 @@ export class Weights implements WeightsNode {
     if (this.ctx !== undefined) return
     const cache = this.init.blockstore !== undefined ? { blockstore: this.init.blockstore, close: async () => {} } : await openCache(this.init.cache)
     try {
-      const { helia, received } = await startHelia({ libp2p: this.init.libp2p, blockstore: cache.blockstore, datastore: new MemoryDatastore(), bitswap: this.init.bitswap })
+      const { helia, received } = await startHelia({ libp2p: this.init.libp2p, blockstore: cache.blockstore, datastore: new MemoryDatastore(), bitswap: { messageSendTimeout: BITSWAP_MESSAGE_SEND_TIMEOUT_MS, ...this.init.bitswap } })
       const audit = new BlockAudit(this.counts, received, (provider, cid, bytes) => {
         for (const l of this.listeners) l(new CustomProgressEvent('weights:fetch:rejected-block', { provider, cid, bytes }))
       })
