@@ -76,6 +76,15 @@ export const MAX_VALUE_BYTES = 64 * 1024
 /** Largest gossipsub RPC frame read from a stream. */
 export const MAX_RPC_BYTES = 2 * 1024 * 1024
 
+/**
+ * Largest yamux receive window a tab grants one stream (yamux's default 16 MiB). A tab's
+ * main thread decrypts and parses at ~16 MB/s, and WebSockets have no read backpressure:
+ * with 16 MiB windows a bulk sender (a provider's bitswap) queued a second or more of bytes
+ * ahead of every ping, the sender's connection monitor (1–2 s) closed the connection, and
+ * weight fetches into tabs stalled. 1 MiB keeps that queue short (test/bench/weights-tab-profile.ts).
+ */
+export const TAB_MAX_STREAM_WINDOW = 1024 * 1024
+
 /** libp2p connection monitor (DESIGN §2): ping every second, give up after 1–2 s. */
 export const PING_INTERVAL_MS = 1000
 export const PING_TIMEOUT_MIN_MS = 1000

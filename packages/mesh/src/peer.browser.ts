@@ -7,7 +7,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
-import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID } from './constants.ts'
+import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID, TAB_MAX_STREAM_WINDOW } from './constants.ts'
 import { GossipCounters } from './gossip-counters.ts'
 import { gossipOptions } from './gossip.ts'
 import { mesh } from './mesh.ts'
@@ -33,7 +33,7 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
     addresses: { listen: init.listen ?? ['/p2p-circuit', '/webrtc'] },
     transports: [webSockets(), webRTC(), circuitRelayTransport()],
     connectionEncrypters: [noise()],
-    streamMuxers: [yamux()],
+    streamMuxers: [yamux({ streamOptions: { maxStreamWindowSize: TAB_MAX_STREAM_WINDOW } })],
     connectionGater: gater,
     connectionManager: init.connectionManager,
     connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
