@@ -7,11 +7,12 @@ import { WriteBehindBlockstore } from '../src/write-behind.ts'
 
 /** A memory store whose writes wait until `open()` (or fail with `fail`). */
 class GatedStore extends MemoryBlockstore {
-  private gate = Promise.withResolvers<void>()
+  private opened: () => void = () => {}
+  private readonly gate = new Promise<void>(resolve => { this.opened = resolve })
   fail: Error | undefined
-  open (): void { this.gate.resolve() }
+  open (): void { this.opened() }
   async put (cid: CID, bytes: Uint8Array): Promise<CID> {
-    await this.gate.promise
+    await this.gate
     if (this.fail !== undefined) throw this.fail
     return await super.put(cid, bytes)
   }
