@@ -198,7 +198,7 @@ describe('HTTP API: keys, error envelope, SSE backpressure', () => {
     }
     for (const g of mine().gs) expect(g.result?.tokens).toEqual(long.generated_tokens.slice(0, n))
     console.log(JSON.stringify({ sse: 'paused reader', requests, tokensEach: n, tokensWhenPaused: paused, queuedBytes: queued, highWaterMark: 1024 }))
-  })
+  }, 300_000)
 
   it('a client that disconnects mid-stream cancels its generation: its sessions are closed on every stage', async () => {
     await expect.poll(() => pipe.servers.map(s => s.stats().sessions)).toEqual([0, 0])

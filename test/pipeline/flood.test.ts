@@ -60,7 +60,9 @@ describe('a flood from one peer', () => {
 
   it('10k session opens: at most the cap are held, the rest refused and counted, answers rate-bounded; real sessions finish on golden', async () => {
     const model = await loadModel(join(dir, 'stories260K.gguf'))
-    p = await localPipeline(model, [[0, 2], [2, 5]], { node })
+    // default limits, except refusals answered: 10/s after the first 100, so that however slowly this machine floods, most go unanswered
+    const replies = { refusalRepliesPerSecond: 10, refusalReplyBurst: 100 }
+    p = await localPipeline(model, [[0, 2], [2, 5]], { node, server: { limits: replies } })
     r = await rogue()
     const cap = 256
     const opens = 10_000
@@ -87,10 +89,11 @@ describe('a flood from one peer', () => {
     await expect.poll(() => p!.servers[0].stats().sessions).toBe(cap) // the real sessions' closes are on their way
     // each refusal is counted; only a bounded number were answered to the head the opens named
     const rej = p.endpoints[0].rejections()
-    const answered = r.errors.filter(e => e.code === 'TOO_MANY_SESSIONS').length
-    expect(answered + (rej.UNANSWERED ?? 0)).toBe(opens - cap)
-    expect(answered).toBeGreaterThan(0)
-    expect(answered).toBeLessThan(opens - cap)
+    const answeredNow = (): number => r!.errors.filter(e => e.code === 'TOO_MANY_SESSIONS').length
+    await expect.poll(() => answeredNow() + (rej.UNANSWERED ?? 0)).toBe(opens - cap) // the answers sent are all delivered
+    const answered = answeredNow()
+    expect(answered).toBeGreaterThanOrEqual(replies.refusalReplyBurst)
+    expect(rej.UNANSWERED).toBeGreaterThan(0)
     // a flood of opens is a burst well within the message rate: nothing was rate-limited
     expect(rej.RATE_LIMITED).toBeUndefined()
     // the limits keep one entry per peer that sent something (rogue, head, stage 0), not per message
@@ -101,8 +104,8 @@ describe('a flood from one peer', () => {
     await flood(opens, async n => { await r!.endpoint.send(p!.route[0], encodeControl({ type: 'close', session: hex(n + 1) })) })
     await expect.poll(() => p!.servers.map(s => s.stats().sessions), { timeout: 30_000 }).toEqual([0, 0])
     const heap2 = process.memoryUsage().heapUsed
-    console.log(JSON.stringify({ flood: 'opens', opens, cap, mostSessions: most, refused: rej.TOO_MANY_SESSIONS, answered, unanswered: rej.UNANSWERED, heapMiB: { before: mib(heap0), afterFlood: mib(heap1), afterExpiry: mib(heap2) } }))
-  })
+    console.log(JSON.stringify({ flood: 'opens', opens, cap, mostSessions: most, refused: rej.TOO_MANY_SESSIONS, answered, unanswered: rej.UNANSWERED, heapMiB: { before: mib(heap0), afterFlood: mib(heap1), afterClose: mib(heap2) } }))
+  }, 240_000)
 
   it('messages above the rate: RATE_LIMITED, counted; the session of the sender fails with that code; real sessions finish on golden', async () => {
     const model = await loadModel(join(dir, 'stories260K.gguf'))
@@ -130,7 +133,7 @@ describe('a flood from one peer', () => {
     expect(p.servers[0].stats().failedSessions).toBe(1)
     expect(p.servers[0].stats().trackedPeers).toBeLessThanOrEqual(2)
     console.log(JSON.stringify({ flood: 'messages', frames, limits, rateLimited: rej.RATE_LIMITED, admitted: rej.UNKNOWN_SESSION }))
-  })
+  }, 120_000)
 
   it('frames faster than the stage computes them: BYTES_IN_FLIGHT past the bound, queued bytes bounded, real sessions finish on golden', async () => {
     const model = await loadModel(join(dir, 'stories260K.gguf'))
@@ -162,5 +165,5 @@ describe('a flood from one peer', () => {
     await expect.poll(() => p!.servers[1].stats().bytesInFlight).toBe(0)
     expect(p.servers[1].bytesInFlight(rogueId)).toBe(0)
     console.log(JSON.stringify({ flood: 'bytes', frameBytes: n * dim * 4, sent: sessions, refused, limits, mostBytesInFlight: most }))
-  })
+  }, 120_000)
 })
