@@ -48,7 +48,7 @@ export async function createNetns (): Promise<Netns> {
     for (const args of steps) await run('ip', args)
   } catch (err) {
     await run('ip', ['netns', 'del', name]).catch(() => {})
-    throw new Error(`could not set up network namespace ${name}: ${(err as Error).message}`)
+    throw new Error(`could not set up network namespace ${name}: ${(err as Error).message}`, { cause: err })
   }
   const dir = await mkdtemp(join(tmpdir(), `${name}-`))
   return {

@@ -21,7 +21,7 @@ function toError (e: WireError): Error {
 }
 
 function wireOptions (options: ForwardOptions = {}): WireOptions {
-  const { signal, ...rest } = options
+  const { signal: _signal, ...rest } = options // an AbortSignal does not cross to the Worker
   return rest
 }
 

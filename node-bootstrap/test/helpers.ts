@@ -14,7 +14,7 @@ export async function waitFor<T> (what: string, fn: () => Promise<T | undefined>
 
 /** Pids and command lines of a process's children (e.g. `start --local-peers`' peers). */
 export function childrenOf (pid: number): Array<{ pid: number, args: string }> {
-  let out = ''
+  let out: string
   try { out = execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)]).toString() } catch { return [] } // ps exits 1 when there are none
   return out.trim().split('\n').filter(l => l.trim() !== '').map(l => {
     const m = /^\s*(\d+)\s+(.*)$/.exec(l)!

@@ -33,7 +33,7 @@ try {
   await new Promise(resolve => setTimeout(resolve, 15_000))
   rows.push(await measure('hidden for 20 s'))
   console.log(JSON.stringify({ chromium: await browser.version(), rows }))
-  console.table(rows.map(({ x, ...r }) => r))
+  console.table(rows.map(({ x: _x, ...r }) => r))
 } finally {
   await browser.close()
   await rm(profile, { recursive: true, force: true })

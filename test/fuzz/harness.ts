@@ -37,20 +37,25 @@ function allocated (): number {
 export function expectTyped<T> (tally: Tally, typed: ErrorClass[], decode: () => T, check?: (value: T) => void): T | undefined {
   tally.cases++
   const before = allocated()
-  let value: T
+  let value: T | undefined
+  let threw = false
+  let rejected: unknown
   try {
     value = decode()
   } catch (err) {
-    if (!typed.some(c => err instanceof c)) throw new Error(`untyped rejection ${(err as Error)?.name}: ${(err as Error)?.message}`, { cause: err })
-    const name = (err as Error & { code?: unknown, reason?: unknown }).name
+    threw = true
+    rejected = err
+  }
+  const grew = allocated() - before
+  if (grew > MAX_CASE_ALLOCATION) throw new Error(`one decode left ${(grew / 2 ** 20).toFixed(0)} MiB allocated`)
+  if (threw) {
+    if (!typed.some(c => rejected instanceof c)) throw new Error(`untyped rejection ${(rejected as Error)?.name}: ${(rejected as Error)?.message}`, { cause: rejected })
+    const name = (rejected as Error).name
     tally.rejected.set(name, (tally.rejected.get(name) ?? 0) + 1)
     return undefined
-  } finally {
-    const grew = allocated() - before
-    if (grew > MAX_CASE_ALLOCATION) throw new Error(`one decode left ${(grew / 2 ** 20).toFixed(0)} MiB allocated`)
   }
   tally.decoded++
-  check?.(value)
+  check?.(value as T)
   return value
 }
 

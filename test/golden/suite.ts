@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { cpuBackend, forwardChain, generate } from '@shardmesh/engine'
+import { forwardChain, generate } from '@shardmesh/engine'
 import type { Backend } from '@shardmesh/engine'
 import { createTokenizer } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'

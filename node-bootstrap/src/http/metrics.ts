@@ -65,7 +65,7 @@ export function createMetrics (init: MetricsInit): Metrics {
   }
 
   const mesh = init.mesh
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'shardmesh_members',
     help: 'Members this peer knows, by status',
     labelNames: ['status'],
@@ -77,22 +77,22 @@ export function createMetrics (init: MetricsInit): Metrics {
       for (const [status, n] of Object.entries(counts)) this.set({ status }, n)
     }
   })
-  new Gauge({ name: 'shardmesh_term', help: 'Current election term', registers: [registry], collect () { this.set(mesh.view().term) } }) // eslint-disable-line no-new
-  new Gauge({ name: 'shardmesh_coordinator_known', help: '1 while this peer knows a coordinator', registers: [registry], collect () { this.set(mesh.view().coordinator === null ? 0 : 1) } }) // eslint-disable-line no-new
-  new Gauge({ name: 'shardmesh_state_version', help: 'Version of the replicated state this peer holds', registers: [registry], collect () { this.set(mesh.view().stateVersion) } }) // eslint-disable-line no-new
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({ name: 'shardmesh_term', help: 'Current election term', registers: [registry], collect () { this.set(mesh.view().term) } })
+  new Gauge({ name: 'shardmesh_coordinator_known', help: '1 while this peer knows a coordinator', registers: [registry], collect () { this.set(mesh.view().coordinator === null ? 0 : 1) } })
+  new Gauge({ name: 'shardmesh_state_version', help: 'Version of the replicated state this peer holds', registers: [registry], collect () { this.set(mesh.view().stateVersion) } })
+  new Gauge({
     name: 'shardmesh_plan_version',
     help: 'Version of the current plan (0: none yet)',
     registers: [registry],
     collect () { this.set(currentPlan(mesh.state())?.version ?? 0) }
   })
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'shardmesh_plan_stages',
     help: 'Stages of the current plan',
     registers: [registry],
     collect () { this.set(currentPlan(mesh.state())?.stages.length ?? 0) }
   })
-  new Gauge({ // eslint-disable-line no-new
+  new Gauge({
     name: 'shardmesh_mesh_rejected_messages',
     help: 'Messages and operations the mesh refused or that failed, by reason (cumulative since start)',
     labelNames: ['reason'],
@@ -104,7 +104,7 @@ export function createMetrics (init: MetricsInit): Metrics {
   })
   const stageRejections = init.stageRejections
   if (stageRejections !== undefined) {
-    new Gauge({ // eslint-disable-line no-new
+    new Gauge({
       name: 'shardmesh_stage_rejected_messages',
       help: 'Stage-protocol messages refused, by reason: malformed frames, unknown sessions, and the per-peer limits (TOO_MANY_SESSIONS, RATE_LIMITED, BYTES_IN_FLIGHT; UNANSWERED: refusals not answered) — cumulative since start',
       labelNames: ['reason'],
@@ -117,7 +117,7 @@ export function createMetrics (init: MetricsInit): Metrics {
   }
   const inFlight = init.sessionsInFlight
   if (inFlight !== undefined) {
-    new Gauge({ name: 'shardmesh_sessions_in_flight', help: 'Sessions this head is driving now', registers: [registry], async collect () { this.set(await inFlight()) } }) // eslint-disable-line no-new
+    new Gauge({ name: 'shardmesh_sessions_in_flight', help: 'Sessions this head is driving now', registers: [registry], async collect () { this.set(await inFlight()) } })
   }
 
   const text = async (): Promise<string> => await registry.metrics()

@@ -7,6 +7,7 @@ import { webRTC } from '@libp2p/webrtc'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import type { ServiceFactoryMap } from 'libp2p'
 import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID, TAB_MAX_STREAM_WINDOW } from './constants.ts'
 import { GossipCounters } from './gossip-counters.ts'
 import { gossipOptions } from './gossip.ts'
@@ -44,8 +45,9 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
       // Streams opened on the relayed connection first are not moved when the relay dies
       // (the peers stay connected over WebRTC), so two tabs would lose each other's gossip.
       pubsub: gossipsub(gossipOptions(meshId, counters, { runOnLimitedConnection: false, ...init.gossipsub })),
-      mesh: mesh({ ...init, gossipCounters: counters })
-    } as any
+      // libp2p hands a service the other services (pubsub) in its components; its types do not say so
+      mesh: mesh({ ...init, gossipCounters: counters }) as unknown as ServiceFactoryMap[string]
+    } satisfies ServiceFactoryMap
   }) as unknown as MeshNode
   if (init.start !== false) await node.start()
   return node

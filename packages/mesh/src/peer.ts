@@ -7,11 +7,12 @@ import { tcp } from '@libp2p/tcp'
 import { webSockets } from '@libp2p/websockets'
 import { yamux } from '@libp2p/yamux'
 import { createLibp2p } from 'libp2p'
+import type { ServiceFactoryMap } from 'libp2p'
 import { PING_INTERVAL_MS, PING_TIMEOUT_MAX_MS, PING_TIMEOUT_MIN_MS, DEFAULT_MESH_ID } from './constants.ts'
 import { GossipCounters } from './gossip-counters.ts'
 import { gossipOptions } from './gossip.ts'
 import { mesh } from './mesh.ts'
-import type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
+import type { MeshNode, MeshPeerInit } from './peer-init.ts'
 
 export type { MeshNode, MeshPeerInit, MeshServices } from './peer-init.ts'
 
@@ -25,11 +26,12 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
   // overlap when a peer is slow to answer, and the refused stream aborts the whole connection
   const counters = new GossipCounters()
   const meshId = init.meshId ?? DEFAULT_MESH_ID
-  const services: Record<string, unknown> = {
+  const services: ServiceFactoryMap = {
     identify: identify(),
     ping: ping({ maxOutboundStreams: 4, maxInboundStreams: 8 }),
     pubsub: gossipsub(gossipOptions(meshId, counters, init.gossipsub)),
-    mesh: mesh({ ...init, gossipCounters: counters })
+    // libp2p hands a service the other services (pubsub) in its components; its types do not say so
+    mesh: mesh({ ...init, gossipCounters: counters }) as unknown as ServiceFactoryMap[string]
   }
   if (init.relayServer === true) services.relay = circuitRelayServer({ reservations: { maxReservations: 256 } })
   const node = await createLibp2p({
@@ -42,7 +44,7 @@ export async function createMeshPeer (init: MeshPeerInit = {}): Promise<MeshNode
     connectionGater: init.connectionGater,
     connectionManager: { inboundConnectionThreshold: 256, maxIncomingPendingConnections: 128, ...init.connectionManager },
     connectionMonitor: init.connectionMonitor ?? { pingInterval: PING_INTERVAL_MS, pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
-    services: services as any
+    services
   }) as unknown as MeshNode
   if (init.start !== false) await node.start()
   return node

@@ -230,7 +230,7 @@ export async function runSchedule (seed: number, overrides: Partial<SimConfig> =
     stats.events++
     ev.fn()
     // let promise continuations (Replication.onElected, propose) run before the next callback
-    for (let i = 0; i < 8; i++) await null
+    for (let i = 0; i < 8; i++) await Promise.resolve()
     inv.afterEvent()
   }
   clock.now = end
