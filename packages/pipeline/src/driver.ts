@@ -434,7 +434,9 @@ export class SessionDriver {
     let path: RecoveryDecision['path'] | undefined
     for (let attempt = 0; attempt < MAX_RECOVERY_ATTEMPTS; attempt++) {
       req.signal?.throwIfAborted()
-      if (attempt > 0) await new Promise(resolve => setTimeout(resolve, RECOVERY_BACKOFF_MS * 2 ** (attempt - 1) * (1 + Math.random())))
+      // a limit refusal backs off before its first try too: the same peer at once would refuse again
+      const backoff = cls === 'LIMITED' ? attempt : attempt - 1
+      if (backoff >= 0) await new Promise(resolve => setTimeout(resolve, RECOVERY_BACKOFF_MS * 2 ** backoff * (1 + Math.random())))
       try {
         const decision = await req.repair!({ route: ctx.route, lost: [...lost], error, class: cls, attempt, signal: req.signal })
         // a replay that failed for another reason than one more lost peer is retried as a re-prefill, which needs nothing from the old route
@@ -462,7 +464,7 @@ export class SessionDriver {
         error = e as Error
         const c = classify(e)
         // a peer that failed (not one that refused a request) is avoided from now on
-        if (c.peer !== undefined && c.peer !== this.init.endpoint.peerId && (c.class === 'CONNECTION' || c.class === 'CRASH' || c.class === 'TIMEOUT')) lost.add(c.peer)
+        if (c.peer !== undefined && c.peer !== this.init.endpoint.peerId && (c.class === 'CONNECTION' || c.class === 'CRASH' || c.class === 'TIMEOUT' || c.class === 'LIMITED')) lost.add(c.peer)
         if ((e as Error).name === 'RecoveryFailedError') break // the repair says no route can be had
       }
     }

@@ -12,8 +12,8 @@ export type RecoveryStrategy = 'reconnect' | 'restart' | 'failover' | 'parallel'
 export const RECOVERY_STRATEGIES: RecoveryStrategy[] = ['reconnect', 'restart', 'failover', 'parallel', 'progressive', 'coordinated']
 
 /** Why a hop failed, which decides how it is recovered. */
-export type ErrorClass = 'CONNECTION' | 'CRASH' | 'MEMORY' | 'TIMEOUT' | 'WEBGPU' | 'PROTOCOL' | 'UNKNOWN'
-export const ERROR_CLASSES: ErrorClass[] = ['CONNECTION', 'CRASH', 'MEMORY', 'TIMEOUT', 'WEBGPU', 'PROTOCOL', 'UNKNOWN']
+export type ErrorClass = 'CONNECTION' | 'CRASH' | 'MEMORY' | 'TIMEOUT' | 'WEBGPU' | 'PROTOCOL' | 'LIMITED' | 'UNKNOWN'
+export const ERROR_CLASSES: ErrorClass[] = ['CONNECTION', 'CRASH', 'MEMORY', 'TIMEOUT', 'WEBGPU', 'PROTOCOL', 'LIMITED', 'UNKNOWN']
 
 export interface FaultTolerance {
   level: FtLevel
