@@ -80,7 +80,9 @@ describe('shardmesh start / peer', () => {
     expect(mesh.stateVersion).toBeGreaterThanOrEqual(1)
     expect((mesh.peers as any[]).map(p => p.peerId).sort()).toEqual([...ids].sort())
     for (const p of mesh.peers as any[]) {
-      expect(Object.keys(p).sort()).toEqual(['backend', 'lastSeenMs', 'layers', 'load', 'peerId', 'role', 'runtime', 'status', 'throughput'])
+      expect(Object.keys(p).sort()).toEqual(['backend', 'lastSeenMs', 'layers', 'links', 'load', 'peerId', 'role', 'runtime', 'status', 'throughput'])
+      // the bootstrap's own connections: the peers dialled its WebSocket address (none to itself)
+      expect(p.links.map((l: { kind: string }) => l.kind)).toEqual(p.peerId === info.peerId ? [] : expect.arrayContaining(['websocket']))
       expect(p.runtime.name).toBe('node')
       expect(p.backend.kind).toBe('cpu')
       expect(p.lastSeenMs).toBeGreaterThanOrEqual(0)

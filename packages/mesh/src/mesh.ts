@@ -304,7 +304,7 @@ export class MeshService extends EventTargetBase implements Mesh {
     return { sentBytes: g?.sentBytes ?? 0, recvBytes: g?.recvBytes ?? 0, sentRpcs: g?.sentRpcs ?? 0, recvRpcs: g?.recvRpcs ?? 0 }
   }
 
-  view (): MeshView { return meshView(this.coordinator(), this.log.version, this.table.list(), Date.now()) }
+  view (): MeshView { return meshView(this.coordinator(), this.log.version, this.table.list(), Date.now(), this.components.connectionManager.getConnections()) }
 
   async propose (tx: Transaction, options: { signal?: AbortSignal } = {}): Promise<number> {
     if (!this.started) throw new MeshNotStartedError('the mesh is not started')

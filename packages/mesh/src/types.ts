@@ -103,7 +103,20 @@ export interface MeshView {
     layers: LayerRange[]
     /** Milliseconds since this peer last heard from it. */
     lastSeenMs: number
+    /** This peer's open libp2p connections to it (none for itself, or when not directly connected). */
+    links: MeshLink[]
   }>
+}
+
+/** A connection's transport, read from its remote multiaddr. */
+export type LinkKind = 'webrtc' | 'relay' | 'websocket' | 'tcp' | 'other'
+
+/** One open connection of the viewing peer to a member. */
+export interface MeshLink {
+  kind: LinkKind
+  /** Round trip of the connection monitor's last ping (ms); absent until one completed. */
+  rttMs?: number
+  direction?: 'inbound' | 'outbound'
 }
 
 /** Fault injection on received gossip (test harness): drop or delay before validation and forwarding. */
