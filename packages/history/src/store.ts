@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, resolve } from 'node:path'
-import { DuckDBInstance } from '@duckdb/node-api'
-import type { DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
+import { DuckDBInstance, DuckDBTimestampValue, DuckDBTypeId } from '@duckdb/node-api'
+import type { DuckDBAppender, DuckDBConnection, DuckDBValue } from '@duckdb/node-api'
 import { DB_MEMORY_LIMIT, DB_THREADS, FLUSH_MS, FLUSH_ROWS } from './constants.ts'
 import { HistoryClosedError, HistoryInputError, HistoryLockedError, HistoryReadOnlyError, SchemaVersionError } from './errors.ts'
 import { LATEST_VERSION, migrate, schemaVersion } from './schema.ts'
@@ -55,11 +55,20 @@ export function historyOwner (path: string): HistoryOwner | undefined {
   }
 }
 
-function toValue (column: string, v: unknown): DuckDBValue {
-  if (v === undefined) throw new HistoryInputError(`column ${column} is missing`)
-  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v
-  if (typeof v === 'number') return Number.isFinite(v) ? v : null
-  return JSON.stringify(v)
+/** One cell of a row, as its column's type takes it (`ts` columns: ms since the epoch). */
+function appendCell (a: DuckDBAppender, type: DuckDBTypeId, table: string, column: string, v: unknown): void {
+  if (v === undefined) throw new HistoryInputError(`${table}.${column} is missing`)
+  if (v === null || (typeof v === 'number' && !Number.isFinite(v))) { a.appendNull(); return }
+  const wrong = (): HistoryInputError => new HistoryInputError(`${table}.${column} takes a ${DuckDBTypeId[type]}, got ${typeof v}`)
+  switch (type) {
+    case DuckDBTypeId.VARCHAR: a.appendVarchar(typeof v === 'string' ? v : JSON.stringify(v)); return
+    case DuckDBTypeId.BOOLEAN: if (typeof v !== 'boolean') throw wrong(); a.appendBoolean(v); return
+    case DuckDBTypeId.DOUBLE: if (typeof v !== 'number') throw wrong(); a.appendDouble(v); return
+    case DuckDBTypeId.INTEGER: if (typeof v !== 'number') throw wrong(); a.appendInteger(Math.round(v)); return
+    case DuckDBTypeId.BIGINT: if (typeof v !== 'number') throw wrong(); a.appendBigInt(BigInt(Math.round(v))); return
+    case DuckDBTypeId.TIMESTAMP: if (typeof v !== 'number') throw wrong(); a.appendTimestamp(new DuckDBTimestampValue(BigInt(Math.round(v)) * 1000n)); return
+    default: throw new HistoryInputError(`${table}.${column}: no writer for DuckDB type ${DuckDBTypeId[type]}`)
+  }
 }
 
 /**
@@ -169,14 +178,27 @@ export class HistoryStore {
     })
   }
 
+  /**
+   * Append rows through DuckDB's appender, inside the flush's transaction (a ROLLBACK drops
+   * them too). A multi-row `INSERT … VALUES` with bound parameters cost ~130 µs of CPU per row
+   * (parsing and binding the statement); the appender ~14 µs (see the README's bench).
+   */
   private async insert (table: TableName, rows: Array<Rows[TableName]>): Promise<void> {
     const cols = COLUMNS[table] as string[]
-    const tuple = `(${cols.map(c => c === 'ts' ? 'epoch_ms(?::BIGINT)' : '?').join(', ')})`
-    for (let i = 0; i < rows.length; i += 100) {
-      const chunk = rows.slice(i, i + 100)
-      const values: DuckDBValue[] = []
-      for (const row of chunk) for (const c of cols) values.push(toValue(c, (row as unknown as Record<string, unknown>)[c]))
-      await this.conn.run(`INSERT INTO ${table} (${cols.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')}`, values)
+    const appender = await this.conn.createAppender(table)
+    try {
+      if (appender.columnCount !== cols.length) throw new HistoryInputError(`table ${table} has ${appender.columnCount} columns; this shardmesh writes ${cols.length}`)
+      const types = cols.map((_, i) => appender.columnType(i).typeId)
+      for (const row of rows) {
+        for (let i = 0; i < cols.length; i++) appendCell(appender, types[i], table, cols[i], (row as unknown as Record<string, unknown>)[cols[i]])
+        appender.endRow()
+      }
+      appender.closeSync() // flushes the rows into the open transaction
+    } catch (err) {
+      // the batch failed (its transaction is rolled back): drop what the appender still holds
+      try { appender.clear() } catch {}
+      try { appender.closeSync() } catch {}
+      throw err
     }
   }
 

@@ -137,6 +137,25 @@ describe('history store', () => {
     expect((await s.query('SELECT count(*) AS n FROM peer_samples'))[0].n).toBe('300')
   })
 
+  it('writes every column type through the appender, and a bad row fails its batch as a whole (rolled back) without breaking the store', async () => {
+    const s = await open(join(tmp(), 'h.duckdb'))
+    const at = Date.UTC(2026, 10, 3, 12, 0, 0, 250)
+    await s.append('recovery_events', { ts: at, node: 'n', session: 's1', failed: ['p1', 'p2'], stages: [1], class: 'CRASH', level: 'medium', strategy: 'failover', path: 'replay', detection_ms: 12.5, stall_ms: 80, tokens_replayed: 7, ok: true, error: null })
+    await s.append('plan_stages', { run_id: 'r', stage: 0, l0: 0, l1: 3, peer: 'p1', standbys: [], bytes: 2 ** 40, reason: 'why' })
+    const [e] = await s.query('SELECT epoch_ms(ts) AS ms, failed, stages, detection_ms, tokens_replayed, ok, error FROM recovery_events')
+    expect(e).toEqual({ ms: String(at), failed: '["p1","p2"]', stages: '[1]', detection_ms: 12.5, tokens_replayed: 7, ok: true, error: null })
+    expect((await s.query('SELECT bytes FROM plan_stages'))[0].bytes).toBe(String(2 ** 40))
+
+    const good = s.append('peer_samples', sample(1))
+    const bad = s.append('peer_samples', { ...sample(2), value: 'fast' as unknown as number })
+    const [g, b] = await Promise.allSettled([good, bad])
+    expect(g.status).toBe('rejected') // one transaction per batch: its good row goes with it
+    expect(b.status === 'rejected' && (b.reason as Error).name).toBe('HistoryInputError')
+    expect(b.status === 'rejected' && (b.reason as Error).message).toMatch(/peer_samples\.value takes a DOUBLE/)
+    await s.append('peer_samples', sample(3))
+    expect(await s.query('SELECT value FROM peer_samples')).toEqual([{ value: 103 }])
+  })
+
   it('exports every table as JSON, CSV and Parquet with the rows it holds', async () => {
     const dir = tmp()
     const s = await open(join(dir, 'h.duckdb'))
