@@ -4,6 +4,7 @@ import type { GossipCounters } from './gossip-counters.ts'
 import type { StatusChange } from './membership.ts'
 import type { MeshTiming } from './timing.ts'
 import type { TypedEventTarget } from '@libp2p/interface'
+import type { AdmissionRole, Revocation } from './admission.ts'
 
 export type { Capabilities, ElectionRecord, ElectionRoleName, GossipFaults, LayerRange, LinkKind, LogEntry, Member, MemberStatus, MeshLink, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
 export { mesh } from './mesh.ts'
@@ -31,6 +32,8 @@ export { detectRuntime, defaultCapabilities } from './runtime.ts'
 export { linkKind, meshView } from './view.ts'
 export type { ViewConnection } from './view.ts'
 export { createMeshPeer } from './peer.ts'
+export { Admission, ADMISSION_ROLES, InvalidTicketError, decodeTicket, isPrivateMeshId, issueTicket, operatorKeyOf, privateMeshId, REVOKED_KEY_PREFIX, signRevocation, TICKET_KEY_PREFIX, verifyRevocation, verifyTicket } from './admission.ts'
+export type { AdmissionRole, Revocation, Ticket, TicketFault } from './admission.ts'
 export type { MeshNode, MeshPeerInit, MeshServices } from './peer.ts'
 
 export interface MeshEvents {
@@ -80,12 +83,20 @@ export interface MeshInit {
    * @default none: every message is processed
    */
   faults?: GossipFaultInjector
+  /**
+   * Private meshes (`meshId` = `private-<operator peer id>`): this peer's admission ticket,
+   * signed by the operator (admission.ts). Without one the peer runs unadmitted (ignored by the
+   * election, the planner and stage servers) until the replicated state brings it one.
+   * @default none
+   */
+  ticket?: string
 }
 
 /** A peer's view of and handle on the mesh (the `mesh` service of a libp2p node). */
 export interface Mesh extends TypedEventTarget<MeshEvents> {
   readonly peerId: string
   coordinator: () => { peerId: string | null, term: number, role: ElectionRoleName }
+  /** Members this peer knows; in a private mesh only those holding a valid ticket. */
   members: () => Member[]
   member: (peerId: string) => Member | undefined
   /** This peer's copy of the replicated state (read only). */
@@ -101,6 +112,11 @@ export interface Mesh extends TypedEventTarget<MeshEvents> {
   view: () => MeshView
   /** As coordinator: append `set`/`delete` to the log; resolves with its version once committed. */
   propose: (tx: Transaction, options?: { signal?: AbortSignal }) => Promise<number>
+  /** Private mesh: does `peerId` hold a valid, unrevoked ticket (with `role`)? Always true in an open mesh. */
+  admitted: (peerId: string, role?: AdmissionRole) => boolean
+  isPrivate: () => boolean
+  /** Private mesh: put an operator-signed ticket or revocation into the replicated state (relayed to the coordinator). */
+  publishAdmission: (record: { ticket: string } | { revocation: Revocation }, options?: { signal?: AbortSignal }) => Promise<void>
   setLayers: (layers: LayerRange[]) => void
   setLoad: (load: number) => void
   setCapabilities: (capabilities: Capabilities) => void

@@ -4,6 +4,8 @@ import type { Libp2pEvents, PeerId, TypedEventTarget } from '@libp2p/interface'
 import { encodeMessage } from './codec.ts'
 import { DIAL_BACKOFF_MAX_MS, DIAL_BACKOFF_MS, DIAL_TIMEOUT_MS, TARGET_CONNECTIONS, DEFAULT_MESH_ID } from './constants.ts'
 import { Announcer } from './announcer.ts'
+import { Admission, decodeTicket, InvalidTicketError, isPrivateMeshId, REVOKED_KEY_PREFIX, TICKET_KEY_PREFIX, verifyRevocation, verifyTicket } from './admission.ts'
+import type { AdmissionRole, Revocation } from './admission.ts'
 import { Counters } from './counters.ts'
 import { Discovery } from './discovery.ts'
 import { Election } from './election.ts'
@@ -27,6 +29,7 @@ import type { GossipCounters } from './gossip-counters.ts'
 import type { Plane } from './gossip.ts'
 import type { StatusChange } from './membership.ts'
 import type { Announce } from './messages/membership.ts'
+import type { AdmissionRecord } from './messages/state.ts'
 import type { MeshTiming } from './timing.ts'
 import type { Capabilities, ElectionRecord, ElectionRoleName, LayerRange, Member, MeshRole, MeshState, MeshView, Transaction } from './types.ts'
 import type { Mesh, MeshEvents, MeshInit } from './index.ts'
@@ -69,9 +72,14 @@ export class MeshService extends EventTargetBase implements Mesh {
   private intervals: Array<ReturnType<typeof setInterval>> = []
   private started = false
   private lastRole: ElectionRoleName = 'follower'
+  /** Private meshes only: who holds a valid ticket (undefined: open mesh, everyone is admitted). */
+  private readonly admission?: Admission
+  private ticket?: string
 
   constructor (components: MeshComponents, init: MeshInit = {}) {
     super()
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- the election's `eligible` getter reads this peer's admission
+    const service = this
     this.components = components
     this.peerId = components.peerId.toString()
     this.timing = meshTiming(init.timing)
@@ -86,14 +94,18 @@ export class MeshService extends EventTargetBase implements Mesh {
     this.faults = init.faults
     this.gossip?.setRejectionSink(reason => { this.counters.inc(reason) })
     this.topics = new Map(PLANES.map(p => [topicName(this.meshId, p), p]))
+    this.admission = isPrivateMeshId(this.meshId) ? new Admission(this.meshId) : undefined
+    this.ticket = init.ticket
     this.table = new MembershipTable(this.peerId, this.timing)
     const now = (): number => Date.now()
     const reject = (reason: string): void => { this.counters.inc(reason) }
-    const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, this.table.alive(), this.peerId, this.expectedMembers)
+    const admitted = (id: string): boolean => this.admitted(id)
+    const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, this.table.alive().filter(admitted), this.peerId, this.expectedMembers)
     const anchors = anchorsOf(init.bootstrap ?? [], this.peerId)
     this.election = new Election({
       self: this.peerId,
-      eligible: this.eligible,
+      // in a private mesh a peer without a valid ticket never stands (and the others ignore it)
+      get eligible () { return service.eligible && service.admitted(service.peerId) },
       timing: this.timing,
       now,
       publish: msg => { this.publish('election', msg) },
@@ -101,11 +113,11 @@ export class MeshService extends EventTargetBase implements Mesh {
       anchors,
       head: () => ({ version: this.log.version, term: this.log.term }),
       status: id => this.table.status(id),
-      announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
+      announcers: (term, coordinator) => [...this.table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator && admitted(m.peerId)).map(m => m.peerId),
       aliveOthers: () => this.table.alive().filter(id => id !== this.peerId).length,
       slot: term => {
         const set = voting()
-        const standing = [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && set.members.has(m.peerId)).map(m => m.peerId)
+        const standing = [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && set.members.has(m.peerId) && admitted(m.peerId)).map(m => m.peerId)
         // the first election needs the anchors' votes anyway: let them stand first
         return electionSlot(this.peerId, term, standing, set.genesis ? anchors : undefined)
       },
@@ -123,11 +135,13 @@ export class MeshService extends EventTargetBase implements Mesh {
       publish: msg => { this.publish('state', msg) },
       election: () => this.election,
       votingSet: voting,
-      members: () => this.table.rawRows(),
-      status: id => this.table.status(id),
+      members: () => [...this.table.rawRows()].filter(m => admitted(m.peerId)),
+      // a revoked member counts as gone: the coordinator removes it from the configuration
+      status: id => admitted(id) ? this.table.status(id) : undefined,
       deadSince: id => this.table.deadSince(id),
       reject,
       onStateChange: () => {
+        this.syncAdmission()
         this.announcer.soon()
         this.dispatchEvent(new CustomEvent('state', { detail: { version: this.log.version, term: this.log.term } }))
       }
@@ -136,7 +150,7 @@ export class MeshService extends EventTargetBase implements Mesh {
       self: this.peerId,
       timing: this.timing,
       aliveCount: () => this.table.alive().length,
-      profile: () => ({ addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16), role: this.role, eligible: this.eligible, capabilities: this.capabilities, layers: this.layers }),
+      profile: () => ({ addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16), role: this.role, eligible: this.eligible, capabilities: this.capabilities, layers: this.layers, ...(this.ticket === undefined ? {} : { ticket: this.ticket }) }),
       view: () => ({ load: this.load, term: this.election.term, coordinator: this.election.coordinator, stateVersion: this.log.version, stateTerm: this.log.term }),
       send: (a, at) => {
         this.noteChange(this.table.announce(a, at))
@@ -160,6 +174,9 @@ export class MeshService extends EventTargetBase implements Mesh {
 
   async start (): Promise<void> {
     if (this.capabilitiesProbe !== undefined) this.capabilities = await this.capabilitiesProbe()
+    // a ticket given at start must hold (a peer started without one runs unadmitted until the state brings one)
+    if (this.admission !== undefined && this.ticket !== undefined) await this.admission.present(this.peerId, this.ticket)
+    if (this.admission === undefined && this.ticket !== undefined) throw new InvalidTicketError('not-private', `a ticket was given, but mesh "${this.meshId}" is open`)
     await servePex(this.components, requester => [...this.table.rawRows()]
       .filter(m => m.status === 'alive' && m.peerId !== requester && m.addrs.length > 0)
       .map(m => ({ peerId: m.peerId, addrs: m.addrs })))
@@ -213,10 +230,11 @@ export class MeshService extends EventTargetBase implements Mesh {
     if (fault !== undefined && fault.delayMs > 0) await new Promise(resolve => setTimeout(resolve, fault.delayMs))
     try {
       const parsed = plane === 'membership' ? parseMembership(msg.data, from) : plane === 'election' ? parseElection(msg.data, from) : parseStateMessage(msg.data, from)
+      if (this.admission !== undefined) await this.checkAdmission(from, parsed)
       this.parsed.set(msg, { plane, msg: parsed })
       return TopicValidatorResult.Accept
     } catch (err) {
-      this.counters.inc(err instanceof InvalidMessageError ? err.reason : 'malformed')
+      this.counters.inc(err instanceof InvalidMessageError ? err.reason : err instanceof InvalidTicketError ? `ticket-${err.reason}` : 'malformed')
       return TopicValidatorResult.Reject
     }
   }
@@ -230,11 +248,15 @@ export class MeshService extends EventTargetBase implements Mesh {
       if (parsed.plane === 'membership') {
         const a = parsed.msg as Announce
         this.noteChange(this.table.announce(a, Date.now()))
+        if (!this.admitted(a.peerId)) return
         this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion, a.stateTerm)
         this.election.noteTerm(a.peerId, a.term)
         return
       }
       this.noteChange(this.table.heard(from, Date.now()))
+      // private mesh: an unadmitted peer neither votes, stands, heartbeats nor writes state
+      if (!this.admitted(from)) { this.counters.inc('unadmitted'); return }
+      if (parsed.plane === 'state' && (parsed.msg as { type: string }).type === 'admission') { this.onAdmissionRecord(parsed.msg as AdmissionRecord); return }
       if (parsed.plane === 'election') this.election.handle(parsed.msg as Parameters<Election['handle']>[0])
       else this.replication.handle(parsed.msg as Parameters<Replication['handle']>[0])
     } catch (err) {
@@ -292,7 +314,8 @@ export class MeshService extends EventTargetBase implements Mesh {
     return { peerId: this.election.coordinator, term: this.election.term, role: this.election.role }
   }
 
-  members (): Member[] { return this.table.list() }
+  /** Every member; in a private mesh only the admitted ones (`view()` lists all). */
+  members (): Member[] { return this.admission === undefined ? this.table.list() : this.table.list().filter(m => this.admitted(m.peerId)) }
   member (peerId: string): Member | undefined { return this.table.get(peerId) }
   state (): Readonly<MeshState> { return this.log.current() }
   commitVersion (): number { return this.replication.commitVersion }
@@ -316,6 +339,78 @@ export class MeshService extends EventTargetBase implements Mesh {
     }
     if (checked.op !== 'set' && checked.op !== 'delete') throw new InvalidTransactionError(`"${checked.op}" transactions are written by the coordinator itself`)
     return await this.replication.propose(checked, options)
+  }
+
+  // --- private meshes (admission.ts) ---
+
+  /** In a private mesh: does `peerId` hold a valid ticket (with `role`)? Always true in an open mesh. */
+  admitted (peerId: string, role?: AdmissionRole): boolean {
+    return this.admission === undefined || this.admission.admitted(peerId, role)
+  }
+
+  isPrivate (): boolean { return this.admission !== undefined }
+
+  /**
+   * Put an operator-signed ticket or revocation into the replicated state: proposed here as
+   * coordinator, else relayed to the coordinator (again every heartbeat interval) until this
+   * peer's copy of the state holds it.
+   */
+  async publishAdmission (record: { ticket: string } | { revocation: Revocation }, options: { signal?: AbortSignal } = {}): Promise<void> {
+    if (!this.started) throw new MeshNotStartedError('the mesh is not started')
+    if (this.admission === undefined) throw new InvalidTicketError('not-private', `mesh "${this.meshId}" is open: it has no tickets`)
+    const { key, value } = 'ticket' in record
+      ? { key: `${TICKET_KEY_PREFIX}${(await verifyTicket(record.ticket, { meshId: this.meshId })).peer}`, value: record.ticket }
+      : { key: `${REVOKED_KEY_PREFIX}${(await verifyRevocation(record.revocation, this.meshId)).peer}`, value: record.revocation }
+    const held = (): boolean => JSON.stringify(this.log.current().data[key]) === JSON.stringify(value)
+    while (!held()) {
+      options.signal?.throwIfAborted()
+      if (!this.started) throw new MeshNotStartedError('the mesh stopped')
+      if (this.election.role === 'coordinator') {
+        await this.replication.propose({ op: 'set', key, value }, options).catch(() => {})
+      } else {
+        this.publish('state', { type: 'admission', term: this.election.term, peerId: this.peerId, ...record })
+      }
+      await new Promise(resolve => setTimeout(resolve, this.timing.heartbeatIntervalMs))
+    }
+  }
+
+  /** Verify the ticket a member presents and an admission record's signature before the message is accepted. */
+  private async checkAdmission (from: string, parsed: unknown): Promise<void> {
+    const m = parsed as { type: string, profile?: { ticket?: string }, ticket?: string, revocation?: unknown }
+    if (m.type === 'announce' && m.profile?.ticket !== undefined) {
+      const ticket = m.profile.ticket
+      delete m.profile.ticket // the table keeps no tickets; Admission does
+      // a bad ticket does not hide the member (it shows, unadmitted): counted, not rejected
+      await this.admission!.present(from, ticket).catch(err => {
+        if (!(err instanceof InvalidTicketError)) throw err
+        this.counters.inc(`ticket-${err.reason}`)
+      })
+    } else if (m.type === 'admission') {
+      if (m.ticket !== undefined) await verifyTicket(m.ticket, { meshId: this.meshId })
+      else await verifyRevocation(m.revocation, this.meshId)
+    }
+  }
+
+  /** As coordinator: put a relayed (already verified) record into the state. */
+  private onAdmissionRecord (r: AdmissionRecord): void {
+    if (this.election.role !== 'coordinator') return
+    const peer = r.ticket !== undefined ? decodeTicket(r.ticket).peer : String(r.revocation?.peer)
+    const key = r.ticket !== undefined ? `${TICKET_KEY_PREFIX}${peer}` : `${REVOKED_KEY_PREFIX}${peer}`
+    const value = r.ticket ?? r.revocation
+    if (JSON.stringify(this.log.current().data[key]) === JSON.stringify(value)) return
+    this.replication.propose({ op: 'set', key, value }).catch(() => { this.counters.inc('admission-propose-failed') })
+  }
+
+  /** The state moved: read its tickets and revocations; take a ticket the operator published for this peer. */
+  private syncAdmission (): void {
+    const a = this.admission
+    if (a === undefined) return
+    const data = this.log.current().data
+    a.syncState(data).then(refused => {
+      if (refused > 0) this.counters.inc('ticket-refused-in-state')
+      const mine = a.token(this.peerId)
+      if (mine !== undefined && mine !== this.ticket) { this.ticket = mine; this.announcer.soon() }
+    }, err => { this.fault('admission', err) })
   }
 
   setLayers (layers: LayerRange[]): void { this.layers = layers; this.announcer.soon() }

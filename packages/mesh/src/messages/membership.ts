@@ -1,6 +1,7 @@
 import { array, bool, decodeObject, isPeerId, nonNegative, numberMap, peerId, peerIdOrNull, record, sameSender, str, stringMap, uint } from '../codec.ts'
 import { MAX_MEMBERSHIP_BYTES } from '../constants.ts'
 import { InvalidMessageError } from '../errors.ts'
+import { MAX_TICKET_CHARS } from '../admission.ts'
 import type { Capabilities, LayerRange, MeshRole } from '../types.ts'
 
 /** What a peer is and offers: sent in full announcements only. */
@@ -10,6 +11,8 @@ export interface Profile {
   eligible: boolean
   capabilities: Capabilities
   layers: LayerRange[]
+  /** Private meshes: the operator's admission ticket of this peer (see admission.ts). */
+  ticket?: string
 }
 
 /**
@@ -70,7 +73,9 @@ function profile (obj: Record<string, unknown>): Profile {
   if (!addrs.every(a => typeof a === 'string' && a.length > 0 && a.length <= 512 && a.startsWith('/'))) {
     throw new InvalidMessageError('malformed', '"addrs" must be multiaddr strings')
   }
-  return { addrs: addrs as string[], role, eligible: bool(obj, 'eligible'), capabilities: capabilities(obj), layers: layers(obj) }
+  const out: Profile = { addrs: addrs as string[], role, eligible: bool(obj, 'eligible'), capabilities: capabilities(obj), layers: layers(obj) }
+  if (obj.ticket !== undefined) out.ticket = str(obj, 'ticket', MAX_TICKET_CHARS)
+  return out
 }
 
 /** Validate an announcement signed by `from`. */

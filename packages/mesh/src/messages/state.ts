@@ -10,7 +10,14 @@ export interface Snapshot { type: 'snapshot', term: number, sender: string, targ
 /** "`target`, publish your snapshot": a follower asks its coordinator, a new coordinator asks a newer holder. */
 export interface SyncRequest { type: 'sync', term: number, peerId: string, target: string, version: number, stateTerm: number }
 
-export type StateMessage = Append | Snapshot | SyncRequest
+/**
+ * "Coordinator, put this operator-signed record in the state" (private meshes): a ticket
+ * (`admission/ticket/<peer>`) or a revocation (`admission/revoked/<peer>`). Any member may relay
+ * one; the coordinator checks the operator's signature before it proposes it.
+ */
+export interface AdmissionRecord { type: 'admission', term: number, peerId: string, ticket?: string, revocation?: Record<string, unknown> }
+
+export type StateMessage = Append | Snapshot | SyncRequest | AdmissionRecord
 
 export const MAX_ENTRIES_PER_APPEND = 64
 export const MAX_CONFIG = 4096
@@ -98,6 +105,14 @@ export function parseStateMessage (data: Uint8Array, from: string): StateMessage
       const id = peerId(obj, 'peerId')
       sameSender(id, from, 'peerId')
       return { type: 'sync', term, peerId: id, target: peerId(obj, 'target'), version: uint(obj, 'version'), stateTerm: uint(obj, 'stateTerm') }
+    }
+    case 'admission': {
+      const id = peerId(obj, 'peerId')
+      sameSender(id, from, 'peerId')
+      const ticket = obj.ticket === undefined ? undefined : str(obj, 'ticket', 2048)
+      const revocation = obj.revocation === undefined ? undefined : record(obj, 'revocation')
+      if ((ticket === undefined) === (revocation === undefined)) throw new InvalidMessageError('malformed', 'an admission record has a "ticket" or a "revocation"')
+      return { type: 'admission', term, peerId: id, ticket, revocation }
     }
     default:
       throw new InvalidMessageError('unknown-type', `state message type "${String(obj.type)}"`)
