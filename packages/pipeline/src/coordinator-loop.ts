@@ -112,7 +112,8 @@ export class CoordinatorLoop {
       const manifest = await this.manifestOf(settings.model)
       const next = nextPlan({
         previous: currentPlan(this.mesh.state()),
-        members: this.mesh.members(),
+        // a private mesh plans only peers whose ticket admits them to compute (a revoked one loses its stage here)
+        members: this.mesh.members().filter(m => this.mesh.admitted(m.peerId, 'compute')),
         manifest,
         settings,
         waitOver: Date.now() - this.started > this.firstPlanWaitMs

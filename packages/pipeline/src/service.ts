@@ -173,7 +173,8 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
         endpoint: this.endpoint,
         backend: this.init.backend ?? cpuBackend(),
         config: manifest.config,
-        tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors
+        tensors: async (layers, options) => (await this.init.weights.fetchStage(manifest, layers, options)).tensors,
+        admitted: (peer, role) => this.init.node.services.mesh.admitted(peer, role)
       })
       this.stageServer = server
       await server.start()

@@ -27,6 +27,8 @@ export interface StageServerInit {
   maxSessionsPerUpstream?: number
   /** Message rate and bytes in flight per remote peer (see `PeerLimits`). */
   limits?: PeerLimitsInit
+  /** Private meshes: may `peerId` act as `role`? An `open` from an unadmitted upstream or for an unadmitted head is refused (`NOT_ADMITTED`). @default everyone */
+  admitted?: (peerId: string, role: 'compute' | 'head') => boolean
 }
 
 type Open = Extract<ControlMessage, { type: 'open' }>
@@ -304,6 +306,11 @@ export class StageServer {
     const stage = this.stages.get(rangeKey(hop.layers))
     const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message, from) }
     if (this.stages.size === 0) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
+    const { admitted } = this.init
+    if (admitted !== undefined && (!admitted(c.head.peerId, 'head') || !admitted(from, c.hop === 0 ? 'head' : 'compute'))) {
+      fail('NOT_ADMITTED', `${endpoint.peerId} serves admitted peers of its private mesh only; ${admitted(c.head.peerId, 'head') ? from : c.head.peerId} holds no valid ticket for it`)
+      return
+    }
     const me = c.shadow === true ? hop.mirror?.peerId : hop.peerId
     if (me !== endpoint.peerId || stage === undefined || c.model !== config.name) {
       fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers ${this.ranges().map(r => `[${r.join(', ')}]`).join(' ')}, not ${c.model} [${hop.layers.join(', ')}]`)
