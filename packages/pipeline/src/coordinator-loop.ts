@@ -2,9 +2,13 @@ import type { Member, Mesh } from '@shardmesh/mesh'
 import type { LayerManifest } from '@shardmesh/model'
 import { partSizes, plan, replan } from './planner.ts'
 import { currentPlan, publishPlan } from './plan-state.ts'
-import type { Plan, PlanMember, StrategyName } from './plan-types.ts'
+import type { Plan, PlanInput, PlanMember, StrategyName } from './plan-types.ts'
+import { rebalance } from './rebalance.ts'
 import type { FaultTolerance, FtLevel } from './fault-tolerance.ts'
 import { CRITICAL_REPLICAS } from './critical.ts'
+
+/** Least time between two history rebalances of a coordinator (ms). */
+export const REBALANCE_MIN_MS = 30_000
 
 /** Key of the served model's settings in the replicated state. */
 export const SETTINGS_KEY = 'pipeline.settings'
@@ -53,33 +57,48 @@ export function maxStages (level: FtLevel, n: number): number {
   return n
 }
 
-/**
- * The coordinator's next plan, or undefined when the published one stands.
- * - No plan yet: wait for `minPeers` compute peers (until `waitUntil`), then `plan`.
- * - A plan: `replan` (ranges and primaries kept while they live: running sessions go on;
- *   new peers become standbys). A plan that fell back to the bootstrap is fully re-planned
- *   once compute peers are alive.
- */
-export function nextPlan (input: {
+/** What `nextPlan` plans from. */
+export interface NextPlanInput {
   previous: Plan | undefined
   members: Member[]
   manifest: LayerManifest
   settings: PipelineSettings
   waitOver: boolean
-}): Plan | undefined {
+  /** Decode speed per peer from its recorded history (see `PlanInput.history`). @default none */
+  history?: PlanInput['history']
+  /** May the ranges of a standing plan be re-sized to the history (`rebalance`)? @default true */
+  rebalance?: boolean
+}
+
+/**
+ * The coordinator's next plan, or undefined when the published one stands.
+ * - No plan yet: wait for `minPeers` compute peers (until `waitUntil`), then `plan`.
+ * - A plan: `replan` (ranges and primaries kept while they live: running sessions go on;
+ *   new peers become standbys). A plan that fell back to the bootstrap is fully re-planned
+ *   once compute peers are alive. With `history`, a standing plan whose ranges no longer fit
+ *   its primaries' measured speeds is re-sized (`rebalance`).
+ */
+export function nextPlan (input: NextPlanInput): Plan | undefined {
+  return planChange(input).plan
+}
+
+/** `nextPlan`, saying whether the change is a history rebalance. */
+export function planChange (input: NextPlanInput): { plan: Plan | undefined, rebalanced: boolean } {
   const { previous, manifest, settings } = input
   const { members, fallback } = planMembers(input.members)
-  if (members.length === 0) return undefined
+  if (members.length === 0) return { plan: undefined, rebalanced: false }
   const computeCount = fallback ? 0 : members.length
-  const base = { config: manifest.config, sizes: partSizes(manifest), members, strategy: settings.strategy, maxStages: maxStages(settings.faultTolerance?.level ?? 'medium', members.length), standbys: settings.faultTolerance?.level === 'critical' ? CRITICAL_REPLICAS - 1 : 1 }
+  const base = { config: manifest.config, sizes: partSizes(manifest), members, strategy: settings.strategy, maxStages: maxStages(settings.faultTolerance?.level ?? 'medium', members.length), standbys: settings.faultTolerance?.level === 'critical' ? CRITICAL_REPLICAS - 1 : 1, history: input.history }
   if (previous === undefined || previous.model !== manifest.config.name) {
-    if (computeCount < settings.minPeers && !input.waitOver) return undefined
-    return plan({ ...base, previous })
+    if (computeCount < settings.minPeers && !input.waitOver) return { plan: undefined, rebalanced: false }
+    return { plan: plan({ ...base, previous }), rebalanced: false }
   }
   const bootstrapIds = new Set(input.members.filter(m => m.role === 'bootstrap').map(m => m.peerId))
   const onBootstrap = previous.stages.some(s => bootstrapIds.has(s.primary))
   const next = !fallback && onBootstrap ? plan({ ...base, previous }) : replan(previous, { ...base, previous })
-  return JSON.stringify(next) === JSON.stringify(previous) ? undefined : next
+  const resized = input.rebalance === false ? undefined : rebalance(next, { ...base, previous })
+  if (resized !== undefined) return { plan: resized, rebalanced: true }
+  return { plan: JSON.stringify(next) === JSON.stringify(previous) ? undefined : next, rebalanced: false }
 }
 
 /** Coordinator side: keep settings and plan in the replicated state. */
@@ -89,13 +108,27 @@ export class CoordinatorLoop {
   private readonly manifestOf: (cid: string) => Promise<LayerManifest>
   private readonly started = Date.now()
   private readonly firstPlanWaitMs: number
+  private readonly history?: () => Promise<PlanInput['history']>
+  private readonly rebalanceMinMs: number
+  private lastRebalance = 0
   private busy = false
 
-  constructor (init: { mesh: Mesh, settings?: PipelineSettings, manifestOf: (cid: string) => Promise<LayerManifest>, firstPlanWaitMs: number }) {
+  constructor (init: {
+    mesh: Mesh
+    settings?: PipelineSettings
+    manifestOf: (cid: string) => Promise<LayerManifest>
+    firstPlanWaitMs: number
+    /** Decode speeds from this node's recorded history, read on each pass (see `PipelineNodeInit.history`). */
+    history?: () => Promise<PlanInput['history']>
+    /** Least time between two history rebalances (each moves ranges: sessions then re-prefill on the new route). @default REBALANCE_MIN_MS */
+    rebalanceMinMs?: number
+  }) {
     this.mesh = init.mesh
     this.settings = init.settings
     this.manifestOf = init.manifestOf
     this.firstPlanWaitMs = init.firstPlanWaitMs
+    this.history = init.history
+    this.rebalanceMinMs = init.rebalanceMinMs ?? REBALANCE_MIN_MS
   }
 
   /** One pass (as coordinator only); errors are the caller's to log. */
@@ -110,15 +143,21 @@ export class CoordinatorLoop {
         settings = this.settings
       }
       const manifest = await this.manifestOf(settings.model)
-      const next = nextPlan({
+      const history = await this.history?.()
+      const { plan: next, rebalanced } = planChange({
         previous: currentPlan(this.mesh.state()),
         // a private mesh plans only peers whose ticket admits them to compute (a revoked one loses its stage here)
         members: this.mesh.members().filter(m => this.mesh.admitted(m.peerId, 'compute')),
         manifest,
         settings,
-        waitOver: Date.now() - this.started > this.firstPlanWaitMs
+        waitOver: Date.now() - this.started > this.firstPlanWaitMs,
+        history,
+        rebalance: Date.now() - this.lastRebalance >= this.rebalanceMinMs
       })
-      if (next !== undefined && this.mesh.coordinator().role === 'coordinator') await publishPlan(this.mesh, next, { signal })
+      if (next !== undefined && this.mesh.coordinator().role === 'coordinator') {
+        await publishPlan(this.mesh, next, { signal })
+        if (rebalanced) this.lastRebalance = Date.now()
+      }
     } catch (err) {
       if ((err as Error).name !== 'NotCoordinatorError') throw err // stepped down meanwhile: the next coordinator plans
     } finally {

@@ -8,7 +8,7 @@ import { CoordinatorLoop, currentSettings } from './coordinator-loop.ts'
 import type { PipelineSettings } from './coordinator-loop.ts'
 import { Head } from './head.ts'
 import { currentPlan } from './plan-state.ts'
-import type { Plan, StrategyName } from './plan-types.ts'
+import type { Plan, PlanInput, StrategyName } from './plan-types.ts'
 import { Endpoint } from './endpoint.ts'
 import { StageServer } from './stage-server.ts'
 import type { ServedModel } from './openai/handlers.ts'
@@ -48,6 +48,15 @@ export interface PipelineNodeInit<M extends LayerManifest & { config: ModelConfi
   readyTimeoutMs?: number
   /** Level and recovery strategy of sessions this head drives (a request may override them). @default DEFAULT_FAULT_TOLERANCE */
   faultTolerance?: Partial<FaultTolerance>
+  /**
+   * Decode speed per peer from this node's recorded history (@shardmesh/history
+   * `plannerHistory`), read by the coordinator on each pass: its plans size ranges by it and
+   * re-size a standing plan's ranges when a primary's speed changed. The pipeline does not
+   * read history itself (no DuckDB here). @default none: announced throughput only
+   */
+  history?: () => Promise<PlanInput['history']>
+  /** Least time between two history rebalances. @default REBALANCE_MIN_MS */
+  rebalanceMinMs?: number
   onError?: (err: Error) => void
 }
 
@@ -78,7 +87,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     this.endpoint = new Endpoint(init.node)
     const mesh = init.node.services.mesh
     const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0, faultTolerance: { ...DEFAULT_FAULT_TOLERANCE, ...init.faultTolerance } }
-    this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000 })
+    this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000, history: init.history, rebalanceMinMs: init.rebalanceMinMs })
   }
 
   private async manifest (cid: string): Promise<M> {
