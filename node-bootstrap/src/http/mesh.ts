@@ -1,5 +1,5 @@
 import type { Mesh } from '@shardmesh/mesh'
-import { currentPlan, planView } from '@shardmesh/pipeline'
+import { currentPlan, distrusted, planView } from '@shardmesh/pipeline'
 import type { FaultTolerance, RecoveryEvent } from '@shardmesh/pipeline'
 import type { Route } from './server.ts'
 
@@ -8,7 +8,8 @@ import type { Route } from './server.ts'
  * stateVersion, plan: { version, strategy, stages: [{ range, primary, standbys, reason }] } | null }`.
  * `layers` are the ranges a peer holds; the plan says what each serves. A node that drives
  * sessions (a pipeline head) adds `faultTolerance: { level, recovery }` and `recoveries`, its
- * RecoveryEvents oldest first (see @shardmesh/pipeline `RecoveryEvent`).
+ * RecoveryEvents oldest first (see @shardmesh/pipeline `RecoveryEvent`). `distrusted`: peers the
+ * coordinator recorded as failing to serve what they claim (no stage until `until`), with why.
  */
 export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>, head?: { faultTolerance: FaultTolerance, recoveries: () => RecoveryEvent[] }): Record<string, Route> {
   return {
@@ -19,6 +20,7 @@ export function meshRoutes (mesh: Pick<Mesh, 'view' | 'member' | 'state'>, head?
         ...view,
         peers: view.peers.map(p => ({ ...p, load: mesh.member(p.peerId)?.load ?? 0 })),
         plan: plan === undefined ? null : planView(plan),
+        distrusted: [...distrusted(mesh.state())].map(([peerId, e]) => ({ peerId, ...e })),
         ...(head === undefined ? {} : { faultTolerance: head.faultTolerance, recoveries: head.recoveries() })
       }
     }

@@ -6,6 +6,7 @@ import type { Plan, PlanInput, PlanMember, StrategyName } from './plan-types.ts'
 import { rebalance } from './rebalance.ts'
 import type { FaultTolerance, FtLevel } from './fault-tolerance.ts'
 import { CRITICAL_REPLICAS } from './critical.ts'
+import { distrusted, expiredDistrust } from './distrust.ts'
 
 /** Least time between two history rebalances of a coordinator (ms). */
 export const REBALANCE_MIN_MS = 30_000
@@ -143,11 +144,15 @@ export class CoordinatorLoop {
         settings = this.settings
       }
       const manifest = await this.manifestOf(settings.model)
+      // a peer reported for failing to serve what it claims gets no stage while its entry holds
+      const state = this.mesh.state()
+      const bad = distrusted(state)
+      for (const key of expiredDistrust(state)) await this.mesh.propose({ op: 'delete', key }, { signal })
       const history = await this.history?.()
       const { plan: next, rebalanced } = planChange({
-        previous: currentPlan(this.mesh.state()),
+        previous: currentPlan(state),
         // a private mesh plans only peers whose ticket admits them to compute (a revoked one loses its stage here)
-        members: this.mesh.members().filter(m => this.mesh.admitted(m.peerId, 'compute')),
+        members: this.mesh.members().filter(m => !bad.has(m.peerId) && this.mesh.admitted(m.peerId, 'compute')),
         manifest,
         settings,
         waitOver: Date.now() - this.started > this.firstPlanWaitMs,

@@ -12,6 +12,7 @@ import { ApiError } from './openai/errors.ts'
 import type { ServedModel } from './openai/handlers.ts'
 import { currentPlan } from './plan-state.ts'
 import type { Plan } from './plan-types.ts'
+import type { DistrustReason } from './distrust.ts'
 
 /** Wait between readiness checks (and before retrying a session no token came out of). */
 const READY_POLL_MS = 200
@@ -30,7 +31,12 @@ export interface HeadInit {
   faultTolerance: FaultTolerance
   /** Where recoveries are recorded. */
   recoveries: RecoveryLog
+  /** Tell the coordinator a peer failed to serve what it claims (`Distrust.report`). @default local breaker only */
+  report?: (peer: string, reason: DistrustReason, detail: string) => void
 }
+
+/** Refusals of a range by a peer that announces holding it: a stage server serves any range of its model it is asked for. */
+const LIAR_CODES = new Set(['NOT_SERVING', 'WRONG_STAGE'])
 
 /**
  * A plan may serve once every primary is alive and announces holding its range (a peer
@@ -76,6 +82,29 @@ export class Head {
     await this.driver.stop()
   }
 
+  /**
+   * `driver.prepare`, and a refusal of the range by a peer that announces it holds the range is
+   * reported to the coordinator (it claims layers it does not serve).
+   */
+  async prepare (hop: RouteHop, model: string, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<{ backend: string, activations: string }> {
+    try {
+      return await this.driver.prepare(hop, model, options)
+    } catch (err) {
+      this.checkClaim(hop.peerId, hop.layers, err)
+      throw err
+    }
+  }
+
+  /** Report `peer` when `err` is its refusal of `layers` while it announces holding them. */
+  private checkClaim (peer: string, layers: [number, number], err: unknown): void {
+    const e = err as { name?: string, code?: string, peerId?: string }
+    if (e.name !== 'StageFailedError' || !LIAR_CODES.has(e.code ?? '') || e.peerId !== peer) return
+    const claims = this.init.mesh.member(peer)?.layers.some(([a, b]) => a <= layers[0] && b >= layers[1]) ?? false
+    if (!claims) return
+    for (let i = 0; i < 3; i++) this.breaker.failure(peer) // no route here uses it until its cooldown, whatever the coordinator does
+    this.init.report?.(peer, 'CLAIMED_LAYERS', `announces layers covering [${layers.join(', ')}] and refused them: ${e.code ?? ''}`)
+  }
+
   private addrsOf (id: string): string[] {
     return id === this.init.endpoint.peerId ? this.init.endpoint.self().addrs : this.init.mesh.member(id)?.addrs ?? []
   }
@@ -88,7 +117,7 @@ export class Head {
   private async serving (plan: Plan, route: RouteHop[], signal?: AbortSignal): Promise<boolean> {
     if (this.readyVersion === plan.version) return true
     try {
-      await Promise.all(route.map(async h => await this.driver.prepare(h, this.init.config.name, { signal, timeoutMs: READY_PROBE_MS })))
+      await Promise.all(route.map(async h => await this.prepare(h, this.init.config.name, { signal, timeoutMs: READY_PROBE_MS })))
     } catch (err) {
       if (signal?.aborted === true) throw err
       return false
@@ -125,7 +154,7 @@ export class Head {
     const faultTolerance: FaultTolerance = { ...this.init.faultTolerance, ...req.faultTolerance }
     const repair = faultTolerance.level === 'none'
       ? undefined
-      : meshRepair({ driver: this.driver, mesh: this.init.mesh, model: this.init.config.name, self: this.init.endpoint.peerId, faultTolerance, breaker: this.breaker, addrsOf: id => this.addrsOf(id) })
+      : meshRepair({ driver: this, mesh: this.init.mesh, model: this.init.config.name, self: this.init.endpoint.peerId, faultTolerance, breaker: this.breaker, addrsOf: id => this.addrsOf(id) })
     const onRecovery = (e: RecoveryEvent): void => { this.init.recoveries.record(e); req.onRecovery?.(e) }
     for (;;) {
       const { plan, route } = await this.route({ signal: req.signal, deadline })
@@ -135,9 +164,10 @@ export class Head {
         if (faultTolerance.level === 'critical') {
           const routes = this.replicaRoutes(plan, route)
           // the replicas must serve too, not only the primaries the readiness check asked
-          await Promise.all(routes.slice(1).flat().map(async h => await this.driver.prepare(h, this.init.config.name, { signal: req.signal, timeoutMs: READY_PROBE_MS })))
+          await Promise.all(routes.slice(1).flat().map(async h => await this.prepare(h, this.init.config.name, { signal: req.signal, timeoutMs: READY_PROBE_MS })))
           const onEvict = (peer: string, why: string): void => {
             for (let i = 0; i < 3; i++) this.breaker.failure(peer) // evicted: no route uses it until the breaker's cooldown
+            this.init.report?.(peer, 'DIGEST_MISMATCH', why)
             onRecovery({ at: Date.now(), session: '', failed: [peer], stages: [], class: 'PROTOCOL', level: 'critical', strategy: faultTolerance.recovery, path: 'none', detectionMs: 0, stallMs: 0, tokensReplayed: 0, ok: true, error: `evicted ${peer}: ${why}` })
           }
           return { ...await generateCritical(this.driver, { ...req, routes, repairs: routes.map(() => repair), onToken, faultTolerance, onRecovery, onEvict }), plan }
@@ -148,7 +178,13 @@ export class Head {
           : route
         return { ...await this.driver.generate({ ...req, route: mirrored, onToken, repair, faultTolerance, onRecovery }), plan }
       } catch (err) {
-        const e = err as Error & { code?: string }
+        const e = err as Error & { code?: string, peerId?: string }
+        // a session refused at open by a hop that announces its range (it answered prepare, or the readiness was cached)
+        const hop = route.find(h => h.peerId === e.peerId)
+        if (hop !== undefined) {
+          this.checkClaim(hop.peerId, hop.layers, err)
+          if (LIAR_CODES.has(e.code ?? '')) this.readyVersion = -1
+        }
         if (emitted || Date.now() >= deadline || !(RETRYABLE.has(e.code ?? '') || RETRYABLE.has(e.name))) throw err
         await new Promise(resolve => setTimeout(resolve, READY_POLL_MS))
       }

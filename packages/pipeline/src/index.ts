@@ -32,3 +32,5 @@ export type { ErrorClass, FaultTolerance, FtLevel, RecoveryEvent, RecoveryStrate
 export { CRITICAL_REPLICAS, generateCritical } from './critical.ts'
 export type { CriticalGenerateInit } from './critical.ts'
 export { numericsOf } from './numerics.ts'
+export { DISTRUST_MS, DISTRUST_PREFIX, DISTRUST_PROTOCOL, DISTRUST_REASONS, Distrust, InvalidDistrustReportError, distrusted, parseReport } from './distrust.ts'
+export type { DistrustEntry, DistrustInit, DistrustReason } from './distrust.ts'

@@ -8,6 +8,7 @@ import { NumericsMismatchError, RecoveryFailedError } from './errors.ts'
 import type { FaultTolerance, RecoveryStrategy } from './fault-tolerance.ts'
 import { numericsOf } from './numerics.ts'
 import { currentPlan } from './plan-state.ts'
+import { distrusted } from './distrust.ts'
 import type { Plan } from './plan-types.ts'
 
 export interface MeshRepairInit {
@@ -23,7 +24,7 @@ export interface MeshRepairInit {
 }
 
 const usable = (init: MeshRepairInit, peer: string, lost: Set<string>): boolean => {
-  if (lost.has(peer) || !init.breaker.allows(peer)) return false
+  if (lost.has(peer) || !init.breaker.allows(peer) || distrusted(init.mesh.state()).has(peer)) return false
   if (peer === init.self) return true
   const m = init.mesh.member(peer)
   return m !== undefined && m.status === 'alive'

@@ -13,6 +13,7 @@ import { Endpoint } from './endpoint.ts'
 import { StageServer } from './stage-server.ts'
 import type { ServedModel } from './openai/handlers.ts'
 import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
+import { Distrust } from './distrust.ts'
 import type { FaultTolerance, FtLevel, RecoveryEvent } from './fault-tolerance.ts'
 
 /** Levels at which standbys hold their range's weights loaded (warm). */
@@ -67,6 +68,8 @@ export interface PipelineNodeInit<M extends LayerManifest & { config: ModelConfi
  */
 export class PipelineService<M extends LayerManifest & { config: ModelConfig }> {
   readonly endpoint: Endpoint
+  /** Reports of peers that failed to serve what they claim, and (as coordinator) their recording. */
+  readonly distrust: Distrust
   private readonly init: PipelineNodeInit<M>
   private readonly controller = new AbortController()
   private readonly loop: CoordinatorLoop
@@ -86,6 +89,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     this.init = init
     this.endpoint = new Endpoint(init.node)
     const mesh = init.node.services.mesh
+    this.distrust = new Distrust({ node: init.node, mesh, onError: err => { this.report(err) } })
     const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0, faultTolerance: { ...DEFAULT_FAULT_TOLERANCE, ...init.faultTolerance } }
     this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000, history: init.history, rebalanceMinMs: init.rebalanceMinMs })
   }
@@ -102,6 +106,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
 
   async start (): Promise<void> {
     await this.endpoint.start()
+    await this.distrust.start()
     // until the stage server runs (the model is being opened), say so at once to a head looking for a replacement
     this.listeners.push(this.endpoint.onMessage(msg => {
       if (!('control' in msg) || this.stageServer !== undefined) return
@@ -200,7 +205,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     const manifest = await this.manifest(cid)
     const spec = await this.init.weights.fetchTokenizer(manifest, { signal: this.controller.signal })
     if (spec === undefined) throw new Error(`model ${cid} has no tokenizer; the OpenAI API needs one`)
-    const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000, faultTolerance: this.faultTolerance, recoveries: this.recoveryLog })
+    const head = new Head({ endpoint: this.endpoint, mesh: this.init.node.services.mesh, config: manifest.config, tokenizer: createTokenizer(spec), readyTimeoutMs: this.init.readyTimeoutMs ?? 60_000, faultTolerance: this.faultTolerance, recoveries: this.recoveryLog, report: (peer, reason, detail) => { void this.distrust.report(peer, reason, detail, { signal: this.controller.signal }).catch(err => { this.report(err) }) } })
     await head.start()
     this.head = head
   }
@@ -240,6 +245,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     await this.headStarting
     await this.head?.stop()
     await this.stageServer?.stop()
+    await this.distrust.stop()
     await this.endpoint.stop()
   }
 }
