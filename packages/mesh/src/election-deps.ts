@@ -25,8 +25,8 @@ export interface ElectionDeps {
   random?: () => number
   publish: (msg: ElectionMessage) => void
   votingSet: () => VotingSet
-  /** Peers whose votes a genesis election needs (see quorum.ts). */
-  anchors: ReadonlySet<string>
+  /** Peers whose votes a genesis election needs; null while not known yet (quorum.ts `GenesisAnchors`). */
+  anchors: () => ReadonlySet<string> | null
   /** Head of this peer's replicated state. */
   head: () => { version: number, term: number }
   status: (peerId: string) => MemberStatus | undefined

@@ -198,7 +198,7 @@ export class Election {
 
   private checkPreVotes (): void {
     const set = this.deps.votingSet()
-    if (this.preVote === null || !isMajority(set, this.preVote.voters) || !anchored(set, this.preVote.voters, this.deps.anchors)) return
+    if (this.preVote === null || !isMajority(set, this.preVote.voters) || !anchored(set, this.preVote.voters, this.deps.anchors())) return
     const term = this.preVote.term
     this.preVote = null
     if (term > this.term && term > this.maxSeenTerm) this.startElection(term)
@@ -250,7 +250,7 @@ export class Election {
   private checkVotes (): void {
     const c = this.candidacy
     const set = this.deps.votingSet()
-    if (c === null || this.role !== 'candidate' || !isMajority(set, c.voters, c.known) || !anchored(set, c.voters, this.deps.anchors)) return
+    if (c === null || this.role !== 'candidate' || !isMajority(set, c.voters, c.known) || !anchored(set, c.voters, this.deps.anchors())) return
     this.candidacy = null
     this.role = 'coordinator'
     this.coordinator = this.deps.self
@@ -311,7 +311,11 @@ export class Election {
     // follower cut off from a coordinator that won with other votes could never prove it again
     const last = this.history[this.history.length - 1]
     const followedBefore = last !== undefined && last.term === msg.term && last.coordinator === from
-    if (!followedBefore && !this.proofs.proven(msg.term, from, this.deps)) { this.deps.reject('unproven-coordinator'); return }
+    // a newcomer (term 0, never followed anyone) follows the first claim, as one without state
+    // does (proof.ts): one that caught up a member's state before the first heartbeat came
+    // could otherwise never prove a coordinator its configuration's members do not all follow
+    const newcomer = this.term === 0 && this.history.length === 0
+    if (!followedBefore && !newcomer && !this.proofs.proven(msg.term, from, this.deps)) { this.deps.reject('unproven-coordinator'); return }
     if (msg.term > this.term) this.votedFor = null
     this.term = msg.term
     this.role = 'follower'

@@ -15,7 +15,7 @@ import { MembershipTable } from './membership.ts'
 import { parseElection } from './messages/election.ts'
 import { parseMembership } from './messages/membership.ts'
 import { parseStateMessage, parseTransaction } from './messages/state.ts'
-import { electionSlot, votingSet } from './quorum.ts'
+import { electionSlot, GenesisAnchors, GenesisView, votingSet } from './quorum.ts'
 import { Replication } from './replication.ts'
 import { defaultCapabilities } from './runtime.ts'
 import { StateLog } from './state-log.ts'
@@ -69,6 +69,8 @@ export class MeshService extends EventTargetBase implements Mesh {
   private readonly parsed = new WeakMap<Message, Parsed>()
   private readonly faults?: GossipFaultInjector
   private readonly announcer: Announcer
+  private readonly genesisAnchors: GenesisAnchors
+  private readonly genesisView = new GenesisView()
   private intervals: Array<ReturnType<typeof setInterval>> = []
   private started = false
   private lastRole: ElectionRoleName = 'follower'
@@ -100,8 +102,9 @@ export class MeshService extends EventTargetBase implements Mesh {
     const now = (): number => Date.now()
     const reject = (reason: string): void => { this.counters.inc(reason) }
     const admitted = (id: string): boolean => this.admitted(id)
-    const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, this.table.alive().filter(admitted), this.peerId, this.expectedMembers)
-    const anchors = anchorsOf(init.bootstrap ?? [], this.peerId)
+    const voting = (): ReturnType<typeof votingSet> => votingSet(this.log.config, [...this.genesisView.members(this.table.alive())].filter(admitted), this.peerId, this.expectedMembers)
+    this.genesisAnchors = new GenesisAnchors(this.peerId, bootstrapIds(init.bootstrap ?? []))
+    const anchors = (): ReadonlySet<string> | null => this.genesisAnchors.get()
     this.election = new Election({
       self: this.peerId,
       // in a private mesh a peer without a valid ticket never stands (and the others ignore it)
@@ -119,7 +122,7 @@ export class MeshService extends EventTargetBase implements Mesh {
         const set = voting()
         const standing = [...this.table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.peerId) && set.members.has(m.peerId) && admitted(m.peerId)).map(m => m.peerId)
         // the first election needs the anchors' votes anyway: let them stand first
-        return electionSlot(this.peerId, term, standing, set.genesis ? anchors : undefined)
+        return electionSlot(this.peerId, term, standing, set.genesis ? anchors() ?? undefined : undefined)
       },
       reject,
       onChange: () => { this.onElectionChange() },
@@ -150,7 +153,7 @@ export class MeshService extends EventTargetBase implements Mesh {
       self: this.peerId,
       timing: this.timing,
       aliveCount: () => this.table.alive().length,
-      profile: () => ({ addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16), role: this.role, eligible: this.eligible, capabilities: this.capabilities, layers: this.layers, ...(this.ticket === undefined ? {} : { ticket: this.ticket }) }),
+      profile: () => ({ addrs: this.components.addressManager.getAddresses().map(String).slice(0, 16), role: this.role, eligible: this.eligible, capabilities: this.capabilities, layers: this.layers, ...(this.ticket === undefined ? {} : { ticket: this.ticket }), ...this.genesisAnchors.profile() }),
       view: () => ({ load: this.load, term: this.election.term, coordinator: this.election.coordinator, stateVersion: this.log.version, stateTerm: this.log.term }),
       send: (a, at) => {
         this.noteChange(this.table.announce(a, at))
@@ -249,6 +252,7 @@ export class MeshService extends EventTargetBase implements Mesh {
         const a = parsed.msg as Announce
         this.noteChange(this.table.announce(a, Date.now()))
         if (!this.admitted(a.peerId)) return
+        if (a.profile?.anchors !== undefined) this.genesisAnchors.learn(a.peerId, a.profile.anchors)
         this.replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion, a.stateTerm)
         this.election.noteTerm(a.peerId, a.term)
         return
@@ -282,6 +286,7 @@ export class MeshService extends EventTargetBase implements Mesh {
 
   private noteChange (change: StatusChange | undefined): void {
     if (change === undefined) return
+    if (change.status === 'alive') this.genesisView.note(change.peerId, this.log.config.length > 0)
     if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.peerId) {
       // tell the newcomer who we are with our next (regular) announcement, and maybe connect to it
       if (this.components.connectionManager.getConnections().some(c => c.remotePeer.toString() === change.peerId)) this.table.connected(change.peerId, true, change.at)
@@ -418,10 +423,9 @@ export class MeshService extends EventTargetBase implements Mesh {
   setCapabilities (capabilities: Capabilities): void { this.capabilities = capabilities; this.announcer.soon() }
 }
 
-/** Peer ids of the bootstrap addresses (`…/p2p/<id>`), or this peer when it has none. */
-function anchorsOf (bootstrap: string[], self: string): Set<string> {
-  const ids = bootstrap.map(a => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id !== undefined)
-  return new Set(ids.length > 0 ? ids : [self])
+/** Peer ids of the bootstrap addresses (`…/p2p/<id>`). */
+function bootstrapIds (bootstrap: string[]): string[] {
+  return bootstrap.map(a => /\/p2p\/([^/]+)$/.exec(a)?.[1]).filter((id): id is string => id !== undefined)
 }
 
 /** The mesh as a libp2p service: `services: { pubsub: gossipsub(gossipOptions(…)), mesh: mesh(init) }`. */

@@ -294,9 +294,11 @@ export class Replication {
     }
     if (msg.target !== null && msg.target !== this.deps.self) return // an answer to someone else's request
     const c = this.catchUp
-    if (c !== null && msg.target === this.deps.self && msg.sender === c.target) {
+    // the member asked answers this peer alone, or — a coordinator — everyone at once (a
+    // peer that follows a coordinator by then takes its snapshots the usual way, below)
+    if (c !== null && (msg.target === this.deps.self || msg.target === null) && msg.sender === c.target && this.deps.election().coordinator === null) {
       this.catchUp = null
-      if (this.deps.election().coordinator === null && compareHeads(msg.state, { term: log.term, version: log.version }) > 0) this.restore(msg.state)
+      if (compareHeads(msg.state, { term: log.term, version: log.version }) > 0) this.restore(msg.state)
       return
     }
     if (!this.fromCoordinator(msg.term, msg.sender)) {
@@ -321,7 +323,9 @@ export class Replication {
     if (msg.target !== this.deps.self || msg.peerId === this.deps.self) return
     const e = this.deps.election()
     if (e.role === 'coordinator') {
-      if (msg.term < e.term) { this.deps.reject('stale-term'); return }
+      // a request of an older term is a member catching up (it follows no one, or cannot
+      // prove this coordinator yet): rejecting it left peers that missed this term's
+      // election without the state that lets them follow it (simulator seed 1060)
       // coalesce requests of many followers into one snapshot for all
       if (this.snapshotTimer !== undefined) return
       const wait = Math.max(0, this.lastSnapshotAt + this.deps.timing.syncRequestMinGapMs / 2 - this.deps.now())

@@ -63,6 +63,10 @@ describe('message validation', () => {
     // profile fields
     expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, layers: [[3, 1]] } }), A))).toBe('malformed')
     expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, addrs: ['not a multiaddr'] } }), A))).toBe('malformed')
+    expect(parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, anchors: [A, B] } }), A).profile?.anchors).toEqual([A, B])
+    expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, anchors: [] } }), A))).toBe('malformed')
+    expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, anchors: ['not a peer id'] } }), A))).toBe('malformed')
+    expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, anchors: A } }), A))).toBe('malformed')
     expect(reason(() => parseMembership(encodeMessage({ ...announce, profile: { ...announce.profile, capabilities: { ...announce.profile.capabilities, backend: { kind: 'tpu' } } } }), A))).toBe('malformed')
     expect(reason(() => parseMembership(encodeMessage({ ...announce, load: Number.NaN }), A))).toBe('malformed')
     // log entries

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { anchored, electionSlot, isMajority, majority, meshTiming, MeshConfigError, votingSet } from '../src/index.ts'
+import { GenesisAnchors, GenesisView } from '../src/quorum.ts'
 
 describe('quorum rule', () => {
   it('uses the replicated configuration once it exists, whatever this peer sees alive', () => {
@@ -30,6 +31,44 @@ describe('quorum rule', () => {
     expect(anchored(set, new Set(['a', 'boot']), new Set(['boot', 'boot2', 'boot3']))).toBe(false)
     expect(anchored(set, new Set(['boot3', 'boot']), new Set(['boot', 'boot2', 'boot3']))).toBe(true)
     expect(anchored(votingSet(['a', 'b', 'c'], [], 'a', 1), new Set(['a', 'b']), new Set(['boot']))).toBe(true) // not genesis
+  })
+
+  it('genesis anchors are transitive: a peer takes its bootstrap peers\' announced anchors, and none until it knows them', () => {
+    const root = new GenesisAnchors('boot', [])
+    expect([...root.get()!]).toEqual(['boot'])
+    expect(root.profile()).toEqual({ anchors: ['boot'] })
+    // p3 joins through p2, which joined through the bootstrap node
+    const p3 = new GenesisAnchors('p3', ['p2'])
+    expect(p3.get()).toBeNull()
+    expect(p3.profile()).toEqual({})
+    const genesis = votingSet([], ['p2', 'p3'], 'p3', 1)
+    expect(anchored(genesis, new Set(['p2', 'p3']), p3.get())).toBe(false) // unknown anchors: no genesis win
+    p3.learn('other', ['other'])
+    expect(p3.get()).toBeNull()
+    p3.learn('p2', ['boot'])
+    expect([...p3.get()!]).toEqual(['boot'])
+    p3.learn('p2', ['p2']) // the first announcement holds
+    expect([...p3.get()!]).toEqual(['boot'])
+    expect(anchored(genesis, new Set(['p2', 'p3']), p3.get())).toBe(false)
+    expect(anchored(genesis, new Set(['boot', 'p3']), p3.get())).toBe(true)
+    // several bootstrap peers: known once all announced, the union of theirs
+    const two = new GenesisAnchors('x', ['a', 'b'])
+    two.learn('a', ['boot'])
+    expect(two.get()).toBeNull()
+    two.learn('b', ['boot2'])
+    expect([...two.get()!].sort()).toEqual(['boot', 'boot2'])
+  })
+
+  it('the genesis view keeps every member seen while there is no configuration', () => {
+    const view = new GenesisView()
+    view.note('a', false)
+    view.note('b', false)
+    view.note('c', true) // configured: no longer recorded
+    expect([...view.members(['self'])].sort()).toEqual(['a', 'b', 'self'])
+    // 'a' and 'b' went silent: the genesis set still counts them, so 'self' alone is no majority
+    const set = votingSet([], view.members(['self']), 'self', 1)
+    expect(isMajority(set, new Set(['self']))).toBe(false)
+    expect(isMajority(set, new Set(['self', 'a']))).toBe(true)
   })
 
   it('gives every peer a distinct election slot, shuffled per term', () => {

@@ -13,6 +13,11 @@ export interface Profile {
   layers: LayerRange[]
   /** Private meshes: the operator's admission ticket of this peer (see admission.ts). */
   ticket?: string
+  /**
+   * The peers whose votes a genesis election of this peer needs (quorum.ts `GenesisAnchors`):
+   * itself when it has no bootstrap peer, else its bootstrap peers' anchors. Absent until known.
+   */
+  anchors?: string[]
 }
 
 /**
@@ -36,6 +41,7 @@ export interface Announce {
 
 export const MAX_ADDRS = 16
 export const MAX_LAYER_RANGES = 64
+export const MAX_ANCHORS = 64
 
 function capabilities (obj: Record<string, unknown>): Capabilities {
   const caps = record(obj, 'capabilities')
@@ -75,6 +81,11 @@ function profile (obj: Record<string, unknown>): Profile {
   }
   const out: Profile = { addrs: addrs as string[], role, eligible: bool(obj, 'eligible'), capabilities: capabilities(obj), layers: layers(obj) }
   if (obj.ticket !== undefined) out.ticket = str(obj, 'ticket', MAX_TICKET_CHARS)
+  if (obj.anchors !== undefined) {
+    const anchors = array(obj, 'anchors', MAX_ANCHORS)
+    if (anchors.length === 0 || !anchors.every(isPeerId)) throw new InvalidMessageError('malformed', '"anchors" must be 1–64 peer ids')
+    out.anchors = anchors
+  }
   return out
 }
 

@@ -24,6 +24,8 @@ export class Invariants {
   private readonly committed = new Map<number, Committed>()
   /** key → value of every committed `set` (keys are never reused or deleted by the workload). */
   private readonly committedData = new Map<string, unknown>()
+  /** key → term of the entry that committed it. */
+  private readonly committedTerm = new Map<string, number>()
   /** `name#incarnation/term` → commit version already recorded for that coordinatorship. */
   private readonly recorded = new Map<string, number>()
   private readonly ready = new Set<string>()
@@ -89,7 +91,7 @@ export class Invariants {
         }
         if (before === undefined) {
           this.committed.set(v, { term: entry.term, tx })
-          if (entry.tx.op === 'set') this.committedData.set(entry.tx.key, entry.tx.value)
+          if (entry.tx.op === 'set') { this.committedData.set(entry.tx.key, entry.tx.value); this.committedTerm.set(entry.tx.key, entry.term) }
         }
       }
       this.log(`${tag} commits up to ${replication.commitVersion}`)
@@ -100,17 +102,23 @@ export class Invariants {
     }
   }
 
-  /** Leader completeness: coordinator `n` holds every committed entry and value. */
+  /**
+   * Leader completeness: coordinator `n` holds every entry and value committed in its term or
+   * before. (A deposed coordinator that has not heard of its successor yet may still commit
+   * entries of its own term; it cannot hold what the successor committed since.)
+   */
   private complete (n: SimNode, when: string): void {
     const { log, election } = n.p
     const who = `${n.name}#${n.incarnation} (term ${election.term}, version ${log.version}) ${when}`
     for (const [v, c] of this.committed) {
+      if (c.term > election.term) continue
       if (v > log.version) { this.fail(`${who} lacks committed entry ${v} ${c.tx}`); return }
       const t = log.termAt(v)
       if (t !== undefined && t !== c.term) { this.fail(`${who} holds entry ${v} of term ${t}, but term ${c.term} ${c.tx} was committed`); return }
     }
     const data = log.current().data
     for (const [k, value] of this.committedData) {
+      if (this.committedTerm.get(k)! > election.term) continue
       if (data[k] !== value) { this.fail(`${who} lost committed ${k}=${String(value)} (holds ${String(data[k])})`); return }
     }
   }

@@ -5,7 +5,7 @@ import { MembershipTable } from '../../src/membership.ts'
 import { parseElection } from '../../src/messages/election.ts'
 import { parseMembership } from '../../src/messages/membership.ts'
 import { parseStateMessage } from '../../src/messages/state.ts'
-import { electionSlot, votingSet } from '../../src/quorum.ts'
+import { electionSlot, GenesisAnchors, GenesisView, votingSet } from '../../src/quorum.ts'
 import { Replication } from '../../src/replication.ts'
 import { StateLog } from '../../src/state-log.ts'
 import type { Plane } from '../../src/gossip.ts'
@@ -35,6 +35,8 @@ interface Parts {
   election: Election
   replication: Replication
   announcer: SimAnnouncer
+  anchors: GenesisAnchors
+  genesisView: GenesisView
   lastRole: string
 }
 
@@ -53,15 +55,16 @@ export class SimNode {
   up = false
   parts: Parts | undefined
   private readonly world: NodeWorld
-  private anchors: Set<string>
+  /** Peer ids of its bootstrap addresses (none: it is the bootstrap node). */
+  private bootstrap: string[]
   private readonly rng: Rng
   private readonly profile: Profile
 
-  constructor (world: NodeWorld, id: string, name: string, anchors: Set<string>, rng: Rng, eligible = true) {
+  constructor (world: NodeWorld, id: string, name: string, bootstrap: string[], rng: Rng, eligible = true) {
     this.world = world
     this.id = id
     this.name = name
-    this.anchors = anchors
+    this.bootstrap = bootstrap
     this.rng = rng
     this.eligible = eligible
     this.profile = { addrs: [], role: 'peer', eligible, capabilities: { runtime: { name: 'sim', version: '1' }, backend: { kind: 'cpu' }, memoryBytes: 0 }, layers: [] }
@@ -72,9 +75,9 @@ export class SimNode {
     return this.parts
   }
 
-  /** Start a run; with `as`, under a new peer id that joins through `as.anchors` (a peer restarted without `--key`). */
-  boot (as?: { id: string, name: string, anchors: Set<string> }): void {
-    if (as !== undefined) { this.id = as.id; this.name = as.name; this.anchors = as.anchors }
+  /** Start a run; with `as`, under a new peer id that joins through `as.bootstrap` (a peer restarted without `--key`). */
+  boot (as?: { id: string, name: string, bootstrap: string[] }): void {
+    if (as !== undefined) { this.id = as.id; this.name = as.name; this.bootstrap = as.bootstrap }
     this.incarnation++
     this.up = true
     const inc = this.incarnation
@@ -83,9 +86,11 @@ export class SimNode {
     const now = (): number => clock.now
     const table = new MembershipTable(this.id, timing)
     const log = new StateLog()
-    const voting = (): ReturnType<typeof votingSet> => votingSet(log.config, table.alive(), this.id, 1)
+    const voting = (): ReturnType<typeof votingSet> => votingSet(log.config, genesisView.members(table.alive()), this.id, 1)
     const reject = (reason: string): void => { this.world.rejected(this, reason) }
-    const parts = { table, log, lastRole: 'follower' } as Parts
+    const anchors = new GenesisAnchors(this.id, this.bootstrap)
+    const genesisView = new GenesisView()
+    const parts = { table, log, anchors, genesisView, lastRole: 'follower' } as Parts
     this.parts = parts
     parts.election = new Election({
       self: this.id,
@@ -96,7 +101,7 @@ export class SimNode {
       random: () => this.rng.next(),
       publish: msg => { this.publish('election', msg) },
       votingSet: voting,
-      anchors: this.anchors,
+      anchors: () => anchors.get(),
       head: () => ({ version: log.version, term: log.term }),
       status: id => table.status(id),
       announcers: (term, coordinator) => [...table.rawRows()].filter(m => m.status === 'alive' && m.term === term && m.coordinator === coordinator).map(m => m.peerId),
@@ -104,7 +109,7 @@ export class SimNode {
       slot: term => {
         const set = voting()
         const standing = [...table.rawRows()].filter(m => m.status === 'alive' && (m.eligible || m.peerId === this.id) && set.members.has(m.peerId)).map(m => m.peerId)
-        return electionSlot(this.id, term, standing, set.genesis ? this.anchors : undefined)
+        return electionSlot(this.id, term, standing, set.genesis ? anchors.get() ?? undefined : undefined)
       },
       reject,
       onChange: () => { this.onElectionChange() },
@@ -129,7 +134,7 @@ export class SimNode {
     })
     parts.announcer = new SimAnnouncer(timers, now, timing, () => table.alive().length, (seq, full) => {
       const e = parts.election
-      const a: Announce = { type: 'announce', peerId: this.id, seq, profile: full ? this.profile : undefined, load: 0, term: e.term, coordinator: e.coordinator, stateVersion: log.version, stateTerm: log.term }
+      const a: Announce = { type: 'announce', peerId: this.id, seq, profile: full ? { ...this.profile, ...anchors.profile() } : undefined, load: 0, term: e.term, coordinator: e.coordinator, stateVersion: log.version, stateTerm: log.term }
       this.noteChange(table.announce(a, now()))
       this.publish('membership', a)
     })
@@ -156,6 +161,7 @@ export class SimNode {
       if (plane === 'membership') {
         const a = parseMembership(data, from)
         this.noteChange(table.announce(a, at))
+        if (a.profile?.anchors !== undefined) this.p.anchors.learn(a.peerId, a.profile.anchors)
         replication.onAnnounce(a.peerId, a.term, a.coordinator, a.stateVersion, a.stateTerm)
         election.noteTerm(a.peerId, a.term)
         return
@@ -185,6 +191,7 @@ export class SimNode {
 
   private noteChange (change: StatusChange | undefined): void {
     if (change === undefined) return
+    if (change.status === 'alive') this.p.genesisView.note(change.peerId, this.p.log.config.length > 0)
     if (change.status === 'alive' && change.reason === 'joined' && change.peerId !== this.id) this.p.announcer.newMember()
     if (change.status !== 'alive' && change.peerId === this.p.election.coordinator) this.p.election.coordinatorLost()
   }

@@ -123,7 +123,7 @@ export async function runSchedule (seed: number, overrides: Partial<SimConfig> =
     const id = simPeerId(i)
     index.set(id, i)
     names.set(id, `p${i}`)
-    nodes.push(new SimNode(world, id, `p${i}`, new Set([simPeerId(0)]), rng.fork()))
+    nodes.push(new SimNode(world, id, `p${i}`, i === 0 ? [] : [simPeerId(0)], rng.fork()))
   }
   for (const [i, n] of nodes.entries()) clock.at(i === 0 ? 0 : rng.int(50, 1500), () => { n.boot(); log(`${n.name} starts`) })
 
@@ -171,7 +171,7 @@ export async function runSchedule (seed: number, overrides: Partial<SimConfig> =
       index.set(id, index.get(n.id)!)
       names.set(id, `p${fresh - 1}`)
       const old = n.name
-      n.boot({ id, name: `p${fresh - 1}`, anchors: new Set(via.length > 0 ? [rng.pick(via).id] : [id]) })
+      n.boot({ id, name: `p${fresh - 1}`, bootstrap: via.length > 0 ? [rng.pick(via).id] : [] })
       log(`${old} restarts as a new peer ${n.name}`)
     }
     for (const o of nodes) if (o !== n && group[index.get(o.id)!] === group[index.get(n.id)!]) clock.after(net.int(5, 50), () => { o.connected(n.id, true) })
