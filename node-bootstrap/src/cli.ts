@@ -95,7 +95,8 @@ const commands: Record<string, Command> = {
       strategy: { type: 'string', default: 'layer' },
       'ft-level': { type: 'string' },
       recovery: { type: 'string' },
-      db: { type: 'string' }
+      db: { type: 'string' },
+      remeasure: { type: 'string' }
     },
     help: {
       model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
@@ -115,7 +116,8 @@ const commands: Record<string, Command> = {
       strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
-      db: 'performance history file (DuckDB; default <store>/history/bootstrap.duckdb; `none`: record nothing)'
+      db: 'performance history file (DuckDB; default <store>/history/bootstrap.duckdb; `none`: record nothing)',
+      remeasure: 'with --local-peers: the peers\' --remeasure (seconds between re-runs of their decode benchmark while idle; default 30, 0 = at join only)'
     },
     run: async values => { await (await import('./commands/start.ts')).startCommand(values) }
   },
@@ -137,7 +139,8 @@ const commands: Record<string, Command> = {
       key: { type: 'string' },
       'min-peers': { type: 'string' },
       backend: { type: 'string', default: 'cpu' },
-      db: { type: 'string' }
+      db: { type: 'string' },
+      remeasure: { type: 'string' }
     },
     help: {
       bootstrap: 'multiaddr(s) of the bootstrap node, ending in /p2p/<peer id> (comma-separated)',
@@ -154,7 +157,8 @@ const commands: Record<string, Command> = {
       key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id',
       'min-peers': 'if this peer is the first coordinator: compute peers to wait for (up to 30 s) before the first plan (default 0)',
       backend: 'cpu | webgpu: what this peer\'s stages and its join benchmark compute on, announced with the adapter in its capabilities; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
-      db: 'performance history file (DuckDB; default beside --key as <key>.duckdb, else ~/.cache/shardmesh/history/peer-<id>.duckdb; `none`: record nothing)'
+      db: 'performance history file (DuckDB; default beside --key as <key>.duckdb, else ~/.cache/shardmesh/history/peer-<id>.duckdb; `none`: record nothing)',
+      remeasure: 'seconds between re-runs of the decode benchmark while this peer is idle, announced so the mesh\'s history sees a peer slowed after it joined (default 30; 0 = at join only)'
     },
     run: async values => { await (await import('./commands/peer.ts')).peerCommand(values) }
   },

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import type { HistoryRecorder, HistoryStore } from '@shardmesh/history'
 import type { MeshNode } from '@shardmesh/mesh'
 import { createOpenAiHandler } from '@shardmesh/pipeline'
-import type { OpenAiHandler, PipelineService } from '@shardmesh/pipeline'
+import type { OpenAiHandler, PipelineService, PlanInput } from '@shardmesh/pipeline'
 import type { ModelManifest } from '@shardmesh/weights'
 import { CliError } from './errors.ts'
 import { historyHandler } from './http/history.ts'
@@ -32,8 +32,17 @@ export interface Recording {
   openAi: (pipeline: PipelineService<ModelManifest>) => OpenAiHandler
   /** Name this node's HTTP API in `<db>.owner.json`, for `shardmesh history` to read through while the file is held. */
   advertise: (url: string) => void
+  /**
+   * Decode speed per peer from this node's history (the pipeline's `history` source: the
+   * coordinator plans by it). Read at most every PLANNER_HISTORY_MS; undefined while nothing
+   * is recorded or the read failed (logged).
+   */
+  plannerHistory: () => Promise<PlanInput['history']>
   stop: () => Promise<void>
 }
+
+/** The planner's history is re-read from the file at most this often (ms). */
+export const PLANNER_HISTORY_MS = 2000
 
 /**
  * Open the node's history (`--db PATH`, else `defaultPath`; `--db none`: off) and record what
@@ -64,9 +73,20 @@ export async function startRecording (values: Values, init: { node: MeshNode, pi
       log.info(`recording history in ${store.path}`)
     }
   }
+  let cached: { at: number, value: Promise<PlanInput['history']> } | undefined
+  const plannerHistory = async (): Promise<PlanInput['history']> => {
+    if (store === undefined) return undefined
+    if (cached === undefined || Date.now() - cached.at >= PLANNER_HISTORY_MS) {
+      const s = store
+      const { capabilityScores, decodeSamples, plannerHistory } = await import('@shardmesh/history')
+      cached = { at: Date.now(), value: decodeSamples(s).then(samples => plannerHistory(capabilityScores(samples))).catch(err => { log.warn(`history for the planner: ${(err as Error).message}`); return undefined }) }
+    }
+    return await cached.value
+  }
   return {
     store,
     unavailable,
+    plannerHistory,
     handler: historyHandler({ store: () => store, unavailable: () => unavailable }),
     openAi: pipeline => createOpenAiHandler({ models: recorder === undefined ? () => pipeline.models() : recorder.models(() => pipeline.models()) }),
     advertise: url => { store?.advertise(url) },

@@ -1,7 +1,7 @@
 import type { Backend } from '@shardmesh/engine'
 import type { MeshNode } from '@shardmesh/mesh'
 import { FT_LEVELS, RECOVERY_STRATEGIES, STRATEGIES, createOpenAiHandler, pipelineNode } from '@shardmesh/pipeline'
-import type { FaultTolerance, FtLevel, OpenAiHandler, PipelineService, RecoveryStrategy, StrategyName } from '@shardmesh/pipeline'
+import type { FaultTolerance, FtLevel, OpenAiHandler, PipelineNodeInit, PipelineService, RecoveryStrategy, StrategyName } from '@shardmesh/pipeline'
 import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
 import { CliError } from './errors.ts'
 import { logger } from './log.ts'
@@ -56,7 +56,7 @@ export function localPeersOf (values: Values): number {
 }
 
 /** The pipeline on this peer (see @shardmesh/pipeline `pipelineNode`), errors logged. */
-export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean, faultTolerance?: Partial<FaultTolerance>, backend?: Backend, firstPlanWaitMs?: number }): Promise<PipelineService<ModelManifest>> {
+export async function startPipeline (node: MeshNode, weights: WeightsNode, init: { model?: string, strategy?: StrategyName, minPeers?: number, head: boolean, faultTolerance?: Partial<FaultTolerance>, backend?: Backend, firstPlanWaitMs?: number, history?: PipelineNodeInit<ModelManifest>['history'] }): Promise<PipelineService<ModelManifest>> {
   const log = logger('pipeline')
   return await pipelineNode<ModelManifest>({
     node,
@@ -73,6 +73,7 @@ export async function startPipeline (node: MeshNode, weights: WeightsNode, init:
     head: init.head,
     faultTolerance: init.faultTolerance,
     backend: init.backend,
+    history: init.history,
     onError: err => { log.warn(err.message) }
   })
 }

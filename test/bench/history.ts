@@ -82,6 +82,21 @@ for (let i = 0; i < rounds; i++) {
 }
 await store.flush()
 const rows = Number((await store.query('SELECT count(*) AS n FROM generations'))[0].n)
+
+/**
+ * The recording alone, without the model: CPU time of queueing one generation's rows and
+ * committing them, in batches of the size the rounds above flushed at once (a second's worth).
+ */
+const perFlush = Math.max(1, Math.round(recorded / rounds / (roundMs / 1000)))
+const sample = await generate({ sessions: [stage.createSession()], promptTokens: prompt, maxTokens, contextLength: config.contextLength })
+const recordingOnly: number[] = []
+for (let i = 0; i < rounds; i++) {
+  const cpu0 = process.cpuUsage()
+  for (let g = 0; g < perFlush; g++) recorder.generation(config.name, prompt.length, { ...sample, recoveries: [] })
+  await store.flush()
+  const cpu = process.cpuUsage(cpu0)
+  recordingOnly.push((cpu.user + cpu.system) / perFlush)
+}
 recorder.stop()
 await store.close()
 await node.stop()
@@ -98,6 +113,8 @@ const result = {
   overheadPercent: Math.round(1000 * (mOff - mOn) / mOff) / 10,
   cpuUsPerDecodedToken: { off: Math.round(median(cpuOff) * 10) / 10, on: Math.round(median(cpuOn) * 10) / 10 },
   cpuOverheadPercent: Math.round(1000 * (median(cpuOn) - median(cpuOff)) / median(cpuOff)) / 10,
+  cpuUsPerRecordedGeneration: Math.round(median(recordingOnly)),
+  generationsPerFlush: perFlush,
   generationsRecorded: recorded,
   generationsCommitted: rows,
   perRound: { off: off.map(x => Math.round(x)), on: on.map(x => Math.round(x)) }
@@ -106,4 +123,5 @@ console.log(JSON.stringify(result))
 console.log(`median of ${rounds} rounds of ${roundMs} ms each   decode tok/s   CPU µs per decoded token
   recording off                      ${String(result.decodeTokensPerSecond.off).padStart(9)}   ${result.cpuUsPerDecodedToken.off}
   recording on                       ${String(result.decodeTokensPerSecond.on).padStart(9)}   ${result.cpuUsPerDecodedToken.on}
-  cost of recording                  ${String(result.overheadPercent + '%').padStart(9)}   ${result.cpuOverheadPercent}%   (${recorded} generations recorded, ${rows} committed)`)
+  cost of recording                  ${String(result.overheadPercent + '%').padStart(9)}   ${result.cpuOverheadPercent}%   (${recorded} generations recorded, ${rows} committed)
+  recording alone: ${result.cpuUsPerRecordedGeneration} µs of CPU per generation (3 rows), committed ${perFlush} generations at a time`)

@@ -16,6 +16,7 @@ import { EXIT_WITH_STDIN } from '../local-peers.ts'
 import { faultToleranceOf, minPeersFlag, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
+import { remeasureMs, remeasureWhileIdle } from '../remeasure.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
 type Values = Record<string, string | boolean | undefined>
@@ -27,6 +28,14 @@ const BENCH_DECODE = 32
 const HEAD_WAIT_MS = 30_000
 
 /**
+ * The benchmark decodes for at least this long (ms of wall time), after a warm-up run it
+ * discards: a run spans many scheduler periods, so a peer short of CPU measures slower (a
+ * 3 ms run fits in the slices a throttled or contended process still gets), and the first,
+ * compiling run does not make the first sample of every peer's history an outlier.
+ */
+const BENCH_MIN_MS = 100
+
+/**
  * What this Node peer offers: the runtime, its backend (`--backend`: kind, and the WebGPU
  * adapter), a memory budget and the decode tokens/s of a short real engine run on that
  * backend (tiny synthetic model, all layers, greedy).
@@ -34,18 +43,28 @@ const HEAD_WAIT_MS = 30_000
 export async function measureCapabilities (memoryBytes: number, compute: ComputeBackend): Promise<Capabilities> {
   const model = syntheticModel(SYNTHETIC_PRESETS[BENCH_MODEL])
   const stage = await compute.backend.createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
-  try {
+  const run = async (): Promise<number> => {
     const session = stage.createSession()
-    const prompt = Array.from({ length: BENCH_PROMPT }, (_, i) => 1 + i)
-    let out = await session.forward({ position: 0, tokens: prompt }, { sample: { temperature: 0 } })
-    const t0 = performance.now()
-    for (let p = BENCH_PROMPT; p < BENCH_PROMPT + BENCH_DECODE; p++) out = await session.forward({ position: p, tokens: [out.token!] }, { sample: { temperature: 0 } })
-    const seconds = (performance.now() - t0) / 1000
+    try {
+      const prompt = Array.from({ length: BENCH_PROMPT }, (_, i) => 1 + i)
+      let out = await session.forward({ position: 0, tokens: prompt }, { sample: { temperature: 0 } })
+      const t0 = performance.now()
+      for (let p = BENCH_PROMPT; p < BENCH_PROMPT + BENCH_DECODE; p++) out = await session.forward({ position: p, tokens: [out.token!] }, { sample: { temperature: 0 } })
+      return performance.now() - t0
+    } finally {
+      session.close()
+    }
+  }
+  try {
+    await run() // warm-up
+    let ms = 0
+    let tokens = 0
+    while (ms < BENCH_MIN_MS) { ms += await run(); tokens += BENCH_DECODE }
     return {
       runtime: { name: 'node', version: process.versions.node },
       backend: compute.announced,
       memoryBytes,
-      throughput: { model: BENCH_MODEL, decodeTokensPerSecond: Math.round(BENCH_DECODE / seconds * 10) / 10 }
+      throughput: { model: BENCH_MODEL, decodeTokensPerSecond: Math.round(tokens / (ms / 1000) * 10) / 10 }
     }
   } finally {
     await stage.close()
@@ -91,6 +110,7 @@ export async function peerCommand (values: Values): Promise<void> {
   const listen = listenAddrs(values, ['/ip4/127.0.0.1/tcp/0', '/ip4/127.0.0.1/tcp/0/ws'])
   const faultTolerance = faultToleranceOf(values)
   const minPeers = minPeersFlag(values)
+  const remeasureEvery = remeasureMs(values)
   const compute = await openBackend(backendOf(values))
   const capabilities = await measureCapabilities(memoryBudget(values), compute)
   const port = values.port === undefined ? undefined : Number(values.port)
@@ -112,7 +132,7 @@ export async function peerCommand (values: Values): Promise<void> {
   try {
     await weights.start()
     // the coordinator (usually the bootstrap) publishes the model and plan; this peer serves its range
-    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance, backend: compute.backend })
+    pipeline = await startPipeline(node, weights, { model, strategy: strategyOf(values), minPeers, head: port !== undefined, faultTolerance, backend: compute.backend, history: async () => await recording?.plannerHistory() })
     recording = await startRecording(values, { node, pipeline, defaultPath: peerHistoryPath(values, node.peerId.toString()) })
     if (port !== undefined) {
       // the API lists the mesh's model from the first request: wait (bounded) for it and its tokenizer
@@ -143,9 +163,12 @@ export async function peerCommand (values: Values): Promise<void> {
     process.stdin.on('error', () => { process.kill(process.pid, 'SIGTERM') })
     process.stdin.resume()
   }
+  // a peer slowed after it joined is seen: its benchmark re-runs while idle, announced, recorded by every node
+  const remeasure = remeasureWhileIdle({ mesh: node.services.mesh, self: node.peerId.toString(), measure: async () => await measureCapabilities(capabilities.memoryBytes, compute), everyMs: remeasureEvery })
   const p = pipeline
   const r = recording
   await runUntilSignal(node, async () => {
+    remeasure.stop()
     await http?.close()
     await p.stop()
     await r.stop()

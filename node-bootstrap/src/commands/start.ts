@@ -4,12 +4,14 @@ import type { MeshNode } from '@shardmesh/mesh'
 import { loadModel, progressBar } from '@shardmesh/model/node'
 import { parseCid, weightsNode } from '@shardmesh/weights'
 import type { ModelManifest, WeightsNode } from '@shardmesh/weights'
-import type { PipelineService } from '@shardmesh/pipeline'
+import type { PipelineService, PlanInput } from '@shardmesh/pipeline'
 import { backendOf, localBackendsOf, openBackend } from '../backend.ts'
 import { spawnLocalPeers } from '../local-peers.ts'
 import type { LocalPeers } from '../local-peers.ts'
 import { faultToleranceOf, localPeersOf, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { startRecording } from '../history.ts'
+import type { Recording } from '../history.ts'
+import { remeasureMs } from '../remeasure.ts'
 import { bootstrapHistoryPath } from './history.ts'
 import { CliError } from '../errors.ts'
 import { meshRoutes } from '../http/mesh.ts'
@@ -51,6 +53,8 @@ export interface BootOptions {
   coordinator?: boolean
   /** More `shardmesh peer` flags for every local peer. */
   peerArgs?: string[]
+  /** Decode speeds from the recorded history, for the coordinator's plans (`PipelineNodeInit.history`). */
+  history?: () => Promise<PlanInput['history']>
 }
 
 /** Start the bootstrap node, import/open `--model`, start the pipeline (head) and spawn `--local-peers`. */
@@ -78,14 +82,14 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
   try {
     if (typeof values.model === 'string') {
       model = await serveModel(node, values)
-      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance, backend: compute.backend, firstPlanWaitMs: count > 0 ? LOCAL_PEERS_PLAN_WAIT_MS : undefined })
+      pipeline = await startPipeline(node, model.weights, { model: model.cid, strategy, minPeers: minPeersOf(values, count + openPeersOf(values)), head: true, faultTolerance, backend: compute.backend, firstPlanWaitMs: count > 0 ? LOCAL_PEERS_PLAN_WAIT_MS : undefined, history: options.history })
       // /v1/models lists the model from the first request (a node that may not coordinate waits for the peers' coordinator, below)
       if (coordinator) await pipeline.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
     }
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, backends, keyDir: join(storeDir(values), 'local-peers'), args: options.peerArgs, logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, backends, keyDir: join(storeDir(values), 'local-peers'), args: [...(options.peerArgs ?? []), ...(values.remeasure === undefined ? [] : ['--remeasure', String(values.remeasure)])], logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
     if (!coordinator) await pipeline?.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
   } catch (err) {
@@ -105,9 +109,12 @@ export async function startCommand (values: Values): Promise<void> {
   if (opened > 0 && typeof values.model !== 'string') throw new CliError('--open-peers needs --model (the model the tabs serve)')
   localBackendsOf(values, localPeersOf(values)) // a bad --backend/--local-backends fails before the page is built
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
-  const mesh = await bootMesh(values)
+  remeasureMs(values) // a bad --remeasure fails before anything starts
+  let plannerHistory: Recording['plannerHistory'] | undefined // the coordinator plans by the history recorded below
+  const mesh = await bootMesh(values, { history: async () => await plannerHistory?.() })
   const { node, model, pipeline, local } = mesh
   const recording = await startRecording(values, { node, pipeline, defaultPath: bootstrapHistoryPath(values) }).catch(async err => { await mesh.stop(); throw err })
+  plannerHistory = recording.plannerHistory
   let http
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline), stageRejections: pipeline === undefined ? undefined : () => pipeline.endpoint.rejections() })

@@ -8,7 +8,7 @@ import type { HistoryStore } from './store.ts'
 /** Scores and recommendations are recomputed (and stored) this often. */
 export const ANALYZE_MS = 60_000
 /** Membership is rescanned this often for announced throughput that changed (besides member events). */
-export const MEMBERS_SCAN_MS = 5_000
+export const MEMBERS_SCAN_MS = 1_000
 
 export interface RecorderInit {
   store: HistoryStore
