@@ -110,7 +110,7 @@ export async function startCommand (values: Values): Promise<void> {
   localBackendsOf(values, localPeersOf(values)) // a bad --backend/--local-backends fails before the page is built
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
   remeasureMs(values) // a bad --remeasure fails before anything starts
-  let plannerHistory: Recording['plannerHistory'] | undefined // the coordinator plans by the history recorded below
+  let plannerHistory: Recording['plannerHistory'] | undefined = undefined // the coordinator plans by the history recorded below
   const mesh = await bootMesh(values, { history: async () => await plannerHistory?.() })
   const { node, model, pipeline, local } = mesh
   const recording = await startRecording(values, { node, pipeline, defaultPath: bootstrapHistoryPath(values) }).catch(async err => { await mesh.stop(); throw err })
