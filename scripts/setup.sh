@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install everything the project needs on a fresh machine: pnpm (from the npm registry),
 # the workspace's packages and the Node 22 binary pinned as a devDependency; Debian's
-# chromium and iproute2 for the browser tests (scripts/install-system.sh).
+# chromium, iproute2 and xvfb for the browser tests (scripts/install-system.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/install-system.sh

@@ -7,6 +7,11 @@ export interface PageConfig {
   allowLocalDial: boolean
   /** Compute in a dedicated Worker; `?worker=0` computes on the main thread. @default true */
   worker: boolean
+  /**
+   * What runs the page's timers: `worker` (default), the clock Worker that a hidden tab's
+   * throttling does not reach (worker-clock.ts); `?clock=page` keeps the page's own.
+   */
+  clock: 'worker' | 'page'
   /** `?backend=cpu` forces the CPU backend even with an adapter. */
   backend?: 'cpu' | 'webgpu'
   /** Mesh name (`shardmesh start --mesh-id`); `?mesh=` overrides. @default the default mesh */
@@ -34,6 +39,7 @@ export async function pageConfig (location: Location): Promise<PageConfig> {
     allowLocalDial: allowLocalDial ?? /^(127\.|localhost$|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(location.hostname),
     meshId,
     worker: q.get('worker') !== '0',
+    clock: q.get('clock') === 'page' ? 'page' : 'worker',
     backend: backend === 'cpu' || backend === 'webgpu' ? backend : undefined
   }
 }

@@ -13,6 +13,8 @@ import { snapshot } from './status.ts'
 import type { PeerState, PeerStatus } from './status.ts'
 import { createUi } from './ui.ts'
 import { workerBackend } from './worker-backend.ts'
+import { installWorkerClock } from './worker-clock.ts'
+import type { ClockStats } from './worker-clock.ts'
 
 const RENDER_MS = 500
 
@@ -27,13 +29,14 @@ let detected: Detected | undefined
 let backendName = '—'
 /** Where forward passes run: the compute Worker (default) or, with `?worker=0`, the main thread. */
 let computeIn: 'worker' | 'main' = 'worker'
+let clock: ClockStats = { kind: 'page', fired: 0, pending: 0 }
 let bench: number | undefined
 let bootstrap: string[] = []
 let peer: BrowserPeer | undefined
 const errors: string[] = []
 
 function status (): PeerStatus {
-  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, computeIn, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
+  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, computeIn, clock, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
   if (peer !== undefined && (state === 'joined' || state === 'fetching' || state === 'serving' || state === 'standby')) {
     const range = s.stage?.range
     const fetching = fetchProgress.parts > 0 && fetchProgress.partsDone < fetchProgress.parts
@@ -70,6 +73,8 @@ async function leave (): Promise<void> {
 async function main (): Promise<void> {
   const config = await pageConfig(window.location)
   bootstrap = config.bootstrap
+  // before libp2p and the mesh start their timers (browser-peer/README.md "Hidden tabs")
+  if (config.clock === 'worker') clock = installWorkerClock()
   detected = await detect()
   const kind = config.backend ?? (detected.adapter === undefined ? 'cpu' : 'webgpu')
   computeIn = config.worker ? 'worker' : 'main'

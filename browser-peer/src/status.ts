@@ -3,6 +3,7 @@
 import { currentPlan } from '@shardmesh/pipeline'
 import type { RecoveryEvent } from '@shardmesh/pipeline'
 import type { Detected } from './capabilities.ts'
+import type { ClockStats } from './worker-clock.ts'
 import type { ComputeStats } from './metered.ts'
 import type { BrowserPeer } from './peer.ts'
 
@@ -31,6 +32,8 @@ export interface PeerStatus {
   backend: string
   /** Where forward passes run. */
   computeIn: 'worker' | 'main'
+  /** What runs the page's timers (the mesh's heartbeats): the clock Worker, or the page's own. */
+  clock: ClockStats
   adapter?: string
   detected?: Detected
   /** Join benchmark, decode tokens/s. */

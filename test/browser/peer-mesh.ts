@@ -25,6 +25,9 @@ export const SCREENSHOTS = resolve(repoRoot, '.cache/screenshots')
 
 let built: Promise<string> | undefined
 
+/** Flags puppeteer adds by default that switch off Chromium's throttling of hidden tabs. */
+export const PUPPETEER_ANTI_THROTTLING = ['--disable-background-timer-throttling', '--disable-backgrounding-occluded-windows', '--disable-renderer-backgrounding']
+
 /**
  * The page of the sources under test, built once per test process into its own folder,
  * `.cache/peer-page/<name>` (gitignored; replaced by the next run): test files run in
@@ -83,6 +86,14 @@ export interface PeerMeshInit {
   pageBuild?: string
   /** --ft-level of the bootstrap (its head, and the plan's shape: `medium` keeps a spare peer). @default the CLI's */
   ftLevel?: string
+  /**
+   * Headed Chromium on this X display (test/browser/xvfb.ts), launched without puppeteer's
+   * default anti-throttling flags: Chromium's own background policy, as a person's browser has.
+   * @default headless, with puppeteer's defaults
+   */
+  display?: string
+  /** More Chromium command-line flags. */
+  chromiumArgs?: string[]
 }
 
 export class PeerMesh {
@@ -115,22 +126,32 @@ export class PeerMesh {
       const peer = this.spawn('shardmesh peer', [cli, 'peer', '--bootstrap', ws, '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--json', '--mesh-id', meshId])
       await firstJsonLine(peer, 'shardmesh peer', () => this.logs.get(peer) ?? '')
     }
-    for (let i = 0; i < (init.browsers ?? 1); i++) this.browsers.push(await this.launch())
+    for (let i = 0; i < (init.browsers ?? 1); i++) this.browsers.push(await this.launch(init))
     this.browser = this.browsers[0]
     this.openedAt = performance.now()
     await Promise.all(Array.from({ length: init.tabs }, async (_, i) => { await this.openTab(this.browsers[i % this.browsers.length], init.query?.(i)) }))
   }
 
   /** A Chromium of its own (fresh profile) inside the namespace. */
-  private async launch (): Promise<Browser> {
+  private async launch (init: Pick<PeerMeshInit, 'display' | 'chromiumArgs'>): Promise<Browser> {
     const profile = await this.temp('shardmesh-chromium-')
+    if (init.display !== undefined) {
+      return await puppeteer.launch({
+        executablePath: await this.ns.wrapper(CHROMIUM_PATH),
+        pipe: true,
+        headless: false,
+        env: { ...process.env, DISPLAY: init.display },
+        ignoreDefaultArgs: PUPPETEER_ANTI_THROTTLING,
+        args: [...CHROMIUM_FLAGS.filter(f => !f.startsWith('--headless')), `--user-data-dir=${profile}`, '--enable-unsafe-webgpu', ...(init.chromiumArgs ?? [])]
+      })
+    }
     return await puppeteer.launch({
       executablePath: await this.ns.wrapper(CHROMIUM_PATH),
       pipe: true,
       headless: true,
-      // Chromium's own defaults for background tabs (no anti-throttling flags): the tabs not in
-      // front are hidden, as a user's would be
-      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu']
+      // the tabs not in front are hidden; note that puppeteer adds its anti-throttling defaults
+      // here (PUPPETEER_ANTI_THROTTLING): Chromium's own background policy needs `display`
+      args: [...CHROMIUM_FLAGS, `--user-data-dir=${profile}`, '--enable-unsafe-webgpu', ...(init.chromiumArgs ?? [])]
     })
   }
 
