@@ -87,6 +87,7 @@ const commands: Record<string, Command> = {
       listen: { type: 'string' },
       memory: { type: 'string' },
       'mesh-id': { type: 'string' },
+      private: { type: 'boolean' },
       'local-peers': { type: 'string' },
       'open-peers': { type: 'string' },
       'min-peers': { type: 'string' },
@@ -108,6 +109,7 @@ const commands: Record<string, Command> = {
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0/ws,/ip4/127.0.0.1/tcp/0)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name; peers of different meshes ignore each other (default "default")',
+      private: 'private mesh of the operator key <store>/operator.key (created if missing; mesh id private-<its peer id>): only peers holding its tickets vote, stand, get stages and open sessions; admit with `shardmesh admit` (--local-peers are admitted)',
       'local-peers': 'also spawn this many `shardmesh peer` child processes serving --model (killed on exit; one that dies is respawned with its key from <store>/local-peers/, so with its peer id)',
       'open-peers': 'also open the peer page in this many headless Chromium tabs (browser peers on WebGPU; killed on exit)',
       'min-peers': 'compute peers to wait for (up to 30 s; 120 s with --local-peers) before the first plan (default --local-peers + --open-peers)',
@@ -134,6 +136,7 @@ const commands: Record<string, Command> = {
       listen: { type: 'string' },
       memory: { type: 'string' },
       'mesh-id': { type: 'string' },
+      ticket: { type: 'string' },
       'ft-level': { type: 'string' },
       recovery: { type: 'string' },
       key: { type: 'string' },
@@ -152,6 +155,7 @@ const commands: Record<string, Command> = {
       listen: 'comma-separated libp2p multiaddrs (default /ip4/127.0.0.1/tcp/0,/ip4/127.0.0.1/tcp/0/ws)',
       memory: 'memory budget to announce, in MiB (default half of RAM)',
       'mesh-id': 'mesh name (default "default")',
+      ticket: 'admission ticket of a private mesh (`shardmesh admit` prints it), or a file holding one; sets the mesh id. Use it with --key: a ticket names one peer id',
       'ft-level': 'fault tolerance of sessions this peer drives as a head (--port): none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       key: 'file holding this peer\'s private key (created if missing): a restarted peer keeps its peer id',
@@ -234,6 +238,30 @@ const commands: Record<string, Command> = {
       tables: 'export: comma-separated tables (default all, and the performance view)'
     },
     run: async values => { await (await import('./commands/history.ts')).historyCommand(values) }
+  },
+  admit: {
+    summary: 'private meshes: issue an admission ticket for a peer (or revoke its tickets)',
+    usage: 'shardmesh admit PEERID [--roles compute,head] [--expires 30d] [--url URL [--revoke] [--api-key KEY]] [--store DIR] [--json]',
+    positional: 'peer',
+    options: {
+      peer: { type: 'string' },
+      roles: { type: 'string', default: 'compute,head' },
+      expires: { type: 'string', default: '30d' },
+      revoke: { type: 'boolean' },
+      url: { type: 'string' },
+      'api-key': { type: 'string' },
+      store: { type: 'string' }
+    },
+    help: {
+      peer: 'peer id to admit (or give it as PEERID)',
+      roles: 'compute (may get a stage), head (may open sessions): one or both',
+      expires: 'ticket lifetime: 90s, 30m, 12h, 7d',
+      revoke: 'with --url: revoke the peer\'s tickets issued until now (it loses its stage at the next plan)',
+      url: 'HTTP URL of the running `start --private` node: it signs, and puts the ticket (or revocation) in the mesh state, so a running peer is admitted without a restart. Without it the ticket is signed here with <store>/operator.key and printed (for `peer --ticket`)',
+      'api-key': 'API key of that node (also $SHARDMESH_API_KEYS)',
+      store: 'the store whose operator.key signs (as start)'
+    },
+    run: async values => { await (await import('./commands/admit.ts')).admitCommand(values) }
   },
   import: {
     summary: 'import a model into IPFS (per-layer UnixFS files + manifest); prints the manifest CID',

@@ -54,6 +54,8 @@ export interface LocalPeersInit {
   keyDir?: string
   logLevel?: string
   meshId?: string
+  /** Private meshes: each child's admission ticket (`--ticket`, one per child). */
+  tickets?: string[]
   /** `--ft-level`/`--recovery` for the peers (they matter where a peer is a head). */
   faultTolerance?: Partial<FaultTolerance>
   /** More `shardmesh peer` flags for every child (e.g. `--min-peers N`). */
@@ -190,6 +192,7 @@ export async function spawnLocalPeers (init: LocalPeersInit): Promise<LocalPeers
       const args = [...process.execArgv, CLI, 'peer', '--bootstrap', init.bootstrap, '--model', init.model, '--json']
       if (init.logLevel !== undefined) args.push('--log-level', init.logLevel)
       if (init.meshId !== undefined) args.push('--mesh-id', init.meshId)
+      if (init.tickets?.[i] !== undefined) args.push('--ticket', init.tickets[i])
       if (init.keyDir !== undefined) args.push('--key', join(init.keyDir, `peer-${i}.key`))
       args.push('--backend', init.backends?.[i] ?? 'cpu', ...faultToleranceArgs(init.faultTolerance ?? {}), ...(init.args ?? []))
       slots.push(new Slot(i, args, init.respawn ?? true, init.signal))

@@ -16,6 +16,7 @@ import { EXIT_WITH_STDIN } from '../local-peers.ts'
 import { faultToleranceOf, minPeersFlag, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
+import { ticketOf } from './admit.ts'
 import { remeasureMs, remeasureWhileIdle } from '../remeasure.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
@@ -124,7 +125,11 @@ export async function peerCommand (values: Values): Promise<void> {
     }
   }
   const privateKey = typeof values.key === 'string' ? await loadOrCreateKey(values.key) : undefined
-  const node = await createMeshPeer({ bootstrap, listen, capabilities, privateKey, meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined })
+  // --ticket: a private mesh's admission; its mesh id comes with it
+  const admission = ticketOf(values)
+  if (admission !== undefined && typeof values['mesh-id'] === 'string' && values['mesh-id'] !== admission.meshId) throw new CliError(`--ticket is for mesh ${admission.meshId}, not --mesh-id ${values['mesh-id']}`)
+  const meshId = admission?.meshId ?? (typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined)
+  const node = await createMeshPeer({ bootstrap, listen, capabilities, privateKey, meshId, ticket: admission?.ticket })
   const weights = weightsNode({ libp2p: node })
   let pipeline
   let http: HttpServer | undefined

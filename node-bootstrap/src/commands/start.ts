@@ -22,6 +22,8 @@ import { apiKeysOf } from '../http/auth.ts'
 import { buildPeerPage, peerPageHandler, peerPageUrl } from '../http/peer-page.ts'
 import { minPeersOf, openPeers, openPeersOf } from '../open-peers.ts'
 import { storeDir } from './import.ts'
+import { admissionHandler, admittedKey, loadOperator } from './admit.ts'
+import { loadOrCreateKey } from '../peer-key.ts'
 import { listenAddrs, measureCapabilities, memoryBudget, runUntilSignal } from './peer.ts'
 
 type Values = Record<string, string | boolean | undefined>
@@ -42,6 +44,8 @@ export interface BootedMesh {
   model: ServedModel | undefined
   pipeline: PipelineService<ModelManifest> | undefined
   local: LocalPeers | undefined
+  /** `--private`: the operator's HTTP routes (admit, revoke); none for an open mesh. */
+  admission: Array<ReturnType<typeof admissionHandler>>
   stop: () => Promise<void>
 }
 
@@ -67,9 +71,13 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
   const backends = localBackendsOf(values, count)
   const compute = await openBackend(backendOf(values))
   const capabilities = await measureCapabilities(memoryBudget(values), compute)
-  const meshId = typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined
+  // --private: the mesh of the operator key in the store; this node and its local peers hold its tickets
+  const operator = values.private === true ? await loadOperator(values) : undefined
+  if (operator !== undefined && typeof values['mesh-id'] === 'string' && values['mesh-id'] !== operator.meshId) throw new CliError(`--private runs mesh ${operator.meshId} (of the operator key in the store), not --mesh-id ${values['mesh-id']}`)
+  const meshId = operator?.meshId ?? (typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined)
+  const admitted = operator === undefined ? undefined : await admittedKey(operator)
   const coordinator = options.coordinator !== false
-  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId, ...(coordinator ? {} : { eligible: false }) })
+  const node = await createMeshPeer({ role: 'bootstrap', relayServer: true, listen, capabilities, meshId, ...(admitted === undefined ? {} : { privateKey: admitted.key, ticket: admitted.ticket }), ...(coordinator ? {} : { eligible: false }) })
   let model: ServedModel | undefined
   let pipeline: PipelineService<ModelManifest> | undefined
   let local: LocalPeers | undefined
@@ -89,14 +97,17 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
     if (count > 0 && model !== undefined) {
       const addrs = node.getMultiaddrs().map(String)
       const bootstrap = addrs.find(a => a.includes('/ws/')) ?? addrs[0]
-      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, faultTolerance, backends, keyDir: join(storeDir(values), 'local-peers'), args: [...(options.peerArgs ?? []), ...(values.remeasure === undefined ? [] : ['--remeasure', String(values.remeasure)])], logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
+      const keyDir = join(storeDir(values), 'local-peers')
+      const tickets = operator === undefined ? undefined : await Promise.all(Array.from({ length: count }, async (_, i) => (await admittedKey(operator, await loadOrCreateKey(join(keyDir, `peer-${i}.key`)))).ticket))
+      local = await spawnLocalPeers({ count, bootstrap, model: model.cid, meshId, tickets, faultTolerance, backends, keyDir: join(storeDir(values), 'local-peers'), args: [...(options.peerArgs ?? []), ...(values.remeasure === undefined ? [] : ['--remeasure', String(values.remeasure)])], logLevel: typeof values['log-level'] === 'string' ? values['log-level'] : undefined })
     }
     if (!coordinator) await pipeline?.ready({ signal: AbortSignal.timeout(HEAD_TIMEOUT_MS) })
   } catch (err) {
     await stop()
     throw err
   }
-  return { node, model, pipeline, local, stop }
+  const admission = operator === undefined ? [] : [admissionHandler({ operator, mesh: node.services.mesh })]
+  return { node, model, pipeline, local, admission, stop }
 }
 
 /** The bootstrap node: WebSockets (and TCP) listener, circuit relay server, gossipsub, HTTP API. */
@@ -118,7 +129,7 @@ export async function startCommand (values: Values): Promise<void> {
   let http
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline), stageRejections: pipeline === undefined ? undefined : () => pipeline.endpoint.rejections() })
-    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
+    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [...mesh.admission, recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
   } catch (err) {
     await recording.stop()
     await mesh.stop()

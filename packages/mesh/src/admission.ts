@@ -1,4 +1,4 @@
-import { peerIdFromString } from '@libp2p/peer-id'
+import { peerIdFromPrivateKey, peerIdFromString } from '@libp2p/peer-id'
 import type { PrivateKey, PublicKey } from '@libp2p/interface'
 
 /**
@@ -53,6 +53,21 @@ export class InvalidTicketError extends Error {
   constructor (reason: TicketFault, message: string) {
     super(message)
     this.reason = reason
+  }
+}
+
+/** The peer id (string) of a key: the operator's, or a peer's to admit. */
+export function peerIdOfKey (key: PrivateKey): string {
+  return peerIdFromPrivateKey(key).toString()
+}
+
+/** Is `id` a peer id (as `shardmesh admit PEERID` takes)? */
+export function isPeerIdString (id: string): boolean {
+  try {
+    peerIdFromString(id)
+    return true
+  } catch {
+    return false
   }
 }
 

@@ -32,7 +32,7 @@ export { detectRuntime, defaultCapabilities } from './runtime.ts'
 export { linkKind, meshView } from './view.ts'
 export type { ViewConnection } from './view.ts'
 export { createMeshPeer } from './peer.ts'
-export { Admission, ADMISSION_ROLES, InvalidTicketError, decodeTicket, isPrivateMeshId, issueTicket, operatorKeyOf, privateMeshId, REVOKED_KEY_PREFIX, signRevocation, TICKET_KEY_PREFIX, verifyRevocation, verifyTicket } from './admission.ts'
+export { Admission, ADMISSION_ROLES, InvalidTicketError, decodeTicket, isPeerIdString, isPrivateMeshId, issueTicket, operatorKeyOf, peerIdOfKey, privateMeshId, REVOKED_KEY_PREFIX, signRevocation, TICKET_KEY_PREFIX, verifyRevocation, verifyTicket } from './admission.ts'
 export type { AdmissionRole, Revocation, Ticket, TicketFault } from './admission.ts'
 export type { MeshNode, MeshPeerInit, MeshServices } from './peer.ts'
 

@@ -258,8 +258,9 @@ export class MeshService extends EventTargetBase implements Mesh {
         return
       }
       this.noteChange(this.table.heard(from, Date.now()))
-      // private mesh: an unadmitted peer neither votes, stands, heartbeats nor writes state
-      if (!this.admitted(from)) { this.counters.inc('unadmitted'); return }
+      // private mesh: an unadmitted peer neither votes, stands, heartbeats nor writes state; it may
+      // ask for the state (a follower that is admitted later takes its ticket from there)
+      if (!this.admitted(from) && (parsed.msg as { type: string }).type !== 'sync') { this.counters.inc('unadmitted'); return }
       if (parsed.plane === 'state' && (parsed.msg as { type: string }).type === 'admission') { this.onAdmissionRecord(parsed.msg as AdmissionRecord); return }
       if (parsed.plane === 'election') this.election.handle(parsed.msg as Parameters<Election['handle']>[0])
       else this.replication.handle(parsed.msg as Parameters<Replication['handle']>[0])

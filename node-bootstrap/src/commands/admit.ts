@@ -1,0 +1,145 @@
+import { existsSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { generateKeyPair } from '@libp2p/crypto/keys'
+import { ADMISSION_ROLES, decodeTicket, isPeerIdString, issueTicket, peerIdOfKey, privateMeshId, signRevocation } from '@shardmesh/mesh'
+import type { AdmissionRole, Mesh } from '@shardmesh/mesh'
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import { ApiError } from '@shardmesh/pipeline'
+import { CliError } from '../errors.ts'
+import { loadOrCreateKey } from '../peer-key.ts'
+
+type PrivateKey = Awaited<ReturnType<typeof loadOrCreateKey>>
+import { storeDir } from './import.ts'
+
+type Values = Record<string, string | boolean | undefined>
+
+/** `--expires` when not given. */
+export const DEFAULT_TICKET_LIFETIME = '30d'
+const BODY_LIMIT = 4096
+const UNITS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `7d`, `12h`, `30m`, `90s` → milliseconds. */
+export function lifetimeMs (text: string): number {
+  const m = /^(\d+)([smhd])$/.exec(text.trim())
+  const ms = m === null ? NaN : Number(m[1]) * UNITS[m[2]]
+  if (!Number.isSafeInteger(ms) || ms <= 0) throw new CliError(`--expires takes a lifetime like 7d, 12h, 30m or 90s, got "${text}"`)
+  return ms
+}
+
+export function rolesOf (text: string): AdmissionRole[] {
+  const roles = [...new Set(text.split(',').map(s => s.trim()).filter(s => s.length > 0))]
+  if (roles.length === 0 || !roles.every(r => (ADMISSION_ROLES as readonly string[]).includes(r))) throw new CliError(`--roles takes ${ADMISSION_ROLES.join(',')} (one or both), got "${text}"`)
+  return roles as AdmissionRole[]
+}
+
+function checkPeerId (id: string): string {
+  if (!isPeerIdString(id)) throw new CliError(`"${id.slice(0, 80)}" is not a peer id`)
+  return id
+}
+
+/** The operator of a private mesh: its key (`<store>/operator.key`, created if missing) and mesh id. */
+export async function loadOperator (values: Values): Promise<{ key: PrivateKey, meshId: string }> {
+  const key = await loadOrCreateKey(join(storeDir(values), 'operator.key'))
+  return { key, meshId: privateMeshId(peerIdOfKey(key)) }
+}
+
+export async function ticketFor (operator: { key: PrivateKey, meshId: string }, peerId: string, roles: AdmissionRole[], lifetime: number): Promise<string> {
+  const now = Date.now()
+  return await issueTicket(operator.key, { mesh: operator.meshId, peer: peerId, roles, issued: now, expires: now + lifetime })
+}
+
+/** A new node identity and its ticket (the start node and its local peers are admitted by their operator). */
+export async function admittedKey (operator: { key: PrivateKey, meshId: string }, key?: PrivateKey): Promise<{ key: PrivateKey, ticket: string }> {
+  const k = key ?? await generateKeyPair('Ed25519')
+  return { key: k, ticket: await ticketFor(operator, peerIdOfKey(k), ['compute', 'head'], lifetimeMs('3650d')) }
+}
+
+/** `--ticket FILE|STRING` → the ticket string and its mesh id (its signature is checked when the mesh starts). */
+export function ticketOf (values: Values): { ticket: string, meshId: string } | undefined {
+  const raw = values.ticket
+  if (raw === undefined) return undefined
+  if (typeof raw !== 'string' || raw.trim() === '') throw new CliError('--ticket takes a ticket string or a file holding one')
+  const ticket = (existsSync(raw) ? readFileSync(raw, 'utf8') : raw).trim()
+  try {
+    return { ticket, meshId: decodeTicket(ticket).mesh }
+  } catch (err) {
+    throw new CliError(`--ticket: ${(err as Error).message}`)
+  }
+}
+
+async function readJson (req: IncomingMessage): Promise<Record<string, unknown>> {
+  let text = ''
+  for await (const chunk of req) {
+    text += String(chunk)
+    if (text.length > BODY_LIMIT) throw new ApiError(413, `body over ${BODY_LIMIT} bytes`, { code: 'body_too_large' })
+  }
+  let body: unknown
+  try { body = JSON.parse(text) } catch { throw new ApiError(400, 'the body must be JSON', { code: 'invalid_json' }) }
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new ApiError(400, 'the body must be a JSON object', { code: 'invalid_body' })
+  return body as Record<string, unknown>
+}
+
+/**
+ * The operator's HTTP routes on `start --private` (behind the API key like every API route):
+ * `POST /api/admission/admit {peerId, roles?, expires?}` issues a ticket and puts it in the
+ * replicated state (a running peer takes it from there), answering `{ticket}`;
+ * `POST /api/admission/revoke {peerId}` puts a signed revocation of the peer's tickets issued
+ * until now in the state, answering `{revocation}`. Both answer once this node's copy of the
+ * state holds the record (the coordinator committed it).
+ */
+export function admissionHandler (init: { operator: { key: PrivateKey, meshId: string }, mesh: Pick<Mesh, 'publishAdmission'> }): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+  return async (req, res) => {
+    const path = new URL(req.url ?? '/', 'http://localhost').pathname
+    if (path !== '/api/admission/admit' && path !== '/api/admission/revoke') return false
+    if (req.method !== 'POST') throw new ApiError(405, `${req.method ?? ''} is not allowed on ${path}`, { code: 'method_not_allowed' })
+    const body = await readJson(req)
+    let peerId: string
+    let out: Record<string, unknown>
+    try {
+      peerId = checkPeerId(String(body.peerId))
+      if (path.endsWith('/admit')) {
+        const ticket = await ticketFor(init.operator, peerId, rolesOf(typeof body.roles === 'string' ? body.roles : 'compute,head'), lifetimeMs(typeof body.expires === 'string' ? body.expires : DEFAULT_TICKET_LIFETIME))
+        await init.mesh.publishAdmission({ ticket }, { signal: AbortSignal.timeout(30_000) })
+        out = { peerId, ticket }
+      } else {
+        const revocation = await signRevocation(init.operator.key, { mesh: init.operator.meshId, peer: peerId, before: Date.now() })
+        await init.mesh.publishAdmission({ revocation }, { signal: AbortSignal.timeout(30_000) })
+        out = { peerId, revocation }
+      }
+    } catch (err) {
+      if (err instanceof CliError) throw new ApiError(400, err.message, { code: 'invalid_request' })
+      throw err
+    }
+    const text = JSON.stringify(out)
+    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+    res.end(text)
+    return true
+  }
+}
+
+/** `shardmesh admit PEERID [--roles compute,head] [--expires 7d] [--revoke] [--url URL]`. */
+export async function admitCommand (values: Values): Promise<void> {
+  if (typeof values.peer !== 'string') throw new CliError('give the PEERID to admit (or revoke)')
+  const peerId = checkPeerId(values.peer)
+  const roles = typeof values.roles === 'string' ? values.roles : 'compute,head'
+  const expires = typeof values.expires === 'string' ? values.expires : DEFAULT_TICKET_LIFETIME
+  rolesOf(roles)
+  lifetimeMs(expires)
+  if (typeof values.url !== 'string') {
+    if (values.revoke === true) throw new CliError('--revoke needs --url of the running `start --private` node (it puts the revocation in the mesh state)')
+    // offline: sign with the operator key of the store; the peer joins with --ticket
+    const operator = await loadOperator(values)
+    const ticket = await ticketFor(operator, peerId, rolesOf(roles), lifetimeMs(expires))
+    process.stdout.write(values.json === true ? JSON.stringify({ peerId, meshId: operator.meshId, ticket }) + '\n' : `${ticket}\n`)
+    return
+  }
+  const key = typeof values['api-key'] === 'string' ? values['api-key'] : process.env.SHARDMESH_API_KEYS?.split(',')[0]
+  const res = await fetch(new URL(values.revoke === true ? '/api/admission/revoke' : '/api/admission/admit', values.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+    body: JSON.stringify({ peerId, roles, expires })
+  }).catch(err => { throw new CliError(`cannot reach ${values.url as string}: ${(err as Error).message}`) })
+  const body = await res.json() as { ticket?: string, error?: { message: string } }
+  if (!res.ok) throw new CliError(`${values.url as string} answered ${res.status}: ${body.error?.message ?? ''}`)
+  process.stdout.write(values.json === true ? JSON.stringify(body) + '\n' : values.revoke === true ? `revoked ${peerId}\n` : `${body.ticket ?? ''}\n`)
+}
