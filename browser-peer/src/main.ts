@@ -1,6 +1,8 @@
 // The peer page: detect → measure → join → serve, rendered every 500 ms; the chat box makes
 // this tab the head of a session. Tests and demos read `globalThis.shardmeshPeer`.
 import { measureThroughput } from './bench.ts'
+import { handleBulk, sendBulk } from './bulk.ts'
+import type { BulkRun } from './bulk.ts'
 import { chooseBackend, capabilitiesOf, detect } from './capabilities.ts'
 import type { Detected } from './capabilities.ts'
 import { pageConfig } from './config.ts'
@@ -109,6 +111,7 @@ async function main (): Promise<void> {
     },
     onError: err => { errors.push(err.message) }
   })
+  await handleBulk(peer.node)
   state = 'joined'
 }
 
@@ -118,17 +121,29 @@ ui.onChat(prompt => {
   chat(prompt).catch(err => { ui.chatOutput.textContent = `error: ${(err as Error).message}` }).finally(() => { ui.setChatBusy(false) })
 })
 setInterval(() => { ui.render(status()) }, RENDER_MS)
-/** libp2p ping round trips to `peerId` in ms (the per-hop network latency; benchmarks read it). */
-async function ping (peerId: string, count = 20): Promise<number[]> {
+
+/** This tab's node and its direct (not relayed) connection to `peerId`. */
+function direct (peerId: string): { node: BrowserPeer['node'], conn: ReturnType<BrowserPeer['node']['getConnections']>[number] } {
   if (peer === undefined) throw new Error('the tab has not joined the mesh')
   const conn = peer.node.getConnections().find(c => c.remotePeer.toString() === peerId && c.status === 'open' && c.limits == null)
   if (conn === undefined) throw new Error(`no direct connection to ${peerId}`)
+  return { node: peer.node, conn }
+}
+
+/** libp2p ping round trips to `peerId` in ms (the per-hop network latency; benchmarks read it). */
+async function ping (peerId: string, count = 20): Promise<number[]> {
+  const { node, conn } = direct(peerId)
   const rtts: number[] = []
-  for (let i = 0; i < count; i++) rtts.push(await peer.node.services.ping.ping(conn.remotePeer))
+  for (let i = 0; i < count; i++) rtts.push(await node.services.ping.ping(conn.remotePeer))
   return rtts
 }
 
-;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, ping, errors }
+/** Bulk throughput to `peerId` over the direct connection: `frames` frames of `frameBytes` back to back (bulk.ts). */
+async function bulk (peerId: string, frameBytes: number, frames: number): Promise<BulkRun> {
+  return await sendBulk(direct(peerId).conn, frameBytes, frames)
+}
+
+;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, ping, bulk, errors }
 main().catch(err => {
   state = 'error'
   error = (err as Error).message

@@ -37,7 +37,7 @@ const tuning = { partConcurrency: values.parts !== undefined ? Number(values.par
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]
 const mbps = (r: PageRun): number => Math.round(r.bytes / 1e6 / (r.ms / 1000) * 10) / 10
 const runs: Record<string, number[]> = {}
-/** Fetches that failed (a stall: the provider's connection monitor dropped the tab), by figure. */
+/** Fetches that failed (stalled, or the provider's connection dropped), by figure. */
 const failures: Record<string, string[]> = {}
 function record (what: string, r: PageRun): void {
   (runs[what] ??= []).push(mbps(r))
@@ -110,9 +110,18 @@ try {
   })()
   if (values['no-node'] !== true) {
     process.stderr.write(`Node peer, ${reps} repetitions:\n`)
+    const node = async (what: string, addr: string): Promise<void> => {
+      try {
+        record(what, await nodeHelia(addr))
+      } catch (err) {
+        const message = (err as Error).message.split('\n')[0]
+        ;(failures[what] ??= []).push(message)
+        process.stderr.write(`  ${what}: FAILED ${message}\n`)
+      }
+    }
     for (let i = 0; i < reps; i++) {
-      record('node helia tcp', await nodeHelia(tcp))
-      record('node helia ws', await nodeHelia(ws))
+      await node('node helia tcp', tcp)
+      await node('node helia ws', ws)
     }
   }
 
