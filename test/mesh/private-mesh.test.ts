@@ -34,7 +34,6 @@ const children: ChildProcess[] = []
 let store: string
 let start: ChildProcess
 let info: { peerId: string, http: string, addrs: string[], peers: string[] }
-let outsider: ChildProcess
 let outsiderInfo: { peerId: string, http: string }
 let meshId: string
 
@@ -91,7 +90,6 @@ beforeAll(async () => {
   meshId = JSON.parse(stdout).meshId
   const bootstrap = info.addrs.find(a => a.includes('/ws/')) ?? info.addrs[0]
   const o = run(['peer', '--bootstrap', bootstrap, '--mesh-id', meshId, '--key', join(store, 'outsider.key'), '--port', '0', '--ft-level', 'low', '--json'])
-  outsider = o.child
   outsiderInfo = await o.json
 }, 180_000)
 
