@@ -121,7 +121,7 @@ function text (action: Action, r: unknown): string {
         ? 'no peer samples'
         : o.peers.map((p: any) => `${short(p.peer)}  score ${fmt(p.score?.score)} (confidence ${fmt(p.score?.confidence, 2)}, ${p.samples} samples)  latest ${fmt(p.latest)} tok/s  ${p.anomaly?.flagged === true ? `ANOMALY z ${fmt(p.anomaly.z)}` : ''}${p.trend?.degrading === true ? ' degrading' : ''}  ${p.status ?? ''}`).join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
     case 'anomalies':
-      return [`rule: ${o.rule}; ${o.evaluated} peer(s) evaluated`, ...(o.anomalies.length === 0 ? ['no anomaly'] : o.anomalies.map((a: any) => `${a.peer}: ${a.direction}, recent ${fmt(a.recent)} vs ${fmt(a.mean)} ± ${fmt(a.sd)} (z ${fmt(a.z)})`)), ...o.degrading.map((t: any) => `${t.peer}: degrading ${fmt(100 * t.relativeSlopePerHour)}%/h over ${t.samples} samples`)].join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
+      return [`rule: ${o.rule}; ${o.evaluated} peer(s) evaluated`, ...(o.anomalies.length === 0 ? ['no anomaly'] : o.anomalies.map((a: any) => `${a.peer}: ${a.direction}, recent ${fmt(a.recent)} vs median ${fmt(a.baseline)} ± ${fmt(a.spread)} (z ${fmt(a.z)})`)), ...o.degrading.map((t: any) => `${t.peer}: degrading ${fmt(100 * t.relativeSlopePerHour)}%/h over ${t.samples} samples`)].join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
     case 'recommend':
       return o.recommendations.length === 0 ? 'no recommendation (no samples or recoveries yet)' : o.recommendations.map((x: any) => `${x.kind} ${x.subject}${x.model === undefined ? '' : ` (${x.model})`}: ${x.value} — ${x.reason}`).join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
     case 'export':

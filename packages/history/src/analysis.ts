@@ -21,13 +21,15 @@ export interface AnomalyInit {
 /** A peer's recent throughput against its own history. */
 export interface Anomaly {
   peer: string
-  /** (median of the recent window − mean of the history) / sd of the history (sd floored at MIN_RELATIVE_SD of the mean). */
+  /** Robust z: (median of the recent window − median of the history) / (1.4826 × MAD of the history), the spread floored at MIN_RELATIVE_SD of the median. */
   z: number
   flagged: boolean
   direction: 'slower' | 'faster'
   recent: number
-  mean: number
-  sd: number
+  /** Median of the history. */
+  baseline: number
+  /** 1.4826 × median absolute deviation of the history (an sd estimate that outliers such as a cold first run do not inflate), floored. */
+  spread: number
   /** Samples before the recent window. */
   history: number
   since: number
@@ -70,6 +72,8 @@ const median = (xs: number[]): number => {
   const m = s.length >> 1
   return s.length % 2 === 1 ? s[m] : (s[m - 1] + s[m]) / 2
 }
+/** MAD × this estimates the standard deviation of normally distributed samples. */
+const MAD_TO_SD = 1.4826
 const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 const sd = (xs: number[]): number => {
   const m = mean(xs)
@@ -89,7 +93,11 @@ function byPeer (samples: Sample[]): Map<string, Sample[]> {
 
 /**
  * Anomalies: for each peer with at least `minHistory` samples before its `recent` most
- * recent ones, z = (median(recent) − mean(history)) / sd(history); flagged when |z| ≥ `z`.
+ * recent ones, z = (median(recent) − median(history)) / (1.4826 × MAD(history)); flagged
+ * when |z| ≥ `z`. Median and MAD, not mean and sd: a peer's first samples (a cold JIT, a
+ * machine still starting) can be several times off, and with mean and sd one such outlier
+ * made the sd larger than a real slowdown (measured: a peer throttled to a tenth of a core
+ * went unflagged at z −0.3).
  * Every evaluated peer is returned (flagged or not); peers with too few samples are not.
  */
 export function detectAnomalies (samples: Sample[], init: AnomalyInit = {}): Anomaly[] {
@@ -101,11 +109,11 @@ export function detectAnomalies (samples: Sample[], init: AnomalyInit = {}): Ano
     if (list.length < minHistory + window) continue
     const past = list.slice(0, list.length - window).map(s => s.value)
     const recentList = list.slice(-window)
-    const m = mean(past)
-    const s = Math.max(sd(past), MIN_RELATIVE_SD * Math.abs(m), Number.EPSILON)
+    const m = median(past)
+    const s = Math.max(MAD_TO_SD * median(past.map(x => Math.abs(x - m))), MIN_RELATIVE_SD * Math.abs(m), Number.EPSILON)
     const recent = median(recentList.map(x => x.value))
     const z = (recent - m) / s
-    out.push({ peer, z, flagged: Math.abs(z) >= threshold, direction: z < 0 ? 'slower' : 'faster', recent, mean: m, sd: s, history: past.length, since: recentList[0].at })
+    out.push({ peer, z, flagged: Math.abs(z) >= threshold, direction: z < 0 ? 'slower' : 'faster', recent, baseline: m, spread: s, history: past.length, since: recentList[0].at })
   }
   return out.sort((a, b) => Math.abs(b.z) - Math.abs(a.z))
 }
@@ -186,7 +194,7 @@ export function recommend (input: { scores: CapabilityScore[], anomalies: Anomal
   for (const a of input.anomalies) {
     if (!a.flagged || a.direction !== 'slower') continue
     avoid.add(a.peer)
-    out.push({ kind: 'avoid', subject: a.peer, value: 'avoid', reason: `recent throughput ${a.recent.toFixed(1)} vs history ${a.mean.toFixed(1)} ± ${a.sd.toFixed(1)} (z ${a.z.toFixed(1)}, threshold ${ANOMALY_Z})` })
+    out.push({ kind: 'avoid', subject: a.peer, value: 'avoid', reason: `recent throughput ${a.recent.toFixed(1)} vs history median ${a.baseline.toFixed(1)} ± ${a.spread.toFixed(1)} (robust z ${a.z.toFixed(1)}, threshold ${ANOMALY_Z})` })
   }
   const lost = new Map<string, number>()
   for (const r of input.recoveries) for (const p of r.failed) lost.set(p, (lost.get(p) ?? 0) + 1)

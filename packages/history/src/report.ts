@@ -103,7 +103,7 @@ export async function historyAnomalies (store: HistoryReader, now = Date.now()):
   const samples = await decodeSamples(store, now)
   const all = detectAnomalies(samples)
   return {
-    rule: `|median(last ${RECENT_SAMPLES}) − mean(earlier)| / sd(earlier) ≥ ${ANOMALY_Z}, with ≥ ${ANOMALY_MIN_HISTORY} earlier samples`,
+    rule: `|median(last ${RECENT_SAMPLES}) − median(earlier)| / (1.4826 × MAD(earlier)) ≥ ${ANOMALY_Z}, with ≥ ${ANOMALY_MIN_HISTORY} earlier samples`,
     threshold: { z: ANOMALY_Z, minHistory: ANOMALY_MIN_HISTORY, recent: RECENT_SAMPLES },
     evaluated: all.length,
     anomalies: all.filter(a => a.flagged),

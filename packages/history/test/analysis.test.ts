@@ -46,6 +46,21 @@ describe('analysis', () => {
     expect(found.filter(x => x.flagged).map(x => x.peer)).toEqual(['a'])
   })
 
+  it('flags a slowdown whose history starts with outliers (a cold first run): median and MAD, not mean and sd', () => {
+    const s = series('w', 100, 18, T0, 0.1)
+    for (const x of s.slice(0, 3)) x.value = 10 // three cold runs at a tenth of the speed
+    for (const x of s.slice(-5)) x.value *= 0.3
+    const [a] = detectAnomalies(s)
+    expect(a.flagged).toBe(true)
+    expect(a.direction).toBe('slower')
+    expect(a.baseline).toBeGreaterThan(90)
+    // with mean and sd the outliers' spread would have hidden it
+    const past = s.slice(0, -5).map(x => x.value)
+    const m = past.reduce((x, y) => x + y, 0) / past.length
+    const sd = Math.sqrt(past.reduce((x, y) => x + (y - m) ** 2, 0) / (past.length - 1))
+    expect(Math.abs((a.recent - m) / sd)).toBeLessThan(historyDefaults.ANOMALY_Z)
+  })
+
   it('does not judge a peer with fewer than ANOMALY_MIN_HISTORY earlier samples', () => {
     const short = series('d', 100, historyDefaults.ANOMALY_MIN_HISTORY + historyDefaults.RECENT_SAMPLES - 1, T0)
     for (const x of short.slice(-5)) x.value = 1
