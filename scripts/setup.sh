@@ -9,3 +9,5 @@ source scripts/pnpm.sh
 pnpm install --frozen-lockfile
 # the browser peer page (browser-peer/dist, served by `shardmesh start` at /)
 pnpm --filter @shardmesh/browser-peer run build
+# the dashboard (dashboard/dist, served by `shardmesh start` at /dashboard/)
+pnpm --filter @shardmesh/dashboard run build

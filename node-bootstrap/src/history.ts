@@ -29,7 +29,7 @@ export interface Recording {
   /** `GET /api/history/...` for the HTTP server's handler list. */
   handler: ReturnType<typeof historyHandler>
   /** The OpenAI handler, each generation recorded. */
-  openAi: (pipeline: PipelineService<ModelManifest>) => OpenAiHandler
+  openAi: (pipeline: Pick<PipelineService<ModelManifest>, 'models'>) => OpenAiHandler
   /** Name this node's HTTP API in `<db>.owner.json`, for `shardmesh history` to read through while the file is held. */
   advertise: (url: string) => void
   /**

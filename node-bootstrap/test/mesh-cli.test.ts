@@ -81,8 +81,10 @@ describe('shardmesh start / peer', () => {
     expect((mesh.peers as any[]).map(p => p.peerId).sort()).toEqual([...ids].sort())
     for (const p of mesh.peers as any[]) {
       expect(Object.keys(p).sort()).toEqual(['backend', 'lastSeenMs', 'layers', 'links', 'load', 'peerId', 'role', 'runtime', 'status', 'throughput'])
-      // the bootstrap's own connections: the peers dialled its WebSocket address (none to itself)
-      expect(p.links.map((l: { kind: string }) => l.kind)).toEqual(p.peerId === info.peerId ? [] : expect.arrayContaining(['websocket']))
+      // the bootstrap's own connections to each peer (TCP or WebSocket, whichever side dialled), none to itself
+      const kinds = p.links.map((l: { kind: string }) => l.kind)
+      if (p.peerId === info.peerId) expect(kinds).toEqual([])
+      else for (const k of kinds) expect(['tcp', 'websocket']).toContain(k)
       expect(p.runtime.name).toBe('node')
       expect(p.backend.kind).toBe('cpu')
       expect(p.lastSeenMs).toBeGreaterThanOrEqual(0)

@@ -20,6 +20,7 @@ import { startHttpServer } from '../http/server.ts'
 import { apiKeysOf } from '../http/auth.ts'
 // browser peer page (browser-peer/) and --open-peers
 import { buildPeerPage, peerPageHandler, peerPageUrl } from '../http/peer-page.ts'
+import { buildDashboard, dashboard as dashboardOf, dashboardUrl } from '../http/dashboard.ts'
 import { minPeersOf, openPeers, openPeersOf } from '../open-peers.ts'
 import { storeDir } from './import.ts'
 import { admissionHandler, admittedKey, loadOperator } from './admit.ts'
@@ -120,6 +121,7 @@ export async function startCommand (values: Values): Promise<void> {
   if (opened > 0 && typeof values.model !== 'string') throw new CliError('--open-peers needs --model (the model the tabs serve)')
   localBackendsOf(values, localPeersOf(values)) // a bad --backend/--local-backends fails before the page is built
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
+  const dashboardDist = await buildDashboard() // and of dashboard/
   remeasureMs(values) // a bad --remeasure fails before anything starts
   let plannerHistory: Recording['plannerHistory'] | undefined = undefined // the coordinator plans by the history recorded below
   const mesh = await bootMesh(values, { history: async () => await plannerHistory?.() })
@@ -127,9 +129,10 @@ export async function startCommand (values: Values): Promise<void> {
   const recording = await startRecording(values, { node, pipeline, defaultPath: bootstrapHistoryPath(values) }).catch(async err => { await mesh.stop(); throw err })
   plannerHistory = recording.plannerHistory
   let http
+  const dashboard = dashboardOf({ dist: dashboardDist, node, pipeline })
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline), stageRejections: pipeline === undefined ? undefined : () => pipeline.endpoint.rejections() })
-    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [...mesh.admission, recording.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(pipeline)])] })
+    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [...mesh.admission, recording.handler, dashboard.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(dashboard.watch(pipeline))])] })
   } catch (err) {
     await recording.stop()
     await mesh.stop()
@@ -141,16 +144,18 @@ export async function startCommand (values: Values): Promise<void> {
   const page = peerPageUrl(http.url)
   const tabs = opened > 0 ? await openPeers(page, opened).catch(async err => { await http.close(); await recording.stop(); await mesh.stop(); throw err }) : undefined
   if (values.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }), history: recording.store?.path ?? null }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, dashboard: dashboardUrl(http.url), ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }), history: recording.store?.path ?? null }) + '\n')
   } else {
-    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh, /api/history, /metrics${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
+    process.stdout.write(`shardmesh bootstrap ${node.peerId.toString()}\n  ${http.url}  (GET /api/mesh, /api/events, /api/history, /metrics${pipeline === undefined ? '' : ', /v1/models, /v1/completions, /v1/chat/completions'})\n${addrs.map(a => `  ${a}`).join('\n')}\n` +
       (model === undefined ? '' : `  model ${model.name}: ${model.cid}\n`) +
       peers.map(p => `  local peer ${p}\n`).join('') +
+      `Dashboard: ${dashboardUrl(http.url)}\n` +
       `Peer page: ${page}${tabs === undefined ? '' : `  (${opened} headless Chromium tab${opened === 1 ? '' : 's'} opened)`}\n` +
       `Join with: shardmesh peer --bootstrap ${addrs.find(a => a.includes('/ws/')) ?? addrs[0]}\n`)
   }
   await runUntilSignal(node, async () => {
     await tabs?.stop()
+    dashboard.stop()
     await http.close()
     await local?.stop()
     await pipeline?.stop()
