@@ -3,7 +3,7 @@
 import './style.css'
 import { historyChart, liveChart, recoveryChart } from './charts.ts'
 import { byId, el, rows, short } from './dom.ts'
-import { KeyRequiredError, api, follow, setApiKey } from './feed.ts'
+import { KeyRequiredError, api, apiKey, follow, setApiKey } from './feed.ts'
 import { renderLive, renderPeers, renderRecoveries, renderStages, renderSummary } from './panels.ts'
 import { LINK_COLORS, drawTopology } from './topology.ts'
 import type { Snapshot } from './types.ts'
@@ -79,6 +79,13 @@ function start (): void {
 byId<HTMLFormElement>('key-form').addEventListener('submit', e => {
   e.preventDefault()
   setApiKey(byId<HTMLInputElement>('key').value.trim())
+  byId('key-form').hidden = true
+  start()
+})
+// a key pasted into the address bar of an open page (`#key=…`)
+window.addEventListener('hashchange', () => {
+  if (!/(?:^#|&)key=/.test(location.hash)) return
+  apiKey()
   byId('key-form').hidden = true
   start()
 })

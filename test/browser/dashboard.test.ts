@@ -179,4 +179,30 @@ describe('GET /dashboard on shardmesh start --local-peers 3 --ft-level low', () 
     await waitFor('the recorded generations charted', async () => /^[1-9]\d* generations recorded/.test(await page.$eval('#history-note', e => e.textContent ?? '')) ? true : undefined, 30_000)
     await page.screenshot({ path: README_SHOT })
   }, 300_000)
+
+  it('with --api-key: the page asks for the key, or takes it from #key= (then drops it from the address bar) and goes live', async () => {
+    const keyed = spawn(process.execPath, [cli, 'start', '--port', '0', '--json', '--api-key', 'dash-key-1', '--db', 'none', '--store', store, '--mesh-id', `dashboard-key-${process.pid}`],
+      { stdio: ['ignore', 'pipe', 'pipe'], detached: true, env: { ...process.env, SHARDMESH_DASHBOARD_DIST: resolve(repoRoot, '.cache/dashboard/e2e') } })
+    try {
+      const url = await new Promise<string>((res, rej) => {
+        let out = ''
+        keyed.stdout!.on('data', (d: Buffer) => { out += d.toString(); const nl = out.indexOf('\n'); if (nl >= 0) res(JSON.parse(out.slice(0, nl)).dashboard as string) })
+        keyed.once('exit', code => { rej(new Error(`shardmesh start exited ${String(code)}`)) })
+      })
+      const tab = await chromium.browser.newPage()
+      await tab.goto(url, { waitUntil: 'load' })
+      await tab.waitForSelector('#key-form:not([hidden])', { timeout: 10_000 })
+      expect(await tab.$eval('#feed', e => (e as HTMLElement).dataset.state)).toBe('key')
+      // a wrong key is refused, the right one opens the feed
+      await tab.type('#key', 'wrong')
+      await tab.click('#key-form button')
+      await tab.waitForFunction(() => document.getElementById('key-error')!.textContent!.includes('Incorrect API key'), { timeout: 10_000 })
+      await tab.goto(`${url}#key=dash-key-1`, { waitUntil: 'load' })
+      await tab.waitForFunction(() => document.getElementById('feed')!.dataset.state === 'live', { timeout: 10_000 })
+      expect(tab.url()).toBe(url)
+      await tab.close()
+    } finally {
+      try { process.kill(-keyed.pid!, 'SIGKILL') } catch {}
+    }
+  }, 60_000)
 })
