@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Set everything up, then run the demo: stories260K generates a story on the CPU engine.
+# Set everything up, then run the main job: a mesh (bootstrap + 2 local peers) serving
+# stories260K, with the peer page and dashboard URLs printed and one story streamed through
+# the pipeline as a demo; it keeps serving until Ctrl-C. Extra arguments go to `shardmesh start`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh

@@ -97,10 +97,14 @@ const commands: Record<string, Command> = {
       'ft-level': { type: 'string' },
       recovery: { type: 'string' },
       db: { type: 'string' },
-      remeasure: { type: 'string' }
+      remeasure: { type: 'string' },
+      demo: { type: 'string' },
+      'demo-tokens': { type: 'string' }
     },
     help: {
       model: 'a model file/folder/URL to import into IPFS, or the manifest CID of one imported before; its blocks are provided to peers',
+      demo: 'with --model: once the mesh serves, stream one completion of this prompt through it (temperature 0) and print it, then keep serving',
+      'demo-tokens': 'tokens the --demo completion generates (default 64)',
       tokenizer: 'tokenizer file for a model without one inside (llama2.c tok*.bin, tokenizer.json, GGUF)',
       store: 'block store directory (default $SHARDMESH_STORE or ~/.cache/shardmesh/blocks, as `import`)',
       port: 'HTTP port of the API (GET /api/mesh); 0 picks a free one',

@@ -14,6 +14,7 @@ import type { Recording } from '../history.ts'
 import { remeasureMs } from '../remeasure.ts'
 import { bootstrapHistoryPath } from './history.ts'
 import { CliError } from '../errors.ts'
+import { demoTokens, runDemo } from '../demo.ts'
 import { meshRoutes } from '../http/mesh.ts'
 import { createMetrics } from '../http/metrics.ts'
 import { startHttpServer } from '../http/server.ts'
@@ -123,6 +124,8 @@ export async function startCommand (values: Values): Promise<void> {
   const pageDist = await buildPeerPage() // vite build of browser-peer/ when its dist/ is missing
   const dashboardDist = await buildDashboard() // and of dashboard/
   remeasureMs(values) // a bad --remeasure fails before anything starts
+  demoTokens(values['demo-tokens'])
+  if (values.demo !== undefined && typeof values.model !== 'string') throw new CliError('--demo needs --model (the model the mesh serves)')
   let plannerHistory: Recording['plannerHistory'] | undefined = undefined // the coordinator plans by the history recorded below
   const mesh = await bootMesh(values, { history: async () => await plannerHistory?.() })
   const { node, model, pipeline, local } = mesh
@@ -152,6 +155,10 @@ export async function startCommand (values: Values): Promise<void> {
       `Dashboard: ${dashboardUrl(http.url)}\n` +
       `Peer page: ${page}${tabs === undefined ? '' : `  (${opened} headless Chromium tab${opened === 1 ? '' : 's'} opened)`}\n` +
       `Join with: shardmesh peer --bootstrap ${addrs.find(a => a.includes('/ws/')) ?? addrs[0]}\n`)
+  }
+  if (typeof values.demo === 'string' && pipeline !== undefined) {
+    await runDemo({ url: http.url, prompt: values.demo, maxTokens: demoTokens(values['demo-tokens']), apiKey: apiKeys[0], out: values.json === true ? process.stderr : process.stdout })
+      .catch(err => { process.stderr.write(`${(err as Error).message}\n`) })
   }
   await runUntilSignal(node, async () => {
     await tabs?.stop()
