@@ -62,7 +62,9 @@ describe('three tabs open the peer page and serve stories260K on WebGPU', () => 
       expect(s.computeIn).toBe('worker')
       expect(s.detected?.adapter?.fallback).toBe(true) // SwiftShader: no GPU on this machine
       expect(s.benchTokensPerSecond).toBeGreaterThan(0)
-      expect(s.coordinator).toBe(m.boot.peerId)
+      // the tab follows the coordinator the bootstrap sees (which peer won is not the point here)
+      expect(s.coordinator).toBe(mesh.coordinator)
+      expect(s.coordinator).not.toBeNull()
       expect(s.fetch.partsDone).toBe(s.fetch.parts) // its layers came over Helia
       expect(s.fetch.parts).toBeGreaterThan(0)
       // what /api/mesh says about the tab: a chrome peer on the webgpu backend holding its range
