@@ -17,6 +17,8 @@ export function drawTopology (target: SVGSVGElement, self: string, mesh: MeshBod
     pos.set(p.peerId, [W / 2 + 190 * Math.cos(a), H / 2 + 130 * Math.sin(a)])
   })
   const nodes: SVGElement[] = []
+  /** Drawn last, over the boxes. */
+  const labels: SVGElement[] = []
   for (const p of others) {
     const [x, y] = pos.get(p.peerId)!
     const links = p.links.length === 0 ? [undefined] : p.links
@@ -26,7 +28,7 @@ export function drawTopology (target: SVGSVGElement, self: string, mesh: MeshBod
       const title = svg('title', {}, l === undefined ? 'no direct connection (known through gossip)' : `${l.kind}${l.direction === undefined ? '' : ` ${l.direction}`}${l.rttMs === undefined ? '' : `, ping ${l.rttMs} ms`}`)
       line.append(title)
       nodes.push(line)
-      if (l !== undefined) nodes.push(svg('text', { x: (W / 2 + x) / 2 + off, y: (H / 2 + y) / 2 + off - 4, class: 'link-label' }, `${l.kind}${l.rttMs === undefined ? '' : ` ${l.rttMs} ms`}`))
+      if (l !== undefined) labels.push(svg('text', { x: (W / 2 + x) / 2 + off, y: (H / 2 + y) / 2 + off - 4, class: 'link-label' }, `${l.kind}${l.rttMs === undefined ? '' : ` ${l.rttMs} ms`}`))
     })
   }
   for (const p of me === undefined ? others : [me, ...others]) {
@@ -39,5 +41,5 @@ export function drawTopology (target: SVGSVGElement, self: string, mesh: MeshBod
     g.append(svg('title', {}, p.peerId))
     nodes.push(g)
   }
-  target.replaceChildren(...nodes)
+  target.replaceChildren(...nodes, ...labels)
 }

@@ -169,11 +169,14 @@ describe('GET /dashboard on shardmesh start --local-peers 3 --ft-level low', () 
     await waitFor('the killed peer shown not alive', async () => [...statuses].some(s => s !== 'alive') ? true : undefined, 30_000, async () => [...statuses].join(','))
     watchingKill = false
     await watch
-    // what the page lists is the head's RecoveryEvents, newest first
-    const events = (await api('/api/mesh')).recoveries as Array<{ failed: string[], strategy: string }>
-    expect(events.some(e => e.failed.includes(victimId) && e.strategy === 'reconnect'), JSON.stringify(events)).toBe(true)
+    // what the page lists is the head's RecoveryEvents, newest first, each resumed or failed as it was.
+    // (At level low the head waits 15 s for the same peer; on a loaded machine its respawned
+    // process may join later than that, and the session fails: the page must say so.)
+    const events = (await api('/api/mesh')).recoveries as Array<{ failed: string[], ok: boolean }>
+    expect(events.some(e => e.failed.includes(victimId)), JSON.stringify(events)).toBe(true)
     expect((await shown()).recoveries).toEqual(events.map(e => e.failed).reverse())
-    expect(result).toBe('completed')
+    expect(await page.$$eval('#recoveries tbody tr', trs => trs.map(tr => tr.className))).toEqual(events.map(e => e.ok ? 'ok' : 'failed').reverse())
+    if (events.every(e => e.ok)) expect(result).toBe('completed')
     await page.screenshot({ path: join(SCREENSHOTS, 'dashboard-after-kill.png'), fullPage: true })
     // the history charts (read every 10 s) show the recorded generations
     await waitFor('the recorded generations charted', async () => /^[1-9]\d* generations recorded/.test(await page.$eval('#history-note', e => e.textContent ?? '')) ? true : undefined, 30_000)
