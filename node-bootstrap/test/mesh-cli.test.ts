@@ -72,7 +72,8 @@ describe('shardmesh start / peer', () => {
       const alive = (body.peers as any[]).filter(p => p.status === 'alive')
       return alive.length === 3 && body.coordinator !== null ? body : undefined
     })
-    expect(Object.keys(mesh).sort()).toEqual(['coordinator', 'peers', 'plan', 'stateVersion', 'term'])
+    expect(Object.keys(mesh).sort()).toEqual(['coordinator', 'distrusted', 'peers', 'plan', 'stateVersion', 'term'])
+    expect(mesh.distrusted).toEqual([]) // nobody failed to serve what it claims
     // the newcomers followed the coordinator they found instead of electing their own
     expect(mesh.coordinator).toBe(info.peerId)
     expect(mesh.term).toBe(alone.term)

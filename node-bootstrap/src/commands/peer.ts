@@ -16,8 +16,8 @@ import { EXIT_WITH_STDIN } from '../local-peers.ts'
 import { faultToleranceOf, minPeersFlag, sessionsInFlight, startPipeline, strategyOf } from '../pipeline.ts'
 import { logger } from '../log.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
-import { ticketOf } from './admit.ts'
 import { remeasureMs, remeasureWhileIdle } from '../remeasure.ts'
+import { ticketOf } from './admit.ts'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
 type Values = Record<string, string | boolean | undefined>
