@@ -1,5 +1,6 @@
 // Where the page finds the mesh: `?bootstrap=MULTIADDR[,MULTIADDR]` in its URL, else the
 // `peer.json` that `shardmesh start` serves beside the page (its own WebSocket addresses).
+import { joinTokenOf } from './join.ts'
 
 export interface PageConfig {
   bootstrap: string[]
@@ -16,6 +17,8 @@ export interface PageConfig {
   backend?: 'cpu' | 'webgpu'
   /** Mesh name (`shardmesh start --mesh-id`); `?mesh=` overrides. @default the default mesh */
   meshId?: string
+  /** A private mesh's join token (`#join=TOKEN`): traded for this tab's admission ticket (join.ts). */
+  join?: string
 }
 
 export async function pageConfig (location: Location): Promise<PageConfig> {
@@ -38,6 +41,7 @@ export async function pageConfig (location: Location): Promise<PageConfig> {
     // a page served from a loopback or private host is a local deployment
     allowLocalDial: allowLocalDial ?? /^(127\.|localhost$|10\.|192\.168\.|172\.(1[6-9]|2\d|3[01])\.)/.test(location.hostname),
     meshId,
+    join: joinTokenOf(location),
     worker: q.get('worker') !== '0',
     clock: q.get('clock') === 'page' ? 'page' : 'worker',
     backend: backend === 'cpu' || backend === 'webgpu' ? backend : undefined

@@ -1,5 +1,6 @@
 // The peer page: detect → measure → join → serve, rendered every 500 ms; the chat box makes
 // this tab the head of a session. Tests and demos read `globalThis.shardmeshPeer`.
+import { peerIdOfKey } from '@shardmesh/mesh'
 import { measureThroughput } from './bench.ts'
 import { handleBulk, sendBulk } from './bulk.ts'
 import type { BulkRun } from './bulk.ts'
@@ -9,6 +10,7 @@ import { pageConfig } from './config.ts'
 import { meteredBackend } from './metered.ts'
 import type { ComputeStats } from './metered.ts'
 import { tabKey } from './identity.ts'
+import { redeemJoinToken } from './join.ts'
 import { startBrowserPeer } from './peer.ts'
 import type { BrowserPeer } from './peer.ts'
 import { snapshot } from './status.ts'
@@ -88,13 +90,17 @@ async function main (): Promise<void> {
   bench = throughput.decodeTokensPerSecond
   const { backend } = meteredBackend(inner, compute)
   state = 'joining'
+  const privateKey = await tabKey()
+  // a private mesh: the URL's join token buys this peer id a ticket (and names the mesh)
+  const admission = config.join === undefined ? undefined : await redeemJoinToken(location.href, config.join, peerIdOfKey(privateKey))
   peer = await startBrowserPeer({
     bootstrap,
-    privateKey: await tabKey(),
+    privateKey,
+    ticket: admission?.ticket,
     capabilities: capabilitiesOf(detected, inner, throughput),
     backend,
     allowLocalDial: config.allowLocalDial,
-    meshId: config.meshId,
+    meshId: admission?.meshId ?? config.meshId,
     onFetchProgress: evt => {
       if (evt.type === 'weights:fetch:start') {
         fetchProgress.parts = evt.detail.parts.length

@@ -23,6 +23,8 @@ export interface BrowserPeerInit {
   allowLocalDial: boolean
   /** @default the default mesh */
   meshId?: string
+  /** A private mesh's admission ticket for this peer (join.ts). */
+  ticket?: string
   /** Every weights fetch progress event (the page's progress bar). */
   onFetchProgress?: (evt: FetchProgressEvents) => void
   onError?: (err: Error) => void
@@ -37,7 +39,7 @@ export interface BrowserPeer {
 }
 
 export async function startBrowserPeer (init: BrowserPeerInit): Promise<BrowserPeer> {
-  const node = await createMeshPeer({ privateKey: init.privateKey, bootstrap: init.bootstrap, allowLocalDial: init.allowLocalDial, meshId: init.meshId, capabilities: init.capabilities })
+  const node = await createMeshPeer({ privateKey: init.privateKey, bootstrap: init.bootstrap, allowLocalDial: init.allowLocalDial, meshId: init.meshId, capabilities: init.capabilities, ticket: init.ticket })
   const weights = weightsNode({ libp2p: node, cache: BLOCK_CACHE })
   let pipeline: PipelineService<ModelManifest> | undefined
   try {

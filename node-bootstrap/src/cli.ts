@@ -245,13 +245,14 @@ const commands: Record<string, Command> = {
   },
   admit: {
     summary: 'private meshes: issue an admission ticket for a peer (or revoke its tickets)',
-    usage: 'shardmesh admit PEERID [--roles compute,head] [--expires 30d] [--url URL [--revoke] [--api-key KEY]] [--store DIR] [--json]',
+    usage: 'shardmesh admit PEERID [--roles compute,head] [--expires 30d] [--url URL [--revoke] [--api-key KEY]] [--store DIR] [--json] | shardmesh admit --join --url URL [--roles compute] [--expires 24h]',
     positional: 'peer',
     options: {
       peer: { type: 'string' },
       roles: { type: 'string', default: 'compute,head' },
       expires: { type: 'string', default: '30d' },
       revoke: { type: 'boolean' },
+      join: { type: 'boolean' },
       url: { type: 'string' },
       'api-key': { type: 'string' },
       store: { type: 'string' }
@@ -261,6 +262,7 @@ const commands: Record<string, Command> = {
       roles: 'compute (may get a stage), head (may open sessions): one or both',
       expires: 'ticket lifetime: 90s, 30m, 12h, 7d',
       revoke: 'with --url: revoke the peer\'s tickets issued until now (it loses its stage at the next plan)',
+      join: 'with --url, no PEERID: a join token, printed as the peer page URL with #join=TOKEN — a browser that opens it gets a ticket for its own peer id (roles: --roles, default here compute; lifetime: --expires, default here 24h)',
       url: 'HTTP URL of the running `start --private` node: it signs, and puts the ticket (or revocation) in the mesh state, so a running peer is admitted without a restart. Without it the ticket is signed here with <store>/operator.key and printed (for `peer --ticket`)',
       'api-key': 'API key of that node (also $SHARDMESH_API_KEYS)',
       store: 'the store whose operator.key signs (as start)'

@@ -94,6 +94,8 @@ export interface PeerMeshInit {
   display?: string
   /** More Chromium command-line flags. */
   chromiumArgs?: string[]
+  /** `start --private`: the tabs open the printed peer page URL, whose `#join=` token admits them. */
+  private?: boolean
 }
 
 export class PeerMesh {
@@ -118,7 +120,7 @@ export class PeerMesh {
     const nodePeers = init.nodePeers ?? 0
     const meshId = `peer-page-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
     const bootstrap = this.spawn('shardmesh start', [cli, 'start', '--model', init.model, '--store', store, '--port', '0', '--host', '127.0.0.1', '--json',
-      '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--min-peers', String(init.minPeers ?? init.tabs + nodePeers), '--mesh-id', meshId,
+      '--listen', `/ip4/${this.ns.address}/tcp/0/ws`, '--min-peers', String(init.minPeers ?? init.tabs + nodePeers), ...(init.private === true ? ['--private'] : ['--mesh-id', meshId]),
       ...(init.ftLevel === undefined ? [] : ['--ft-level', init.ftLevel])])
     this.boot = await firstJsonLine(bootstrap, 'shardmesh start', () => this.logs.get(bootstrap) ?? '') as PeerMesh['boot']
     const ws = this.boot.addrs.find(a => a.includes('/ws/'))!
@@ -176,7 +178,10 @@ export class PeerMesh {
     const tab: Tab = { page, browser, errors: [], console: [] }
     page.on('pageerror', err => tab.errors.push(String(err)))
     page.on('console', msg => { if (msg.type() === 'error') tab.console.push(msg.text()) })
-    await page.goto(this.boot.page + query)
+    // the query goes before a private mesh's `#join=` fragment
+    const url = new URL(this.boot.page)
+    url.search = query
+    await page.goto(url.href)
     await page.waitForFunction('globalThis.shardmeshPeer !== undefined', { timeout: 30_000 }).catch(() => {
       throw new Error(`the peer page did not load: ${tab.errors.join('; ') || 'no page error'}`)
     })

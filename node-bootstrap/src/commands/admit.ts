@@ -1,3 +1,4 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { generateKeyPair } from '@libp2p/crypto/keys'
@@ -79,6 +80,39 @@ async function readJson (req: IncomingMessage): Promise<Record<string, unknown>>
   return body as Record<string, unknown>
 }
 
+/** `start --private`: how long the join token printed in the peer page URL lasts. */
+export const DEFAULT_JOIN_LIFETIME = '24h'
+
+/**
+ * Join tokens of a private mesh: a bearer secret (32 random bytes, base64url) that lets whoever
+ * holds it obtain a ticket for *its own* peer id, with the token's roles, until the token
+ * expires — what a browser tab needs, since its peer id exists only once the page is open. The
+ * start node keeps them in memory (a restart invalidates them) and stores only their SHA-256.
+ */
+export class JoinTokens {
+  private readonly tokens = new Map<string, { roles: AdmissionRole[], expires: number }>()
+
+  create (roles: AdmissionRole[], lifetime: number, now = Date.now()): { token: string, expires: number } {
+    const token = randomBytes(32).toString('base64url')
+    const expires = now + lifetime
+    this.tokens.set(digest(token), { roles, expires })
+    return { token, expires }
+  }
+
+  /** The roles and expiry of a live token; undefined for an unknown or expired one. */
+  redeem (token: string, now = Date.now()): { roles: AdmissionRole[], expires: number } | undefined {
+    const key = digest(token)
+    const t = this.tokens.get(key)
+    if (t === undefined) return undefined
+    if (t.expires <= now) { this.tokens.delete(key); return undefined }
+    return t
+  }
+}
+
+function digest (token: string): string {
+  return createHash('sha256').update(token).digest('hex')
+}
+
 /**
  * The operator's HTTP routes on `start --private` (behind the API key like every API route):
  * `POST /api/admission/admit {peerId, roles?, expires?}` issues a ticket and puts it in the
@@ -86,17 +120,32 @@ async function readJson (req: IncomingMessage): Promise<Record<string, unknown>>
  * `POST /api/admission/revoke {peerId}` puts a signed revocation of the peer's tickets issued
  * until now in the state, answering `{revocation}`. Both answer once this node's copy of the
  * state holds the record (the coordinator committed it).
+ * `POST /api/admission/join-token {roles?, expires?}` makes a join token (`{token, expires}`);
+ * `POST /api/admission/join {token, peerId}` — open: the token is the credential — issues a
+ * ticket for `peerId` with the token's roles, expiring with the token, puts it in the state
+ * and answers `{peerId, meshId, ticket}` (403 `invalid_join_token` for an unknown or expired one).
  */
-export function admissionHandler (init: { operator: { key: PrivateKey, meshId: string }, mesh: Pick<Mesh, 'publishAdmission'> }): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
+export function admissionHandler (init: { operator: { key: PrivateKey, meshId: string }, mesh: Pick<Mesh, 'publishAdmission'>, joinTokens: JoinTokens }): (req: IncomingMessage, res: ServerResponse) => Promise<boolean> {
   return async (req, res) => {
     const path = new URL(req.url ?? '/', 'http://localhost').pathname
-    if (path !== '/api/admission/admit' && path !== '/api/admission/revoke') return false
+    if (!['/api/admission/admit', '/api/admission/revoke', '/api/admission/join', '/api/admission/join-token'].includes(path)) return false
     if (req.method !== 'POST') throw new ApiError(405, `${req.method ?? ''} is not allowed on ${path}`, { code: 'method_not_allowed' })
     const body = await readJson(req)
     let peerId: string
     let out: Record<string, unknown>
     try {
+      if (path.endsWith('/join-token')) {
+        out = init.joinTokens.create(rolesOf(typeof body.roles === 'string' ? body.roles : 'compute'), lifetimeMs(typeof body.expires === 'string' ? body.expires : DEFAULT_JOIN_LIFETIME))
+        return reply(res, out)
+      }
       peerId = checkPeerId(String(body.peerId))
+      if (path.endsWith('/join')) {
+        const grant = typeof body.token === 'string' ? init.joinTokens.redeem(body.token) : undefined
+        if (grant === undefined) throw new ApiError(403, 'unknown or expired join token', { code: 'invalid_join_token' })
+        const ticket = await issueTicket(init.operator.key, { mesh: init.operator.meshId, peer: peerId, roles: grant.roles, issued: Date.now(), expires: grant.expires })
+        await init.mesh.publishAdmission({ ticket }, { signal: AbortSignal.timeout(30_000) })
+        return reply(res, { peerId, meshId: init.operator.meshId, ticket })
+      }
       if (path.endsWith('/admit')) {
         const ticket = await ticketFor(init.operator, peerId, rolesOf(typeof body.roles === 'string' ? body.roles : 'compute,head'), lifetimeMs(typeof body.expires === 'string' ? body.expires : DEFAULT_TICKET_LIFETIME))
         await init.mesh.publishAdmission({ ticket }, { signal: AbortSignal.timeout(30_000) })
@@ -110,15 +159,20 @@ export function admissionHandler (init: { operator: { key: PrivateKey, meshId: s
       if (err instanceof CliError) throw new ApiError(400, err.message, { code: 'invalid_request' })
       throw err
     }
-    const text = JSON.stringify(out)
-    res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
-    res.end(text)
-    return true
+    return reply(res, out)
   }
+}
+
+function reply (res: ServerResponse, out: Record<string, unknown>): true {
+  const text = JSON.stringify(out)
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text) })
+  res.end(text)
+  return true
 }
 
 /** `shardmesh admit PEERID [--roles compute,head] [--expires 7d] [--revoke] [--url URL]`. */
 export async function admitCommand (values: Values): Promise<void> {
+  if (values.join === true) { await joinCommand(values); return }
   if (typeof values.peer !== 'string') throw new CliError('give the PEERID to admit (or revoke)')
   const peerId = checkPeerId(values.peer)
   const roles = typeof values.roles === 'string' ? values.roles : 'compute,head'
@@ -142,4 +196,30 @@ export async function admitCommand (values: Values): Promise<void> {
   const body = await res.json() as { ticket?: string, error?: { message: string } }
   if (!res.ok) throw new CliError(`${values.url as string} answered ${res.status}: ${body.error?.message ?? ''}`)
   process.stdout.write(values.json === true ? JSON.stringify(body) + '\n' : values.revoke === true ? `revoked ${peerId}\n` : `${body.ticket ?? ''}\n`)
+}
+
+/** `shardmesh admit --join --url URL`: a join token from the running node, printed as the peer page URL that carries it. */
+async function joinCommand (values: Values): Promise<void> {
+  if (typeof values.url !== 'string') throw new CliError('--join needs --url of the running `start --private` node (it keeps the token)')
+  if (values.peer !== undefined) throw new CliError('--join takes no PEERID: whoever opens the URL is admitted')
+  // the CLI's defaults are a ticket's (compute,head for 30d); a join token's are compute for 24h
+  const roles = values.roles === 'compute,head' ? 'compute' : String(values.roles)
+  const expires = values.expires === DEFAULT_TICKET_LIFETIME ? DEFAULT_JOIN_LIFETIME : String(values.expires)
+  rolesOf(roles)
+  lifetimeMs(expires)
+  const key = typeof values['api-key'] === 'string' ? values['api-key'] : process.env.SHARDMESH_API_KEYS?.split(',')[0]
+  const res = await fetch(new URL('/api/admission/join-token', values.url), {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...(key === undefined ? {} : { authorization: `Bearer ${key}` }) },
+    body: JSON.stringify({ roles, expires })
+  }).catch(err => { throw new CliError(`cannot reach ${values.url as string}: ${(err as Error).message}`) })
+  const body = await res.json() as { token?: string, expires?: number, error?: { message: string } }
+  if (!res.ok || body.token === undefined) throw new CliError(`${values.url as string} answered ${res.status}: ${body.error?.message ?? ''}`)
+  const url = joinUrl(new URL('/', values.url).href, body.token)
+  process.stdout.write(values.json === true ? JSON.stringify({ url, token: body.token, expires: body.expires }) + '\n' : `${url}\n`)
+}
+
+/** The peer page URL with a join token in its fragment (never sent to a server by the browser). */
+export function joinUrl (page: string, token: string): string {
+  return `${page}#join=${token}`
 }

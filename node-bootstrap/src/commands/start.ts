@@ -24,7 +24,7 @@ import { buildPeerPage, peerPageHandler, peerPageUrl } from '../http/peer-page.t
 import { buildDashboard, dashboard as dashboardOf, dashboardUrl } from '../http/dashboard.ts'
 import { minPeersOf, openPeers, openPeersOf } from '../open-peers.ts'
 import { storeDir } from './import.ts'
-import { admissionHandler, admittedKey, loadOperator } from './admit.ts'
+import { admissionHandler, admittedKey, DEFAULT_JOIN_LIFETIME, JoinTokens, joinUrl, lifetimeMs, loadOperator } from './admit.ts'
 import { loadOrCreateKey } from '../peer-key.ts'
 import { listenAddrs, measureCapabilities, memoryBudget, runUntilSignal } from './peer.ts'
 
@@ -48,6 +48,10 @@ export interface BootedMesh {
   local: LocalPeers | undefined
   /** `--private`: the operator's HTTP routes (admit, revoke); none for an open mesh. */
   admission: Array<ReturnType<typeof admissionHandler>>
+  /** The mesh id (a private mesh's `private-<operator>`; undefined: the default mesh). */
+  meshId?: string
+  /** `--private`: the join token the printed peer page URL carries (compute, 24 h). */
+  join?: { token: string, expires: number }
   stop: () => Promise<void>
 }
 
@@ -108,8 +112,11 @@ export async function bootMesh (values: Values, options: BootOptions = {}): Prom
     await stop()
     throw err
   }
-  const admission = operator === undefined ? [] : [admissionHandler({ operator, mesh: node.services.mesh })]
-  return { node, model, pipeline, local, admission, stop }
+  const joinTokens = new JoinTokens()
+  const admission = operator === undefined ? [] : [admissionHandler({ operator, mesh: node.services.mesh, joinTokens })]
+  // a private mesh's peer page carries a join token, so the browsers that open it are admitted
+  const joinToken = operator === undefined ? undefined : joinTokens.create(['compute'], lifetimeMs(DEFAULT_JOIN_LIFETIME))
+  return { node, meshId, model, pipeline, local, admission, join: joinToken, stop }
 }
 
 /** The bootstrap node: WebSockets (and TCP) listener, circuit relay server, gossipsub, HTTP API. */
@@ -135,7 +142,7 @@ export async function startCommand (values: Values): Promise<void> {
   const dashboard = dashboardOf({ dist: dashboardDist, node, pipeline })
   try {
     const metrics = createMetrics({ mesh: node.services.mesh, recoveries: pipeline, sessionsInFlight: pipeline === undefined ? undefined : async () => await sessionsInFlight(pipeline), stageRejections: pipeline === undefined ? undefined : () => pipeline.endpoint.rejections() })
-    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [...mesh.admission, recording.handler, dashboard.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: typeof values['mesh-id'] === 'string' ? values['mesh-id'] : undefined }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(dashboard.watch(pipeline))])] })
+    http = await startHttpServer({ port, host, apiKeys, routes: meshRoutes(node.services.mesh, pipeline), handlers: [...mesh.admission, recording.handler, dashboard.handler, peerPageHandler({ dist: pageDist, addrs: () => node.getMultiaddrs().map(String), meshId: mesh.meshId }), metrics.handler, ...(pipeline === undefined ? [] : [recording.openAi(dashboard.watch(pipeline))])] })
   } catch (err) {
     await recording.stop()
     await mesh.stop()
@@ -144,7 +151,7 @@ export async function startCommand (values: Values): Promise<void> {
   recording.advertise(http.url)
   const addrs = node.getMultiaddrs().map(String)
   const peers = local?.peers.map(p => p.peerId) ?? []
-  const page = peerPageUrl(http.url)
+  const page = mesh.join === undefined ? peerPageUrl(http.url) : joinUrl(peerPageUrl(http.url), mesh.join.token)
   const tabs = opened > 0 ? await openPeers(page, opened).catch(async err => { await http.close(); await recording.stop(); await mesh.stop(); throw err }) : undefined
   if (values.json === true) {
     process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs, http: http.url, page, dashboard: dashboardUrl(http.url), ...(model === undefined ? {} : { model: model.cid, name: model.name }), ...(local === undefined ? {} : { peers }), history: recording.store?.path ?? null }) + '\n')

@@ -11,12 +11,13 @@ export const API_KEYS_ENV = 'SHARDMESH_API_KEYS'
 /**
  * Paths open without a key, so that a browser can join the mesh from the peer page: `/`,
  * `/index.html`, `/peer.json` and `/assets/*`; and the dashboard page (`/dashboard`,
- * `/dashboard/*`: static files, no data — the page sends the key on its `/api/*` requests).
+ * `/dashboard/*`: static files, no data — the page sends the key on its `/api/*` requests);
+ * `POST /api/admission/join` of a private mesh (its join token is the credential).
  * Everything else — the OpenAI API, `/api/*`, `/metrics`, and unknown paths (401 before 404,
  * as OpenAI answers) — needs a key when keys are set.
  */
 export function isOpenPath (path: string): boolean {
-  return path === '/' || path === '/index.html' || path === '/peer.json' || path.startsWith('/assets/') || path === '/dashboard' || path.startsWith('/dashboard/')
+  return path === '/' || path === '/index.html' || path === '/peer.json' || path === '/api/admission/join' || path.startsWith('/assets/') || path === '/dashboard' || path.startsWith('/dashboard/')
 }
 
 /** The keys of `--api-key` and SHARDMESH_API_KEYS, comma-separated; none means the API is open. */
