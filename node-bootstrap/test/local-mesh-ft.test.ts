@@ -105,7 +105,8 @@ describe('start --local-peers with --ft-level/--recovery: /api/mesh and /metrics
     const mesh = async (): Promise<Record<string, any>> => await (await fetch(`${http}/api/mesh`)).json() as Record<string, any>
     const statusOf = (m: Record<string, any>, id: string): string | undefined => m.peers.find((p: { peerId: string }) => p.peerId === id)?.status
     await waitFor('both local peers alive', async () => { const m = await mesh(); return (info.peers as string[]).every(id => statusOf(m, id) === 'alive') ? true : undefined })
-    expect((await readdir(join(store, 'local-peers'))).sort()).toEqual(['peer-0.key', 'peer-1.key'])
+    // (beside each key: that peer's history database, <key>.duckdb)
+    expect((await readdir(join(store, 'local-peers'))).filter(f => f.endsWith('.key')).sort()).toEqual(['peer-0.key', 'peer-1.key'])
 
     const before = childrenOf(start.child.pid!)
     expect(before).toHaveLength(2)
