@@ -18,7 +18,7 @@ export function classify (err: unknown): { class: ErrorClass, peer?: string } {
   if (e.name === 'StageFailedError') {
     const code = e.code ?? ''
     const peer = e.blame ?? e.peerId
-    if (code === 'UNREACHABLE' || code === 'StageUnreachableError' || code === 'NOT_SERVING' || code === 'STOPPED' || code === 'StageClosedError') return { class: 'CONNECTION', peer }
+    if (code === 'UNREACHABLE' || code === 'StageUnreachableError' || code === 'NOT_SERVING' || code === 'JOINING' || code === 'STOPPED' || code === 'StageClosedError') return { class: 'CONNECTION', peer }
     if (LIMIT_CODES.has(code)) return { class: 'LIMITED', peer }
     if (/MEMORY|RangeError|OOM/i.test(code)) return { class: 'MEMORY', peer }
     if (/GPU/i.test(code)) return { class: 'WEBGPU', peer }

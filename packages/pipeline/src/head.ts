@@ -19,7 +19,7 @@ const READY_POLL_MS = 200
 /** Longest wait for a primary's answer that it serves its range, per readiness check. */
 const READY_PROBE_MS = 2000
 /** Failures of a session's opening that mean "not serving (this range) yet" — the plan moved on under it: retried within the ready wait. */
-const RETRYABLE = new Set(['NOT_SERVING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED', 'TimeoutError', 'not_enough_replicas'])
+const RETRYABLE = new Set(['NOT_SERVING', 'JOINING', 'WRONG_STAGE', 'StageUnreachableError', 'STOPPED', 'TimeoutError', 'not_enough_replicas'])
 
 export interface HeadInit {
   endpoint: Endpoint

@@ -113,7 +113,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
       const c = msg.control
       // a session opened here (a head on an older view of this peer) hears it too, instead of waiting for its first token
       const to = c.type === 'prepare' ? { peerId: msg.from, addrs: [] } : c.type === 'open' ? c.head : undefined
-      if (to !== undefined) void this.endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: 'NOT_SERVING', message: `${this.endpoint.peerId} is still joining` })).catch(() => {})
+      if (to !== undefined) void this.endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: 'JOINING', message: `${this.endpoint.peerId} is still joining` })).catch(() => {})
     }))
     const mesh = this.init.node.services.mesh
     const poke = (): void => { this.schedule() }
