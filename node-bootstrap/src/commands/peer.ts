@@ -25,6 +25,8 @@ type Values = Record<string, string | boolean | undefined>
 const BENCH_MODEL = 'tiny-gqa2'
 const BENCH_PROMPT = 8
 const BENCH_DECODE = 32
+/** SIGINT/SIGTERM: longest clean stop (sessions, HTTP, local peers, history) before the process exits anyway. */
+const STOP_GRACE_MS = 15_000
 /** `--port`: longest wait for the mesh's model before the HTTP API opens anyway. */
 const HEAD_WAIT_MS = 30_000
 
@@ -100,8 +102,15 @@ export async function runUntilSignal (node: MeshNode, cleanup: () => Promise<voi
     process.once('SIGTERM', () => { resolve() })
   })
   log.info('stopping')
-  await cleanup()
-  await node.stop()
+  // a clean stop, bounded: then exit, whatever timers (a bitswap send's 60 s timeout, a
+  // retry's back-off) would otherwise keep the process alive after its work is done
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const stopped = (async () => { await cleanup(); await node.stop() })().then(() => 'stopped' as const, (err: unknown) => err as Error)
+  const outcome = await Promise.race([stopped, new Promise<'late'>(resolve => { timer = setTimeout(() => { resolve('late') }, STOP_GRACE_MS) })])
+  clearTimeout(timer)
+  if (outcome === 'late') log.warn(`a clean stop took over ${STOP_GRACE_MS / 1000} s; exiting without it`)
+  else if (outcome instanceof Error) { log.warn(`stopping failed: ${outcome.message}`); process.exitCode = 1 }
+  process.exit()
 }
 
 export async function peerCommand (values: Values): Promise<void> {
