@@ -3,17 +3,13 @@
 // this head (live.ts). The page itself is open like the peer page; what it shows comes from
 // `/api/events` and `/api/history/*`, which need the API key when keys are set (the page sends
 // `Authorization: Bearer`, taking the key from `#key=` in its URL or asking for it).
-import { spawn } from 'node:child_process'
-import { once } from 'node:events'
-import { existsSync } from 'node:fs'
-import { readFile } from 'node:fs/promises'
-import { extname, join, normalize, sep } from 'node:path'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { MeshNode } from '@shardmesh/mesh'
 import type { PipelineService } from '@shardmesh/pipeline'
 import type { ModelManifest } from '@shardmesh/weights'
-import { CliError } from '../errors.ts'
+import { buildPage, serveBuilt } from './built-page.ts'
 import { eventsHandler } from './events.ts'
 import { liveStats } from './live.ts'
 
@@ -22,27 +18,9 @@ export const DASHBOARD_DIR = fileURLToPath(new URL('../../../dashboard/', import
 /** Where `vite build` writes the page; SHARDMESH_DASHBOARD_DIST points `start` at another build (tests build their own). */
 export const DASHBOARD_DIST = process.env.SHARDMESH_DASHBOARD_DIST ?? join(DASHBOARD_DIR, 'dist')
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8',
-  '.js': 'text/javascript; charset=utf-8',
-  '.css': 'text/css; charset=utf-8',
-  '.map': 'application/json; charset=utf-8',
-  '.svg': 'image/svg+xml'
-}
-
 /** Build the dashboard with Vite into `outDir` (default DASHBOARD_DIST) when it has no index.html, or always with `rebuild`. */
 export async function buildDashboard (options: { rebuild?: boolean, outDir?: string, signal?: AbortSignal } = {}): Promise<string> {
-  const outDir = options.outDir ?? DASHBOARD_DIST
-  if (options.rebuild !== true && existsSync(join(outDir, 'index.html'))) return outDir
-  const vite = join(DASHBOARD_DIR, 'node_modules/vite/bin/vite.js')
-  if (!existsSync(vite)) throw new CliError(`vite is not installed in ${DASHBOARD_DIR} (run pnpm install)`)
-  const child = spawn(process.execPath, [vite, 'build', '--logLevel', 'warn', '--outDir', outDir, '--emptyOutDir'], { cwd: DASHBOARD_DIR, stdio: ['ignore', 'pipe', 'pipe'], signal: options.signal })
-  let out = ''
-  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
-  child.stderr.on('data', (d: Buffer) => { out += d.toString() })
-  const [code] = await once(child, 'exit') as [number | null]
-  if (code !== 0 || !existsSync(join(outDir, 'index.html'))) throw new CliError(`vite build of the dashboard failed (exit ${String(code)}): ${out.slice(-2000)}`)
-  return outDir
+  return await buildPage(DASHBOARD_DIR, options.outDir ?? DASHBOARD_DIST, 'the dashboard', options)
 }
 
 /** `GET /dashboard` (→ `/dashboard/`), `/dashboard/` and its assets; false for anything else. */
@@ -58,19 +36,7 @@ export function dashboardPageHandler (dist: string = DASHBOARD_DIST): (req: Inco
     }
     if (!url.pathname.startsWith('/dashboard/')) return false
     const rest = url.pathname.slice('/dashboard/'.length)
-    const file = rest === '' ? 'index.html' : rest
-    if (file !== 'index.html' && !file.startsWith('assets/')) return false
-    const full = normalize(join(dist, file))
-    if (!full.startsWith(dist + sep)) return false
-    let body: Buffer
-    try {
-      body = await readFile(full)
-    } catch {
-      return false
-    }
-    res.writeHead(200, { 'content-type': TYPES[extname(full)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': file === 'index.html' ? 'no-cache' : 'max-age=31536000, immutable' })
-    res.end(req.method === 'HEAD' ? undefined : body)
-    return true
+    return await serveBuilt(req, res, dist, rest === '' ? 'index.html' : rest)
   }
 }
 
