@@ -33,8 +33,8 @@ const pow2Floor = (x: number): number => 2 ** Math.floor(Math.log2(Math.max(1, x
  * Real GPUs with subgroups: one subgroup per matmul workgroup (lanes = the smallest subgroup
  * size), no shared memory or barriers in the reduction. Otherwise 64 lanes and a tree.
  * A fallback (CPU-emulated) adapter gets the same kernels with smaller workgroups, which
- * keeps its barriers cheap, and 8 rows per matmul workgroup (measured on SwiftShader: 1.8x
- * faster decode matmuls than 4, where per-workgroup overhead dominates).
+ * keeps its barriers cheap, and 8 rows per matmul workgroup, where per-workgroup overhead
+ * dominates (the measurement is in the README).
  */
 export function chooseTuning (facts: AdapterFacts, overrides: Partial<Tuning> = {}): Tuning {
   const maxWg = pow2Floor(facts.maxInvocations)

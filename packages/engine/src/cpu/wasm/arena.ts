@@ -134,8 +134,8 @@ export function wasmArena (init: WasmArenaInit = {}): WasmArena {
 
 /**
  * Threads worth giving a stage's arena here: 2 where there are 2 cores or more and memory can
- * be shared (in browsers, a cross-origin isolated page), else 1. Measured on 2 cores only:
- * two threads cut decode time by 20% (F32, bandwidth-bound) to 45% (Q4_0, compute-bound).
+ * be shared (in browsers, a cross-origin isolated page), else 1 (measured on 2 cores only; the
+ * figures are in the README).
  */
 export function availableThreads (): number {
   const cores = globalThis.navigator?.hardwareConcurrency ?? 1
