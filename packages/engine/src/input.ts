@@ -2,11 +2,12 @@ import { ContextLengthError } from '@shardmesh/model'
 import type { ModelConfig } from '@shardmesh/model'
 import { firstNonFinite } from './activations.ts'
 import { NonFiniteActivationError, StageInputError } from './errors.ts'
+import { stageLabel } from './stage-shape.ts'
 import type { StageInput } from './types.ts'
 
 export interface StageFacts {
   config: ModelConfig
-  layers: [number, number]
+  units: [number, number]
   embed: boolean
 }
 
@@ -15,13 +16,13 @@ export type CheckedInput = { n: number, tokens: Uint32Array } | { n: number, hid
 
 /** Every backend's input checks (same errors and messages); nothing here touches the session. */
 export function checkInput (stage: StageFacts, position: number, input: StageInput): CheckedInput {
-  const { config, embed, layers } = stage
+  const { config, embed } = stage
   if (input.position !== position) {
     throw new StageInputError(`input starts at position ${input.position}, the session is at ${position}`)
   }
   let checked: CheckedInput
   if ('tokens' in input) {
-    if (!embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) takes hidden states, not token ids`)
+    if (!embed) throw new StageInputError(`stage ${stageLabel(stage.units)} takes hidden states, not token ids`)
     const n = input.tokens.length
     if (n === 0) throw new StageInputError('input has no positions')
     const tokens = new Uint32Array(n)
@@ -34,7 +35,7 @@ export function checkInput (stage: StageFacts, position: number, input: StageInp
     }
     checked = { n, tokens }
   } else {
-    if (embed) throw new StageInputError(`stage [${layers[0]}, ${layers[1]}) embeds token ids; it got hidden states`)
+    if (embed) throw new StageInputError(`stage ${stageLabel(stage.units)} embeds token ids; it got hidden states`)
     const { hidden } = input
     if (hidden.length === 0 || hidden.length % config.dim !== 0) {
       throw new StageInputError(`hidden states of ${hidden.length} values are not a whole number of positions of dim ${config.dim}`)

@@ -19,11 +19,19 @@ export interface SamplingParams {
 
 export interface StageInit {
   config: ModelConfig
-  /** Layers `[l0, l1)` this stage runs. */
+  /** Layers `[l0, l1)` this stage runs (ignored when `units` is given). */
   layers: [number, number]
-  /** Embed token ids before the first layer. @default layers[0] === 0 */
+  /**
+   * Units `[u0, u1)` this stage runs, `0 <= u0 < u1 <= 2·nLayers`: unit 2l is layer l's
+   * attention half, unit 2l + 1 its feed-forward half, so a stage may start or end inside a
+   * block. Overrides `layers`; the stage loads only the weights of its units and keeps a KV
+   * cache only for the layers whose attention it runs. `unitRange(layers)` gives the units
+   * of whole layers. @default unitRange(layers)
+   */
+  units?: [number, number]
+  /** Embed token ids before the first unit. @default units[0] === 0 */
   embed?: boolean
-  /** Apply the final norm and the LM head after the last layer. @default layers[1] === config.nLayers */
+  /** Apply the final norm and the LM head after the last unit. @default units[1] === 2·config.nLayers */
   head?: boolean
   tensors: TensorSource
   /**
@@ -72,10 +80,17 @@ export interface BatchItem {
   options?: ForwardOptions
 }
 
-/** A range of layers loaded on a backend; sessions share its weights. */
+/** A range of units (whole layers, or cut inside a block) loaded on a backend; sessions share its weights. */
 export interface Stage {
   readonly config: ModelConfig
+  /** Layers the stage touches, whole or in part: `layersOfUnits(units)`. */
   readonly layers: [number, number]
+  /**
+   * Units `[u0, u1)` the stage runs (see `StageInit.units`). Every engine stage has it;
+   * optional here only so that wrappers of a `Stage` built before units existed still type
+   * check — read it through `stageUnits(stage)`, which falls back to `unitRange(layers)`.
+   */
+  readonly units?: [number, number]
   readonly embed: boolean
   readonly head: boolean
   createSession(): StageSession

@@ -1,6 +1,7 @@
 /**
- * Keys and values of one session for a stage's layers, each `(positions, kvDim)` per layer,
- * grown by doubling up to the model's context length so idle sessions stay small.
+ * Keys and values of one session for the layers whose attention a stage runs, each
+ * `(positions, kvDim)` per layer, grown by doubling up to the model's context length so idle
+ * sessions stay small.
  */
 export class KvCache {
   readonly keys: Float32Array[]

@@ -1,8 +1,9 @@
 import type { ModelConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
-import { StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
+import { StageClosedError, StageInputError } from '../errors.ts'
 import { checkInput, checkTruncate } from '../input.ts'
 import { sample } from '../sampling.ts'
+import { stageLabel, stageShape } from '../stage-shape.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
 import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
@@ -13,7 +14,7 @@ import { matmul } from './matmul.ts'
 import { wasmArena } from './wasm/arena.ts'
 import type { WasmArena } from './wasm/arena.ts'
 import { stageWeights } from './weights.ts'
-import type { StageWeights } from './weights.ts'
+import type { AttentionWeights, FfnWeights, StageWeights } from './weights.ts'
 
 /** Longest stretch of computing between event-loop turns in a forward pass (ms). */
 const YIELD_MS = 2
@@ -49,7 +50,10 @@ class Scratch {
 
 export class CpuStage implements Stage {
   readonly config: ModelConfig
+  readonly units: [number, number]
   readonly layers: [number, number]
+  /** Layers whose attention this stage runs: a session keeps KV caches for these only. */
+  readonly kvLayers: [number, number]
   readonly embed: boolean
   readonly head: boolean
   readonly activations: ActivationDType
@@ -64,18 +68,17 @@ export class CpuStage implements Stage {
 
   constructor (init: StageInit, threads: number, quant?: CpuQuant) {
     const { config } = init
-    const [l0, l1] = init.layers
-    if (!Number.isInteger(l0) || !Number.isInteger(l1) || l0 < 0 || l1 > config.nLayers || l0 > l1) {
-      throw new StageConfigError(`layer range [${l0}, ${l1}) does not fit a model of ${config.nLayers} layers`)
-    }
+    const shape = stageShape(init)
     this.config = config
-    this.layers = [l0, l1]
-    this.embed = init.embed ?? l0 === 0
-    this.head = init.head ?? l1 === config.nLayers
+    this.units = shape.units
+    this.layers = shape.layers
+    this.kvLayers = shape.kvLayers
+    this.embed = shape.embed
+    this.head = shape.head
     this.activations = init.activations ?? 'F32'
     this.arena = wasmArena({ threads })
     try {
-      this.weights = stageWeights(config, init.tensors, l0, l1, this.embed, this.head, this.arena, quant)
+      this.weights = stageWeights(config, init.tensors, this.units, this.embed, this.head, this.arena, quant)
     } catch (err) {
       this.arena.close()
       throw err
@@ -143,15 +146,15 @@ export class CpuStage implements Stage {
   }
 
   /**
-   * The stage's layers over all rows of the batch; returns the hidden states `(rows, dim)`.
-   * A long pass gives the event loop a turn every YIELD_MS between layers, so a peer keeps
-   * moving frames on its streams while it computes.
+   * The stage's units over all rows of the batch; returns the hidden states `(rows, dim)`.
+   * Each layer runs the halves the stage holds, in the whole model's order, so a chain of
+   * stages cut anywhere computes exactly the whole model's values. A long pass gives the
+   * event loop a turn every YIELD_MS between layers, so a peer keeps moving frames on its
+   * streams while it computes.
    */
   private async layersPass (steps: Step[], rows: number): Promise<Float32Array> {
     const { config, weights, scratch } = this
-    const { dim, nHeads, nKvHeads, headDim } = config
-    const qDim = nHeads * headDim
-    const kvDim = nKvHeads * headDim
+    const { dim } = config
     let x = steps[0].x
     if (steps.length > 1) {
       x = new Float32Array(rows * dim)
@@ -164,46 +167,60 @@ export class CpuStage implements Stage {
       end = Math.max(end, s.start + s.n)
     }
     this.rope.ensure(end)
-    const { xb, xb2, q, k, v, att, h1, h3, scores } = scratch
-    const shape = { nHeads, nKvHeads, headDim }
     let turn = performance.now()
-    for (let l = 0; l < weights.layers.length; l++) {
+    for (const { layer, attention: wa, ffn: wf } of weights.layers) {
       if (performance.now() - turn > YIELD_MS) {
         await nextTask()
         turn = performance.now()
       }
-      if (this.closed) throw new StageClosedError(`stage [${this.layers.join(', ')}) was closed during a forward pass`)
+      if (this.closed) throw new StageClosedError(`stage ${stageLabel(this.units)} was closed during a forward pass`)
       // every caller gave up: stop here (one that gave up alone is rejected after the pass)
       if (steps.every(s => s.options.signal?.aborted === true)) throw steps[0].options.signal!.reason
-      const w = weights.layers[l]
-      // attention block
-      rmsnorm(xb, x, w.attentionNorm, rows, dim, config.normEps)
-      matmul(w.wq, xb, rows, q) // (rows, qDim)
-      matmul(w.wk, xb, rows, k) // (rows, kvDim)
-      matmul(w.wv, xb, rows, v)
-      for (const s of steps) {
-        const { n, row, start } = s
-        const kCache = s.session.cache.keys[l] // (positions, kvDim)
-        const vCache = s.session.cache.values[l]
-        const qs = q.subarray(row * qDim, (row + n) * qDim)
-        const ks = k.subarray(row * kvDim, (row + n) * kvDim)
-        rope(qs, n, nHeads, headDim, start, this.rope, config.ropeLayout)
-        rope(ks, n, nKvHeads, headDim, start, this.rope, config.ropeLayout)
-        kCache.set(ks, start * kvDim)
-        vCache.set(v.subarray(row * kvDim, (row + n) * kvDim), start * kvDim)
-        attention(att.subarray(row * qDim, (row + n) * qDim), qs, kCache, vCache, n, start, shape, scores) // (n, qDim)
-      }
-      matmul(w.wo, att, rows, xb2) // (rows, dim)
-      addInPlace(x, xb2, rows * dim)
-      // feed-forward block
-      rmsnorm(xb, x, w.ffnNorm, rows, dim, config.normEps)
-      matmul(w.w1, xb, rows, h1) // (rows, hidden)
-      matmul(w.w3, xb, rows, h3) // (rows, hidden)
-      swiglu(h1, h3, rows * config.hiddenDim)
-      matmul(w.w2, h1, rows, xb2) // (rows, dim)
-      addInPlace(x, xb2, rows * dim)
+      if (wa !== undefined) this.attentionUnit(wa, layer - this.kvLayers[0], steps, x, rows)
+      if (wf !== undefined) this.ffnUnit(wf, x, rows)
     }
     return x
+  }
+
+  /** Unit 2l: x += wo · attention(rope(wq · norm(x)), KV cache of cache layer `c`), over all rows. */
+  private attentionUnit (w: AttentionWeights, c: number, steps: Step[], x: Float32Array, rows: number): void {
+    const { config, scratch } = this
+    const { dim, nHeads, nKvHeads, headDim } = config
+    const qDim = nHeads * headDim
+    const kvDim = nKvHeads * headDim
+    const { xb, xb2, q, k, v, att, scores } = scratch
+    const shape = { nHeads, nKvHeads, headDim }
+    rmsnorm(xb, x, w.norm, rows, dim, config.normEps)
+    matmul(w.wq, xb, rows, q) // (rows, qDim)
+    matmul(w.wk, xb, rows, k) // (rows, kvDim)
+    matmul(w.wv, xb, rows, v)
+    for (const s of steps) {
+      const { n, row, start } = s
+      const kCache = s.session.cache.keys[c] // (positions, kvDim)
+      const vCache = s.session.cache.values[c]
+      const qs = q.subarray(row * qDim, (row + n) * qDim)
+      const ks = k.subarray(row * kvDim, (row + n) * kvDim)
+      rope(qs, n, nHeads, headDim, start, this.rope, config.ropeLayout)
+      rope(ks, n, nKvHeads, headDim, start, this.rope, config.ropeLayout)
+      kCache.set(ks, start * kvDim)
+      vCache.set(v.subarray(row * kvDim, (row + n) * kvDim), start * kvDim)
+      attention(att.subarray(row * qDim, (row + n) * qDim), qs, kCache, vCache, n, start, shape, scores) // (n, qDim)
+    }
+    matmul(w.wo, att, rows, xb2) // (rows, dim)
+    addInPlace(x, xb2, rows * dim)
+  }
+
+  /** Unit 2l + 1: x += w2 · (silu(w1 · norm(x)) * w3 · norm(x)), over all rows. */
+  private ffnUnit (w: FfnWeights, x: Float32Array, rows: number): void {
+    const { config, scratch } = this
+    const { dim } = config
+    const { xb, xb2, h1, h3 } = scratch
+    rmsnorm(xb, x, w.norm, rows, dim, config.normEps)
+    matmul(w.w1, xb, rows, h1) // (rows, hidden)
+    matmul(w.w3, xb, rows, h3) // (rows, hidden)
+    swiglu(h1, h3, rows * config.hiddenDim)
+    matmul(w.w2, h1, rows, xb2) // (rows, dim)
+    addInPlace(x, xb2, rows * dim)
   }
 
   /** Final norm and LM head over each step's last row (every row with `allLogits`), in one matmul. */
@@ -251,7 +268,7 @@ class CpuStageSession implements StageSession {
   constructor (stage: CpuStage) {
     this.stage = stage
     const c = stage.config
-    this.cache = new KvCache(stage.layers[1] - stage.layers[0], c.nKvHeads * c.headDim, c.contextLength)
+    this.cache = new KvCache(stage.kvLayers[1] - stage.kvLayers[0], c.nKvHeads * c.headDim, c.contextLength)
   }
 
   async forward (input: StageInput, options: ForwardOptions = {}): Promise<StageOutput> {

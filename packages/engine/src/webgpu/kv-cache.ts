@@ -1,8 +1,9 @@
 import type { GpuContext } from './context.ts'
 
 /**
- * One session's keys and values on the GPU, `(positions, kvDim)` f32 per layer, grown by
- * doubling up to the context length (copying on the GPU) so idle sessions stay small.
+ * One session's keys and values on the GPU for the layers whose attention its stage runs,
+ * `(positions, kvDim)` f32 per layer, grown by doubling up to the context length (copying
+ * on the GPU) so idle sessions stay small.
  * `generation` changes whenever the buffers are replaced, which invalidates bind groups.
  */
 export class GpuKvCache {

@@ -21,14 +21,16 @@ export interface PlanInputs {
   scratch: Scratch
   /** (positions, headDim/2) of (cos, sin). */
   ropeTable: GPUBuffer
+  /** Layers whose attention the stage runs; `kv` holds their caches in this order. */
+  kvLayers: [number, number]
   embed: boolean
   head: boolean
 }
 
 /**
  * Every dispatch of one forward pass of a stage for one session (its KV cache), in model
- * order — the GPU twin of the CPU stage's forward(). Bind groups are made here once and
- * reused until the scratch or the KV cache is reallocated.
+ * order over the stage's units — the GPU twin of the CPU stage's forward(). Bind groups are
+ * made here once and reused until the scratch or the KV cache is reallocated.
  */
 export function forwardPlan (s: PlanInputs, kv: GpuKvCache): Encode {
   const { ctx, config, pool, weights, scratch: b } = s
@@ -36,27 +38,31 @@ export function forwardPlan (s: PlanInputs, kv: GpuKvCache): Encode {
   const kvDim = nKvHeads * headDim
   const parts: Encode[] = []
   if (s.embed) parts.push(embeddingKernel(ctx, pool, weights.embedding!, b.tokens, b.x)) // (n, dim)
-  weights.layers.forEach((w, l) => {
-    const keys = kv.keys[l] // (positions, kvDim)
-    const values = kv.values[l] // (positions, kvDim)
-    const intoCache = { key: 'kv', yStride: kvDim, yOffset: (st: { start: number }) => st.start * kvDim }
-    // attention block
-    parts.push(rmsnormKernel(ctx, pool, b.x, w.attentionNorm, b.xb, { key: 'layer', dim, eps })) // (n, dim)
-    parts.push(matmulKernel(ctx, pool, w.wq, b.xb, b.q, { key: 'q' })) // (n, qDim)
-    parts.push(matmulKernel(ctx, pool, w.wk, b.xb, keys, intoCache)) // rows start.. of (positions, kvDim)
-    parts.push(matmulKernel(ctx, pool, w.wv, b.xb, values, intoCache))
-    parts.push(ropeKernel(ctx, pool, b.q, keys, s.ropeTable, { nHeads, nKvHeads, headDim, layout: config.ropeLayout }))
-    parts.push(attentionKernel(ctx, pool, b.q, keys, values, b.att, { nHeads, nKvHeads, headDim })) // (n, qDim)
-    parts.push(matmulKernel(ctx, pool, w.wo, b.att, b.xb2, { key: 'o' })) // (n, dim)
-    parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
-    // feed-forward block
-    parts.push(rmsnormKernel(ctx, pool, b.x, w.ffnNorm, b.xb, { key: 'layer', dim, eps }))
-    parts.push(matmulKernel(ctx, pool, w.w1, b.xb, b.h1, { key: 'up' })) // (n, hidden)
-    parts.push(matmulKernel(ctx, pool, w.w3, b.xb, b.h3, { key: 'up' })) // (n, hidden)
-    parts.push(swigluKernel(ctx, pool, b.h1, b.h3, hiddenDim))
-    parts.push(matmulKernel(ctx, pool, w.w2, b.h1, b.xb2, { key: 'down' })) // (n, dim)
-    parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
-  })
+  for (const { layer, attention: wa, ffn: wf } of weights.layers) {
+    if (wa !== undefined) {
+      // attention unit (2l)
+      const keys = kv.keys[layer - s.kvLayers[0]] // (positions, kvDim)
+      const values = kv.values[layer - s.kvLayers[0]] // (positions, kvDim)
+      const intoCache = { key: 'kv', yStride: kvDim, yOffset: (st: { start: number }) => st.start * kvDim }
+      parts.push(rmsnormKernel(ctx, pool, b.x, wa.norm, b.xb, { key: 'layer', dim, eps })) // (n, dim)
+      parts.push(matmulKernel(ctx, pool, wa.wq, b.xb, b.q, { key: 'q' })) // (n, qDim)
+      parts.push(matmulKernel(ctx, pool, wa.wk, b.xb, keys, intoCache)) // rows start.. of (positions, kvDim)
+      parts.push(matmulKernel(ctx, pool, wa.wv, b.xb, values, intoCache))
+      parts.push(ropeKernel(ctx, pool, b.q, keys, s.ropeTable, { nHeads, nKvHeads, headDim, layout: config.ropeLayout }))
+      parts.push(attentionKernel(ctx, pool, b.q, keys, values, b.att, { nHeads, nKvHeads, headDim })) // (n, qDim)
+      parts.push(matmulKernel(ctx, pool, wa.wo, b.att, b.xb2, { key: 'o' })) // (n, dim)
+      parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
+    }
+    if (wf !== undefined) {
+      // feed-forward unit (2l + 1)
+      parts.push(rmsnormKernel(ctx, pool, b.x, wf.norm, b.xb, { key: 'layer', dim, eps }))
+      parts.push(matmulKernel(ctx, pool, wf.w1, b.xb, b.h1, { key: 'up' })) // (n, hidden)
+      parts.push(matmulKernel(ctx, pool, wf.w3, b.xb, b.h3, { key: 'up' })) // (n, hidden)
+      parts.push(swigluKernel(ctx, pool, b.h1, b.h3, hiddenDim))
+      parts.push(matmulKernel(ctx, pool, wf.w2, b.h1, b.xb2, { key: 'down' })) // (n, dim)
+      parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
+    }
+  }
   if (s.head) {
     // final norm and LM head over the last `rows` positions, top-k of the last one
     const norm = rmsnormKernel(ctx, pool, b.x, weights.norm!, b.normed, { key: 'head', dim, eps, n: st => st.rows, row0: st => st.n - st.rows }) // (rows, dim)

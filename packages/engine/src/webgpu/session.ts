@@ -14,7 +14,7 @@ export class WebGpuStageSession implements StageSession {
   constructor (stage: WebGpuStage) {
     this.stage = stage
     const c = stage.config
-    this.kv = new GpuKvCache(stage.ctx, stage.layers[1] - stage.layers[0], c.nKvHeads * c.headDim, c.contextLength)
+    this.kv = new GpuKvCache(stage.ctx, stage.kvLayers[1] - stage.kvLayers[0], c.nKvHeads * c.headDim, c.contextLength)
   }
 
   async forward (input: StageInput, options: ForwardOptions = {}): Promise<StageOutput> {

@@ -1,7 +1,7 @@
 import type { ModelConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
-import { StageConfigError } from '../errors.ts'
 import { sample } from '../sampling.ts'
+import { stageLabel, stageShape } from '../stage-shape.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, SamplingParams, Stage, StageInit, StageOutput, StageSession } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import type { CheckedInput } from '../input.ts'
@@ -29,12 +29,16 @@ function gpuCandidates (params: SamplingParams | undefined): number {
 }
 
 /**
- * Layers [l0, l1) on a WebGPU device: weights uploaded once, activations in a shared
- * scratch, one submission per forward pass (per MAX_BATCH positions of a long prefill).
+ * Units [u0, u1) (whole layers, or a cut inside a block) on a WebGPU device: weights
+ * uploaded once, activations in a shared scratch, one submission per forward pass (per
+ * MAX_BATCH positions of a long prefill).
  */
 export class WebGpuStage implements Stage {
   readonly config: ModelConfig
+  readonly units: [number, number]
   readonly layers: [number, number]
+  /** Layers whose attention this stage runs: a session keeps KV caches for these only. */
+  readonly kvLayers: [number, number]
   readonly embed: boolean
   readonly head: boolean
   readonly activations: ActivationDType
@@ -50,17 +54,16 @@ export class WebGpuStage implements Stage {
 
   private constructor (ctx: GpuContext, init: StageInit) {
     const { config } = init
-    const [l0, l1] = init.layers
-    if (!Number.isInteger(l0) || !Number.isInteger(l1) || l0 < 0 || l1 > config.nLayers || l0 > l1) {
-      throw new StageConfigError(`layer range [${l0}, ${l1}) does not fit a model of ${config.nLayers} layers`)
-    }
+    const shape = stageShape(init)
     this.ctx = ctx
     this.config = config
-    this.layers = [l0, l1]
-    this.embed = init.embed ?? l0 === 0
-    this.head = init.head ?? l1 === config.nLayers
+    this.units = shape.units
+    this.layers = shape.layers
+    this.kvLayers = shape.kvLayers
+    this.embed = shape.embed
+    this.head = shape.head
     this.activations = init.activations ?? 'F32'
-    this.weights = uploadStageWeights(ctx, config, init.tensors, l0, l1, this.embed, this.head)
+    this.weights = uploadStageWeights(ctx, config, init.tensors, this.units, this.embed, this.head)
     this.pool = new ParamPool(ctx)
     this.scratch = new Scratch(ctx, config, this.head)
     const table = ropeTable(config.headDim, config.ropeTheta, config.contextLength)
@@ -70,7 +73,8 @@ export class WebGpuStage implements Stage {
   }
 
   static async create (ctx: GpuContext, init: StageInit): Promise<WebGpuStage> {
-    return await ctx.guarded(`stage [${init.layers[0]}, ${init.layers[1]})`, () => new WebGpuStage(ctx, init))
+    const label = Array.isArray(init.units) ? stageLabel(init.units) : `[${init.layers[0]}, ${init.layers[1]})`
+    return await ctx.guarded(`stage ${label}`, () => new WebGpuStage(ctx, init))
   }
 
   createSession (): StageSession {
