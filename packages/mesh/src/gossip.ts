@@ -7,9 +7,16 @@ import type { GossipCounters } from './gossip-counters.ts'
 
 export type Plane = 'membership' | 'election' | 'state'
 export const PLANES: readonly Plane[] = ['membership', 'election', 'state']
+/**
+ * Every topic of a mesh: the mesh service's planes, and `metrics`, on which browser tabs
+ * publish summaries of their measured performance (@shardmesh/history `tab-summary`) for the
+ * nodes that record history. The mesh service itself does not subscribe to `metrics`.
+ */
+export type Topic = Plane | 'metrics'
+export const TOPICS: readonly Topic[] = [...PLANES, 'metrics']
 
-/** `/shardmesh/<meshId>/<plane>/1` */
-export function topicName (meshId: string, plane: Plane): string {
+/** `/shardmesh/<meshId>/<topic>/1` */
+export function topicName (meshId: string, plane: Topic): string {
   return `/${TOPIC_PREFIX}/${meshId}/${plane}/1`
 }
 
@@ -55,7 +62,7 @@ function fastMsgId (msg: RPC.Message): string {
  *   is graylisted and its RPCs dropped (`gossip-graylisted`).
  */
 export function gossipOptions (meshId: string, counters: GossipCounters, overrides: Partial<GossipsubOpts> = {}): Partial<GossipsubOpts> {
-  const topics = ['membership', 'election', 'state'].map(p => topicName(meshId, p as Plane))
+  const topics = TOPICS.map(t => topicName(meshId, t))
   const topicParams = createTopicScoreParams({
     topicWeight: 1,
     timeInMeshWeight: 0.01,

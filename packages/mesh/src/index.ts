@@ -17,8 +17,10 @@ export { DEFAULT_TIMING, meshTiming } from './timing.ts'
 export { GossipCounters } from './gossip-counters.ts'
 export { gossipFaults } from './faults.ts'
 export type { GossipFaultInjector, SettableGossipFaults } from './faults.ts'
-export { gossipOptions, topicName, PLANES } from './gossip.ts'
-export type { Plane } from './gossip.ts'
+export { gossipOptions, topicName, PLANES, TOPICS } from './gossip.ts'
+export type { Plane, Topic } from './gossip.ts'
+export { subscribeTopic } from './topic-subscription.ts'
+export type { TopicPubsub, TopicSubscriptionInit } from './topic-subscription.ts'
 export { anchored, electionSlot, isMajority, majority, votingSet } from './quorum.ts'
 export { StateLog, compareHeads, emptyState } from './state-log.ts'
 export { parseMembership } from './messages/membership.ts'
@@ -95,6 +97,8 @@ export interface MeshInit {
 /** A peer's view of and handle on the mesh (the `mesh` service of a libp2p node). */
 export interface Mesh extends TypedEventTarget<MeshEvents> {
   readonly peerId: string
+  /** The mesh id its topics are named by (`topicName(meshId, …)`). */
+  readonly meshId: string
   coordinator: () => { peerId: string | null, term: number, role: ElectionRoleName }
   /** Members this peer knows; in a private mesh only those holding a valid ticket. */
   members: () => Member[]

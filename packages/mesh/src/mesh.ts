@@ -50,7 +50,7 @@ export class MeshService extends EventTargetBase implements Mesh {
   readonly peerId: string
   private readonly components: MeshComponents
   private readonly timing: MeshTiming
-  private readonly meshId: string
+  readonly meshId: string
   private readonly role: MeshRole
   private readonly eligible: boolean
   private readonly expectedMembers: number
