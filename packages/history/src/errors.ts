@@ -30,3 +30,21 @@ export class HistoryReadOnlyError extends Error {
 export class HistoryInputError extends Error {
   name = 'HistoryInputError'
 }
+
+/**
+ * A tab summary (tab/summary.ts) was refused; `reason` is the counter it is reported under:
+ * `oversized`, `malformed`, `version`, `unknown-field`, `unknown-metric`, `bad-value`.
+ */
+export class InvalidSummaryError extends Error {
+  name = 'InvalidSummaryError'
+  readonly reason: string
+  constructor (reason: string, message: string) {
+    super(message)
+    this.reason = reason
+  }
+}
+
+/** The tab's IndexedDB history was written by a newer version of the page, or cannot be opened. */
+export class TabHistoryError extends Error {
+  name = 'TabHistoryError'
+}
