@@ -2,6 +2,8 @@ import { randomUUID } from 'node:crypto'
 import type { Member, Mesh } from '@shardmesh/mesh'
 import { currentPlan } from '@shardmesh/pipeline'
 import type { Plan, RecoveryEvent, ServedModel } from '@shardmesh/pipeline'
+import { BrowserMetrics } from './browser-metrics.ts'
+import type { TabSummariesInit, TabSummaryStats } from './browser-metrics.ts'
 import { historyRecommendations } from './report.ts'
 import type { HistoryStore } from './store.ts'
 
@@ -17,6 +19,11 @@ export interface RecorderInit {
   mesh: Pick<Mesh, 'state' | 'members' | 'coordinator' | 'addEventListener' | 'removeEventListener'>
   /** The head's recoveries (a `PipelineService` fits), when this node drives sessions. */
   recoveries?: { onRecovery: (fn: (e: RecoveryEvent) => void) => () => void }
+  /**
+   * Browser tabs' summaries (the mesh's `metrics` topic), persisted into `browser_metrics`.
+   * @default not subscribed
+   */
+  tabSummaries?: TabSummariesInit
   /** @default ANALYZE_MS */
   analyzeMs?: number
   /** Failed writes and analyses (recording never throws into the node). */
@@ -27,8 +34,9 @@ type GenerateResult = Awaited<ReturnType<ServedModel['generate']>> & { plan?: Pl
 
 /**
  * Feeds a node's history from what it already has: every plan it sees in the replicated
- * state, its members' announced throughput and status changes, its head's recoveries and
- * the timings of the generations it drives (through `models()`). Each write is queued (the
+ * state, its members' announced throughput and status changes, its head's recoveries, the
+ * timings of the generations it drives (through `models()`) and, with `tabSummaries`, the
+ * metric summaries browser tabs publish. Each write is queued (the
  * store commits in batches); nothing here waits on the database.
  */
 export class HistoryRecorder {
@@ -38,6 +46,7 @@ export class HistoryRecorder {
   private readonly offs: Array<() => void> = []
   private timers: Array<ReturnType<typeof setInterval>> = []
   private analyzing = false
+  private browser: BrowserMetrics | undefined
 
   constructor (init: RecorderInit) {
     this.init = init
@@ -58,6 +67,10 @@ export class HistoryRecorder {
     if (this.init.recoveries !== undefined) this.offs.push(this.init.recoveries.onRecovery(e => { this.recovery(e) }))
     this.timers.push(setInterval(() => { this.scan() }, MEMBERS_SCAN_MS), setInterval(() => { void this.analyze() }, this.init.analyzeMs ?? 60_000))
     for (const t of this.timers) t.unref?.()
+    if (this.init.tabSummaries !== undefined) {
+      this.browser = new BrowserMetrics({ ...this.init.tabSummaries, self: this.init.self, write: this.write })
+      this.browser.start()
+    }
     this.plan()
     this.scan()
   }
@@ -66,7 +79,11 @@ export class HistoryRecorder {
     for (const off of this.offs.splice(0)) off()
     for (const t of this.timers) clearInterval(t)
     this.timers = []
+    this.browser?.stop()
   }
+
+  /** Tab summaries received, recorded and refused (undefined when not subscribed). */
+  tabSummaryStats (): TabSummaryStats | undefined { return this.browser?.stats() }
 
   /** Record the current plan once per (model, version). */
   private plan (): void {

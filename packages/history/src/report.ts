@@ -84,8 +84,59 @@ export interface PeerReport {
   status: string | null
 }
 
-/** `shardmesh history peers` and `GET /api/history/peers`: each peer's samples, score, trend, anomaly and last status. */
-export async function historyPeers (store: HistoryReader, now = Date.now()): Promise<{ peers: PeerReport[] }> {
+/** A browser tab's latest recorded summary (`browser` of `historyPeers`). */
+export interface BrowserTabReport {
+  peer: string
+  browser: string
+  version: string | null
+  backend: string
+  adapter: string | null
+  /** When this node recorded the tab's newest summary (ms since the epoch). */
+  lastAt: number
+  /** Summaries recorded from this tab in the analysis window. */
+  summaries: number
+  /** Each metric's newest value, with its unit. */
+  metrics: Record<string, { value: number, unit: string | null }>
+}
+
+/** Tabs shown by `historyPeers`, the most recently heard first. */
+export const BROWSER_TABS_SHOWN = 50
+
+/** The latest metrics of each browser tab heard in the analysis window (`browser_metrics`). */
+export async function browserTabs (store: HistoryReader, now = Date.now()): Promise<BrowserTabReport[]> {
+  const since = now - ANALYSIS_WINDOW_MS
+  const tabs = await store.query(`
+    SELECT peer, browser, version, backend, adapter, epoch_ms(ts)::DOUBLE AS last_at FROM browser_metrics
+    WHERE ts >= epoch_ms(?::BIGINT)
+    QUALIFY row_number() OVER (PARTITION BY peer ORDER BY ts DESC) = 1
+    ORDER BY ts DESC, peer LIMIT ${BROWSER_TABS_SHOWN}`, [since])
+  if (tabs.length === 0) return []
+  const counts = new Map((await store.query('SELECT peer, count(DISTINCT ts)::INTEGER AS n FROM browser_metrics WHERE ts >= epoch_ms(?::BIGINT) GROUP BY peer', [since])).map(r => [String(r.peer), num(r.n)]))
+  const metrics = new Map<string, BrowserTabReport['metrics']>()
+  for (const r of await store.query(`
+    SELECT peer, metric, value, unit FROM browser_metrics WHERE ts >= epoch_ms(?::BIGINT)
+    QUALIFY row_number() OVER (PARTITION BY peer, metric ORDER BY ts DESC) = 1`, [since])) {
+    const m = metrics.get(String(r.peer)) ?? {}
+    m[String(r.metric)] = { value: num(r.value), unit: r.unit === null ? null : String(r.unit) }
+    metrics.set(String(r.peer), m)
+  }
+  return tabs.map(t => ({
+    peer: String(t.peer),
+    browser: String(t.browser),
+    version: t.version === null ? null : String(t.version),
+    backend: String(t.backend),
+    adapter: t.adapter === null ? null : String(t.adapter),
+    lastAt: num(t.last_at),
+    summaries: counts.get(String(t.peer)) ?? 0,
+    metrics: metrics.get(String(t.peer)) ?? {}
+  }))
+}
+
+/**
+ * `shardmesh history peers` and `GET /api/history/peers`: each peer's samples, score, trend,
+ * anomaly and last status; and `browser`, each browser tab's latest metrics.
+ */
+export async function historyPeers (store: HistoryReader, now = Date.now()): Promise<{ peers: PeerReport[], browser: BrowserTabReport[] }> {
   const samples = await decodeSamples(store, now)
   const scores = capabilityScores(samples)
   const tr = trends(samples)
@@ -95,7 +146,7 @@ export async function historyPeers (store: HistoryReader, now = Date.now()): Pro
     const mine = samples.filter(s => s.peer === peer)
     return { peer, samples: mine.length, latest: mine[mine.length - 1].value, score: scores.find(s => s.peer === peer), trend: tr.find(t => t.peer === peer), anomaly: an.find(a => a.peer === peer), status: status.get(peer) ?? null }
   })
-  return { peers: peers.sort((a, b) => (b.score?.score ?? 0) - (a.score?.score ?? 0)) }
+  return { peers: peers.sort((a, b) => (b.score?.score ?? 0) - (a.score?.score ?? 0)), browser: await browserTabs(store, now) }
 }
 
 /** `shardmesh history anomalies` and `GET /api/history/anomalies`: flagged peers, with the rule. */

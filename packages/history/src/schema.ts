@@ -60,6 +60,13 @@ export const MIGRATIONS: Array<{ version: number, description: string, sql: stri
                min(ts) AS first_at, max(ts) AS last_at
         FROM peer_samples GROUP BY runtime, backend, model, op, unit;
     `
+  },
+  {
+    version: 3,
+    description: 'browser_metrics gets the unit of each metric (written from the summaries tabs publish over gossipsub)',
+    sql: `
+      ALTER TABLE browser_metrics ADD COLUMN unit VARCHAR;
+    `
   }
 ]
 

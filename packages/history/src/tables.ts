@@ -10,7 +10,8 @@ export interface Rows {
   peer_events: { ts: number, node: string, peer: string, status: string, reason: string | null }
   capability_scores: { ts: number, peer: string, runtime: string, backend: string, score: number, confidence: number, samples: number, speed: number, basis: string }
   recommendations: { ts: number, kind: string, subject: string, model: string | null, value: string, reason: string }
-  browser_metrics: { ts: number, node: string, peer: string, browser: string, version: string | null, backend: string, adapter: string | null, metric: string, value: number }
+  /** One metric of a browser tab's summary (`peer`: the tab, as gossipsub verified the sender; `node`: the node that recorded it). */
+  browser_metrics: { ts: number, node: string, peer: string, browser: string, version: string | null, backend: string, adapter: string | null, metric: string, value: number, unit: string | null }
 }
 
 export type TableName = keyof Rows
@@ -26,7 +27,7 @@ export const COLUMNS: { [T in TableName]: Array<keyof Rows[T] & string> } = {
   peer_events: ['ts', 'node', 'peer', 'status', 'reason'],
   capability_scores: ['ts', 'peer', 'runtime', 'backend', 'score', 'confidence', 'samples', 'speed', 'basis'],
   recommendations: ['ts', 'kind', 'subject', 'model', 'value', 'reason'],
-  browser_metrics: ['ts', 'node', 'peer', 'browser', 'version', 'backend', 'adapter', 'metric', 'value']
+  browser_metrics: ['ts', 'node', 'peer', 'browser', 'version', 'backend', 'adapter', 'metric', 'value', 'unit']
 }
 
 /** Every table (and the `performance` view), in export order. */

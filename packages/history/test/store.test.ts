@@ -73,6 +73,25 @@ describe('history store', () => {
     expect((await s.query('SELECT samples FROM performance'))[0].samples).toBe('1')
   })
 
+  it('opens a file at schema version 2 and migrates it: browser_metrics keeps its rows and gets a unit column', async () => {
+    const path = join(tmp(), 'v2.duckdb')
+    const inst = await DuckDBInstance.create(path)
+    const conn = await inst.connect()
+    expect(await migrate(conn, 2)).toEqual([1, 2])
+    await conn.run("INSERT INTO browser_metrics VALUES (now()::TIMESTAMP, 'n', 'tab', 'chrome', '142', 'webgpu', NULL, 'tokens', 7)")
+    conn.closeSync()
+    inst.closeSync()
+
+    const s = await open(path)
+    expect(await s.version()).toBe(LATEST_VERSION)
+    expect(LATEST_VERSION).toBeGreaterThanOrEqual(3)
+    await s.append('browser_metrics', { ts: Date.now(), node: 'n', peer: 'tab', browser: 'chrome', version: '142', backend: 'webgpu', adapter: null, metric: 'bench_decode_tps', value: 118.5, unit: 'tokens/s' })
+    expect(await s.query('SELECT metric, value, unit FROM browser_metrics ORDER BY ts')).toEqual([
+      { metric: 'tokens', value: 7, unit: null },
+      { metric: 'bench_decode_tps', value: 118.5, unit: 'tokens/s' }
+    ])
+  })
+
   it('keeps every acknowledged row across a close and a reopen', async () => {
     const path = join(tmp(), 'h.duckdb')
     const s = await openHistory({ path })
