@@ -1,6 +1,7 @@
 import { homedir } from 'node:os'
 import { join } from 'node:path'
 import type { HistoryRecorder, HistoryStore } from '@shardmesh/history'
+import { topicName } from '@shardmesh/mesh'
 import type { MeshNode } from '@shardmesh/mesh'
 import { createOpenAiHandler } from '@shardmesh/pipeline'
 import type { OpenAiHandler, PipelineService, PlanInput } from '@shardmesh/pipeline'
@@ -69,7 +70,10 @@ export async function startRecording (values: Values, init: { node: MeshNode, pi
       log.warn(unavailable)
     }
     if (store !== undefined) {
-      recorder = await historyRecorder({ store, self: init.node.peerId.toString(), mesh: init.node.services.mesh, recoveries: init.pipeline, onError: err => { log.warn(err.message) } })
+      const mesh = init.node.services.mesh
+      // browser tabs publish summaries of their metrics on the mesh's `metrics` topic: persist them
+      const tabSummaries = { pubsub: init.node.services.pubsub, topic: topicName(mesh.meshId, 'metrics'), admitted: (id: string) => mesh.admitted(id) }
+      recorder = await historyRecorder({ store, self: init.node.peerId.toString(), mesh, recoveries: init.pipeline, tabSummaries, onError: err => { log.warn(err.message) } })
       log.info(`recording history in ${store.path}`)
     }
   }
@@ -87,7 +91,7 @@ export async function startRecording (values: Values, init: { node: MeshNode, pi
     store,
     unavailable,
     plannerHistory,
-    handler: historyHandler({ store: () => store, unavailable: () => unavailable }),
+    handler: historyHandler({ store: () => store, unavailable: () => unavailable, tabSummaries: () => recorder?.tabSummaryStats() }),
     openAi: pipeline => createOpenAiHandler({ models: recorder === undefined ? () => pipeline.models() : recorder.models(() => pipeline.models()) }),
     advertise: url => { store?.advertise(url) },
     stop: async () => {

@@ -1,11 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { HistoryStore } from '@shardmesh/history'
+import type { HistoryStore, TabSummaryStats } from '@shardmesh/history'
 
 /** What the history routes read: the node's open store, or why it has none. */
 export interface HistorySource {
   store: () => HistoryStore | undefined
   /** Why nothing is recorded (`--db none`, the file held by another process…). */
   unavailable: () => string | undefined
+  /** Browser tabs' summaries this node received, recorded and refused (shown by `/peers`). */
+  tabSummaries?: () => TabSummaryStats | undefined
 }
 
 // loaded on first use: DuckDB's binding stays out of nodes that record nothing
@@ -49,7 +51,9 @@ export function historyHandler (source: HistorySource): (req: IncomingMessage, r
       send(res, 503, { error: { code: 'history_unavailable', message: source.unavailable() ?? 'this node records no history' } })
       return true
     }
-    send(res, 200, await report(store))
+    const body = await report(store)
+    const tabs = m[1] === 'peers' ? source.tabSummaries?.() : undefined
+    send(res, 200, tabs === undefined ? body : { ...body as object, tabSummaries: tabs })
     return true
   }
 }
