@@ -23,7 +23,7 @@ export class ElectionProofs {
   /**
    * Did `peer` win `term`? Yes if this peer saw a majority of its voting set grant it votes,
    * or a majority of its voting set — or of the other members it sees alive — announce it
-   * as that term's coordinator. A peer that holds no state yet (a newcomer) has nothing to
+   * as that term's coordinator, or a majority of its voting set do either. A peer that holds no state yet (a newcomer) has nothing to
    * judge by and follows the first claim; it learns the configuration from that
    * coordinator's snapshot, and from then on needs proofs. Either way a second claim for
    * an accepted term is rejected (`not-elected`).
@@ -31,10 +31,15 @@ export class ElectionProofs {
   proven (term: number, peer: string, deps: Pick<ElectionDeps, 'self' | 'head' | 'votingSet' | 'announcers' | 'aliveOthers'>): boolean {
     if (deps.head().version === 0) return true
     const set = deps.votingSet()
-    if (isMajority(set, this.observed.get(term)?.get(peer) ?? new Set())) return true
+    const voters = this.observed.get(term)?.get(peer) ?? new Set<string>()
+    if (isMajority(set, voters)) return true
     const announcers = new Set(deps.announcers(term, peer))
     announcers.add(peer)
     announcers.delete(deps.self)
-    return isMajority(set, announcers) || announcers.size >= majority(deps.aliveOthers())
+    if (isMajority(set, announcers) || announcers.size >= majority(deps.aliveOthers())) return true
+    // votes and announcements both say a member backs `peer` in `term`; gossip may have lost
+    // some of each (seed 3146: three voters each saw too few votes and too few followers, and
+    // no term could be won past the coordinator's lease-holders — so they followed no one)
+    return isMajority(set, new Set([...voters, ...announcers]))
   }
 }
