@@ -1,6 +1,6 @@
 import { totalmem } from 'node:os'
 import { createMeshPeer } from '@shardmesh/mesh'
-import { syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
+import { BENCH_MODEL, measureThroughput } from '@shardmesh/pipeline'
 import { parseCid, weightsNode } from '@shardmesh/weights'
 import { backendOf, openBackend } from '../backend.ts'
 import type { ComputeBackend } from '../backend.ts'
@@ -22,21 +22,10 @@ import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 
 type Values = Record<string, string | boolean | undefined>
 
-const BENCH_MODEL = 'tiny-gqa2'
-const BENCH_PROMPT = 8
-const BENCH_DECODE = 32
 /** SIGINT/SIGTERM: longest clean stop (sessions, HTTP, local peers, history) before the process exits anyway. */
 const STOP_GRACE_MS = 15_000
 /** `--port`: longest wait for the mesh's model before the HTTP API opens anyway. */
 const HEAD_WAIT_MS = 30_000
-
-/**
- * The benchmark decodes for at least this long (ms of wall time), after a warm-up run it
- * discards: a run spans many scheduler periods, so a peer short of CPU measures slower (a
- * 3 ms run fits in the slices a throttled or contended process still gets), and the first,
- * compiling run does not make the first sample of every peer's history an outlier.
- */
-const BENCH_MIN_MS = 100
 
 /**
  * What this Node peer offers: the runtime, its backend (`--backend`: kind, and the WebGPU
@@ -44,33 +33,11 @@ const BENCH_MIN_MS = 100
  * backend (tiny synthetic model, all layers, greedy).
  */
 export async function measureCapabilities (memoryBytes: number, compute: ComputeBackend): Promise<Capabilities> {
-  const model = syntheticModel(SYNTHETIC_PRESETS[BENCH_MODEL])
-  const stage = await compute.backend.createStage({ config: model.config, layers: [0, model.config.nLayers], tensors: model.tensors })
-  const run = async (): Promise<number> => {
-    const session = stage.createSession()
-    try {
-      const prompt = Array.from({ length: BENCH_PROMPT }, (_, i) => 1 + i)
-      let out = await session.forward({ position: 0, tokens: prompt }, { sample: { temperature: 0 } })
-      const t0 = performance.now()
-      for (let p = BENCH_PROMPT; p < BENCH_PROMPT + BENCH_DECODE; p++) out = await session.forward({ position: p, tokens: [out.token!] }, { sample: { temperature: 0 } })
-      return performance.now() - t0
-    } finally {
-      session.close()
-    }
-  }
-  try {
-    await run() // warm-up
-    let ms = 0
-    let tokens = 0
-    while (ms < BENCH_MIN_MS) { ms += await run(); tokens += BENCH_DECODE }
-    return {
-      runtime: { name: 'node', version: process.versions.node },
-      backend: compute.announced,
-      memoryBytes,
-      throughput: { model: BENCH_MODEL, decodeTokensPerSecond: Math.round(tokens / (ms / 1000) * 10) / 10 }
-    }
-  } finally {
-    await stage.close()
+  return {
+    runtime: { name: 'node', version: process.versions.node },
+    backend: compute.announced,
+    memoryBytes,
+    throughput: await measureThroughput(compute.backend)
   }
 }
 

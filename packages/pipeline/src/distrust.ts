@@ -19,10 +19,12 @@ const MAX_DETAIL = 512
  * Why a peer is distrusted:
  * - `CLAIMED_LAYERS`: it announced a range and refused to serve it (`prepare`/`open` answered
  *   NOT_SERVING or WRONG_STAGE — an honest stage server loads any range of its model it is asked for);
- * - `DIGEST_MISMATCH`: at level critical its output differed from the two replicas that agree.
+ * - `DIGEST_MISMATCH`: at level critical its output differed from the two replicas that agree;
+ * - `FAILED_AUDIT`: the coordinator timed it decoding far slower than the throughput it
+ *   announces, twice in a row, or it answered the audit's benchmark with wrong tokens (audit.ts).
  */
-export type DistrustReason = 'CLAIMED_LAYERS' | 'DIGEST_MISMATCH'
-export const DISTRUST_REASONS: DistrustReason[] = ['CLAIMED_LAYERS', 'DIGEST_MISMATCH']
+export type DistrustReason = 'CLAIMED_LAYERS' | 'DIGEST_MISMATCH' | 'FAILED_AUDIT'
+export const DISTRUST_REASONS: DistrustReason[] = ['CLAIMED_LAYERS', 'DIGEST_MISMATCH', 'FAILED_AUDIT']
 
 export interface DistrustEntry {
   reason: DistrustReason

@@ -14,6 +14,7 @@ import { StageServer } from './stage-server.ts'
 import type { ServedModel } from './openai/handlers.ts'
 import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
 import { Distrust } from './distrust.ts'
+import { ThroughputAudit } from './audit.ts'
 import type { FaultTolerance, FtLevel, RecoveryEvent } from './fault-tolerance.ts'
 
 /** Levels at which standbys hold their range's weights loaded (warm). */
@@ -70,6 +71,8 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   readonly endpoint: Endpoint
   /** Reports of peers that failed to serve what they claim, and (as coordinator) their recording. */
   readonly distrust: Distrust
+  /** Audits of announced throughput: answered by every peer, run by the coordinator. */
+  readonly audit: ThroughputAudit
   private readonly init: PipelineNodeInit<M>
   private readonly controller = new AbortController()
   private readonly loop: CoordinatorLoop
@@ -90,6 +93,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     this.endpoint = new Endpoint(init.node)
     const mesh = init.node.services.mesh
     this.distrust = new Distrust({ node: init.node, mesh, onError: err => { this.report(err) } })
+    this.audit = new ThroughputAudit({ node: init.node, mesh, backend: init.backend ?? cpuBackend(), distrust: this.distrust, onError: err => { this.report(err) } })
     const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0, faultTolerance: { ...DEFAULT_FAULT_TOLERANCE, ...init.faultTolerance } }
     this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000, history: init.history, rebalanceMinMs: init.rebalanceMinMs })
   }
@@ -107,6 +111,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   async start (): Promise<void> {
     await this.endpoint.start()
     await this.distrust.start()
+    await this.audit.start()
     // until the stage server runs (the model is being opened), say so at once to a head looking for a replacement
     this.listeners.push(this.endpoint.onMessage(msg => {
       if (!('control' in msg) || this.stageServer !== undefined) return
@@ -139,6 +144,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private async tick (): Promise<void> {
     const signal = this.controller.signal
     await this.loop.tick(signal).catch(err => { this.report(err) })
+    this.audit.tick()
     const state = this.init.node.services.mesh.state()
     const settings = currentSettings(state)
     if (settings === undefined) return
@@ -245,6 +251,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     await this.headStarting
     await this.head?.stop()
     await this.stageServer?.stop()
+    await this.audit.stop()
     await this.distrust.stop()
     await this.endpoint.stop()
   }
