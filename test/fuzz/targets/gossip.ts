@@ -5,6 +5,7 @@ import { encodeMessage } from '../../../packages/mesh/src/codec.ts'
 import { parseHints } from '../../../packages/mesh/src/pex.ts'
 import { arbitraryText, expectTyped, mutatedBytes, mutatedJson, Tally } from '../harness.ts'
 import type { Target } from '../harness.ts'
+import { tabSummaryTargets } from './tab-summary.ts'
 
 const BASE58 = [...'123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz']
 /** Ed25519 peer ids look like this: 12D3KooW + 44 base58 characters. */
@@ -81,7 +82,7 @@ const json = (m: unknown): unknown => JSON.parse(JSON.stringify(m))
 
 type Parse = (data: Uint8Array, from: string) => unknown
 
-/** Gossip messages of the three planes and peer-exchange answers: what any peer can publish. */
+/** Gossip messages of the three planes, tab metric summaries and peer-exchange answers: what any peer can publish. */
 export function gossipTargets (): Target[] {
   const planes: Array<[string, Parse, fc.Arbitrary<readonly [object, string]>, string[], number]> = [
     ['election', parseElection, election, ['type', 'term', 'candidate', 'voter', 'coordinator'], 2000],
@@ -124,5 +125,6 @@ export function gossipTargets (): Target[] {
       })
     })
   })
+  targets.push(...tabSummaryTargets())
   return targets
 }
