@@ -78,6 +78,11 @@ export interface DistrustInit {
   mesh: Pick<Mesh, 'coordinator' | 'member' | 'state' | 'propose'>
   /** @default DISTRUST_MS */
   distrustMs?: number
+  /**
+   * The coordinator's own check of another member's report before recording it: false drops
+   * the report (counted `UNCONFIRMED`). @default every report is taken on the reporter's word
+   */
+  verify?: (peer: string, reason: DistrustReason) => Promise<boolean>
   onError?: (err: Error) => void
 }
 
@@ -86,8 +91,8 @@ export interface DistrustInit {
  * goes to the coordinator (over DISTRUST_PROTOCOL, or at once when this peer is coordinator),
  * which records it in the replicated state for `distrustMs` — every peer sees it, a new
  * coordinator inherits it, and the planner gives the peer no stage while it holds. Reports
- * from peers that are not members are refused; the coordinator does not re-check the claim
- * (see the README).
+ * from peers that are not members are refused; with `verify`, the coordinator re-checks a
+ * report before recording it (see the README).
  */
 export class Distrust {
   private readonly init: DistrustInit
@@ -145,6 +150,7 @@ export class Distrust {
       const r = parseReport(bytes)
       if (this.init.mesh.member(from) === undefined) { this.count('NOT_MEMBER'); return }
       if (this.init.mesh.coordinator().role !== 'coordinator') { this.count('NOT_COORDINATOR'); return }
+      if (this.init.verify !== undefined && !(await this.init.verify(r.peer, r.reason))) { this.count('UNCONFIRMED'); return }
       await this.record(r.peer, r.reason, r.detail, from, {})
     } catch (err) {
       this.count((err as Error).name)

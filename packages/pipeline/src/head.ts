@@ -13,6 +13,7 @@ import type { ServedModel } from './openai/handlers.ts'
 import { currentPlan } from './plan-state.ts'
 import type { Plan } from './plan-types.ts'
 import type { DistrustReason } from './distrust.ts'
+import { LIAR_CODES } from './verify.ts'
 
 /** Wait between readiness checks (and before retrying a session no token came out of). */
 const READY_POLL_MS = 200
@@ -34,9 +35,6 @@ export interface HeadInit {
   /** Tell the coordinator a peer failed to serve what it claims (`Distrust.report`). @default local breaker only */
   report?: (peer: string, reason: DistrustReason, detail: string) => void
 }
-
-/** Refusals of a range by a peer that announces holding it: a stage server serves any range of its model it is asked for. */
-const LIAR_CODES = new Set(['NOT_SERVING', 'WRONG_STAGE'])
 
 /**
  * A plan may serve once every primary is alive and announces holding its range (a peer

@@ -15,6 +15,7 @@ import type { ServedModel } from './openai/handlers.ts'
 import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
 import { Distrust } from './distrust.ts'
 import { ThroughputAudit } from './audit.ts'
+import { verifyReports } from './verify.ts'
 import type { FaultTolerance, FtLevel, RecoveryEvent } from './fault-tolerance.ts'
 
 /** Levels at which standbys hold their range's weights loaded (warm). */
@@ -92,7 +93,7 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
     this.init = init
     this.endpoint = new Endpoint(init.node)
     const mesh = init.node.services.mesh
-    this.distrust = new Distrust({ node: init.node, mesh, onError: err => { this.report(err) } })
+    this.distrust = new Distrust({ node: init.node, mesh, verify: verifyReports({ endpoint: this.endpoint, mesh, model: async () => await this.modelName() }), onError: err => { this.report(err) } })
     this.audit = new ThroughputAudit({ node: init.node, mesh, backend: init.backend ?? cpuBackend(), distrust: this.distrust, onError: err => { this.report(err) } })
     const settings: PipelineSettings | undefined = init.model === undefined ? undefined : { model: init.model, strategy: init.strategy ?? 'layer', minPeers: init.minPeers ?? 0, faultTolerance: { ...DEFAULT_FAULT_TOLERANCE, ...init.faultTolerance } }
     this.loop = new CoordinatorLoop({ mesh, settings, manifestOf: async cid => await this.manifest(cid), firstPlanWaitMs: init.firstPlanWaitMs ?? 30_000, history: init.history, rebalanceMinMs: init.rebalanceMinMs })
@@ -106,6 +107,12 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
       this.manifests.set(cid, m)
     }
     return await m
+  }
+
+  /** The served model's name (what `prepare` names), once the mesh has one. */
+  private async modelName (): Promise<string | undefined> {
+    const cid = currentSettings(this.init.node.services.mesh.state())?.model
+    return cid === undefined ? undefined : (await this.manifest(cid)).config.name
   }
 
   async start (): Promise<void> {
