@@ -14,6 +14,8 @@ import { redeemJoinToken } from './join.ts'
 import { startBrowserPeer } from './peer.ts'
 import type { BrowserPeer } from './peer.ts'
 import { snapshot } from './status.ts'
+import { startTabHistory } from './tab-history.ts'
+import type { TabHistoryHandle } from './tab-history.ts'
 import type { PeerState, PeerStatus } from './status.ts'
 import { createUi } from './ui.ts'
 import { workerBackend } from './worker-backend.ts'
@@ -25,7 +27,7 @@ const RENDER_MS = 500
 interface ChatResult { prompt: string, promptTokens: number[], tokens: number[], text: string, finishReason: string }
 
 const ui = createUi(document.getElementById('app')!)
-const compute: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [] }
+const compute: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [], recentMs: [] }
 const fetchProgress = { parts: 0, partsDone: 0, receivedBytes: 0, totalBytes: 0, cachedBytes: 0 }
 let state: PeerState = 'detecting'
 let error: string | undefined
@@ -37,10 +39,13 @@ let clock: ClockStats = { kind: 'page', fired: 0, pending: 0 }
 let bench: number | undefined
 let bootstrap: string[] = []
 let peer: BrowserPeer | undefined
+/** The tab's IndexedDB history and the summaries it publishes (tab-history.ts). */
+let history: TabHistoryHandle | undefined
+let historyError: string | undefined
 const errors: string[] = []
 
 function status (): PeerStatus {
-  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, computeIn, clock, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress }, peer)
+  const s = snapshot({ state, error, peerId: peer?.node.peerId.toString(), bootstrap, backend: backendName, computeIn, clock, detected, adapter: detected?.adapter?.description, benchTokensPerSecond: bench, compute, fetch: fetchProgress, history: history === undefined ? (historyError === undefined ? undefined : { error: historyError }) : history.stats() }, peer)
   if (peer !== undefined && (state === 'joined' || state === 'fetching' || state === 'serving' || state === 'standby')) {
     const range = s.stage?.range
     const fetching = fetchProgress.parts > 0 && fetchProgress.partsDone < fetchProgress.parts
@@ -71,6 +76,7 @@ async function leave (): Promise<void> {
   const p = peer
   if (p === undefined || state === 'left') return
   state = 'left'
+  history?.stop()
   await p.leave()
 }
 
@@ -119,6 +125,16 @@ async function main (): Promise<void> {
   })
   await handleBulk(peer.node)
   state = 'joined'
+  // a tab without IndexedDB still serves: it only keeps no history
+  const joined = peer
+  history = await startTabHistory(joined, () => ({ detected, backend: backendName, benchTokensPerSecond: bench, compute, stage: status().stage?.range }), err => { errors.push(`history: ${err.message}`) })
+    .catch((err: Error) => { historyError = err.message; return undefined })
+}
+
+/** This tab's records in its IndexedDB history (oldest first) and what the recorder did. */
+async function tabHistory (): Promise<{ stats: ReturnType<TabHistoryHandle['stats']>, records: Awaited<ReturnType<TabHistoryHandle['records']>> }> {
+  if (history === undefined) throw new Error(historyError ?? 'the tab keeps no history yet (it has not joined)')
+  return { stats: history.stats(), records: await history.records() }
 }
 
 ui.onLeave(() => { void leave() })
@@ -149,7 +165,7 @@ async function bulk (peerId: string, frameBytes: number, frames: number): Promis
   return await sendBulk(direct(peerId).conn, frameBytes, frames)
 }
 
-;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, ping, bulk, errors }
+;(globalThis as unknown as { shardmeshPeer: unknown }).shardmeshPeer = { status, chat, leave, ping, bulk, history: tabHistory, errors }
 main().catch(err => {
   state = 'error'
   error = (err as Error).message

@@ -12,20 +12,28 @@ export interface ComputeStats {
   busyMs: number
   /** Layer ranges of the stages created, newest last. */
   stages: Array<[number, number]>
+  /** Milliseconds of the most recent passes (at most RECENT_PASSES), oldest first. */
+  recentMs: number[]
 }
+
+/** Passes whose durations `recentMs` keeps (the tab history's pass-time percentiles). */
+export const RECENT_PASSES = 64
 
 function positions (input: StageInput, dim: number): number {
   return 'tokens' in input ? input.tokens.length : input.hidden.length / dim
 }
 
 /** `inner`, with every forward pass counted into `stats`. */
-export function meteredBackend (inner: Backend, stats: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [] }): { backend: Backend, stats: ComputeStats } {
+export function meteredBackend (inner: Backend, stats: ComputeStats = { tokens: 0, passes: 0, busyMs: 0, stages: [], recentMs: [] }): { backend: Backend, stats: ComputeStats } {
   const timed = async <T>(n: number, fn: () => Promise<T>): Promise<T> => {
     const t0 = performance.now()
     try {
       return await fn()
     } finally {
-      stats.busyMs += performance.now() - t0
+      const ms = performance.now() - t0
+      stats.busyMs += ms
+      stats.recentMs.push(ms)
+      if (stats.recentMs.length > RECENT_PASSES) stats.recentMs.shift()
       stats.passes++
       stats.tokens += n
     }

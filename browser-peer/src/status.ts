@@ -2,6 +2,7 @@
 // (`globalThis.shardmeshPeer.status()`).
 import { currentPlan } from '@shardmesh/pipeline'
 import type { RecoveryEvent } from '@shardmesh/pipeline'
+import type { TabRecorderStats } from '@shardmesh/history/tab'
 import type { Detected } from './capabilities.ts'
 import type { ClockStats } from './worker-clock.ts'
 import type { ComputeStats } from './metered.ts'
@@ -44,6 +45,8 @@ export interface PeerStatus {
   /** The current stage's fetch; `cachedBytes` of `receivedBytes` came from the IndexedDB cache. */
   fetch: { parts: number, partsDone: number, receivedBytes: number, totalBytes: number, cachedBytes: number }
   recoveries: RecoveryEvent[]
+  /** The tab's IndexedDB history: records stored, summaries published (or why there is none). */
+  history?: TabRecorderStats | { error: string }
 }
 
 export function snapshot (base: Omit<PeerStatus, 'visibility' | 'coordinator' | 'term' | 'role' | 'connections' | 'webrtc' | 'members' | 'standbyFor' | 'recoveries' | 'servingTokensPerSecond'>, peer: BrowserPeer | undefined): PeerStatus {

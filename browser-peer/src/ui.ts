@@ -30,7 +30,7 @@ export function createUi (root: HTMLElement): PageUi {
   const labels: Array<[string, string]> = [
     ['peer', 'Peer id'], ['coordinator', 'Coordinator'], ['term', 'Term'], ['mesh', 'Mesh'],
     ['stage', 'Stage'], ['adapter', 'Adapter'], ['backend', 'Backend'], ['tokens', 'Tokens processed'],
-    ['throughput', 'Throughput'], ['fetch', 'Weights'], ['recoveries', 'Recoveries']
+    ['throughput', 'Throughput'], ['fetch', 'Weights'], ['history', 'History'], ['recoveries', 'Recoveries']
   ]
   for (const [key, label] of labels) {
     grid.append(el('dt', {}, label))
@@ -89,6 +89,10 @@ export function createUi (root: HTMLElement): PageUi {
       const f = s.fetch
       bar.value = f.totalBytes > 0 ? f.receivedBytes / f.totalBytes : 0
       fetchText.textContent = f.totalBytes > 0 ? `${mib(f.receivedBytes)} of ${mib(f.totalBytes)} (${f.partsDone}/${f.parts} parts${f.cachedBytes > 0 ? `, ${mib(f.cachedBytes)} from the IndexedDB cache` : ''})` : '—'
+      const h = s.history
+      rows.history.textContent = h === undefined
+        ? '—'
+        : 'error' in h ? `not kept: ${h.error}` : `${h.records} samples into IndexedDB · ${h.published} summaries published${h.lastBytes === null ? '' : ` (last ${h.lastBytes} B to ${h.lastRecipients} peer${h.lastRecipients === 1 ? '' : 's'})`}`
       rows.recoveries.textContent = s.recoveries.length === 0 ? 'none' : s.recoveries.slice(-3).map(r => JSON.stringify(r)).join('\n')
       leave.disabled = s.state === 'left'
     }
