@@ -32,20 +32,22 @@ export async function startNode (init: Partial<MeshPeerInit> = {}): Promise<Mesh
   return await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-test-${process.pid}`, ...init })
 }
 
-export async function localPipeline (model: Checkpoint, ranges: Array<[number, number]>, options: { maxFrameBytes?: number, prefillChunk?: number, server?: Pick<StageServerInit, 'idleTtlMs' | 'maxSessionsPerUpstream' | 'limits'>, node?: Partial<MeshPeerInit> } = {}): Promise<LocalPipeline> {
+/** One stage server per range: whole layers `[l0, l1)`, or a span with `units` (strategy attention_feedforward). */
+export async function localPipeline (model: Checkpoint, ranges: Array<[number, number] | { layers: [number, number], units?: [number, number] }>, options: { maxFrameBytes?: number, prefillChunk?: number, server?: Pick<StageServerInit, 'idleTtlMs' | 'maxSessionsPerUpstream' | 'limits'>, node?: Partial<MeshPeerInit> } = {}): Promise<LocalPipeline> {
+  const spans = ranges.map(r => Array.isArray(r) ? { layers: r } : r)
   const nodes = await Promise.all(ranges.map(async () => await startNode(options.node)))
   const endpoints = nodes.map(node => new Endpoint(node, { maxFrameBytes: options.maxFrameBytes }))
   const servers = await Promise.all(nodes.map(async (node, i) => {
     const server = new StageServer({ endpoint: endpoints[i], backend: cpuBackend(), config: model.config, tensors: model.tensors, ...options.server })
     await server.start()
-    await server.serve(ranges[i])
+    await server.serve(spans[i].layers, { units: spans[i].units })
     return server
   }))
   const head = await startNode(options.node)
   const headEndpoint = new Endpoint(head)
   const driver = new SessionDriver({ endpoint: headEndpoint, config: model.config, prefillChunk: options.prefillChunk })
   await driver.start()
-  const route = nodes.map((n, i) => ({ peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String), layers: ranges[i] }))
+  const route: RouteHop[] = nodes.map((n, i) => ({ peerId: n.peerId.toString(), addrs: n.getMultiaddrs().map(String), ...spans[i] }))
   return {
     head, driver, nodes, servers, endpoints, headEndpoint, route,
     stop: async () => {

@@ -1,8 +1,8 @@
 /**
  * A stage peer in its own process: starts a libp2p node and a stage server for one range of a
  * model, prints `{"peerId", "addrs", "layers"}` as one JSON line, and runs until stdin closes
- * or SIGTERM. Usage: node test/pipeline/peer-process.ts MODEL L0 L1
- * (MODEL: a checkpoint path, or `synthetic:PRESET`).
+ * or SIGTERM. Usage: node test/pipeline/peer-process.ts MODEL L0 L1 [U0,U1]
+ * (MODEL: a checkpoint path, or `synthetic:PRESET`; U0,U1: units, strategy attention_feedforward).
  */
 import { cpuBackend } from '@shardmesh/engine'
 import type { Backend, BatchItem, Stage } from '@shardmesh/engine'
@@ -26,6 +26,7 @@ function lying (backend: Backend, from: number, by: number): Backend {
       return {
         config: stage.config,
         layers: stage.layers,
+        units: stage.units,
         embed: stage.embed,
         head: stage.head,
         createSession: () => stage.createSession(),
@@ -43,7 +44,7 @@ function lying (backend: Backend, from: number, by: number): Backend {
   }
 }
 
-const [modelArg, l0, l1] = process.argv.slice(2)
+const [modelArg, l0, l1, unitsArg] = process.argv.slice(2)
 const model: Checkpoint = modelArg.startsWith('synthetic:')
   ? syntheticModel(SYNTHETIC_PRESETS[modelArg.slice(10) as keyof typeof SYNTHETIC_PRESETS])
   : await loadModel(modelArg)
@@ -51,8 +52,9 @@ const layers: [number, number] = [Number(l0), Number(l1)]
 const node = await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `pipeline-peer-${process.ppid}` })
 const server = new StageServer({ endpoint: new Endpoint(node), backend: lying(cpuBackend(), Number(process.env.SHARDMESH_TEST_CORRUPT_FROM ?? -1), Number(process.env.SHARDMESH_TEST_CORRUPT_BY ?? 0.01)), config: model.config, tensors: model.tensors })
 await server.start()
-await server.serve(layers)
-process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), layers }) + '\n')
+const units = unitsArg === undefined ? undefined : unitsArg.split(',').map(Number) as [number, number]
+await server.serve(layers, { units })
+process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), layers, ...(units === undefined ? {} : { units }) }) + '\n')
 
 let stopping = false
 async function shutdown (): Promise<void> {

@@ -5,10 +5,10 @@ import { join } from 'node:path'
 import type { RouteHop } from '@shardmesh/protocol'
 import { repoRoot } from '../fixtures.ts'
 
-/** Stage peers as separate Node processes (peer-process.ts), one per range. */
+/** Stage peers as separate Node processes (peer-process.ts), one per range (layers, or a span with units). */
 export interface PeerProcesses { route: RouteHop[], children: ChildProcess[], stop: () => Promise<void> }
 
-export async function spawnPeers (model: string, ranges: Array<[number, number]>, env: Array<Record<string, string> | undefined> = []): Promise<PeerProcesses> {
+export async function spawnPeers (model: string, ranges: Array<[number, number] | { layers: [number, number], units?: [number, number] }>, env: Array<Record<string, string> | undefined> = []): Promise<PeerProcesses> {
   const children: ChildProcess[] = []
   const stop = async (): Promise<void> => {
     await Promise.all(children.map(async c => {
@@ -21,8 +21,9 @@ export async function spawnPeers (model: string, ranges: Array<[number, number]>
     }))
   }
   try {
-    const route = await Promise.all(ranges.map(async ([l0, l1], i) => {
-      const child = spawn(process.execPath, [join(repoRoot, 'test/pipeline/peer-process.ts'), model, String(l0), String(l1)], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env[i] } })
+    const route = await Promise.all(ranges.map(async (r, i) => {
+      const { layers: [l0, l1], units } = Array.isArray(r) ? { layers: r, units: undefined } : r
+      const child = spawn(process.execPath, [join(repoRoot, 'test/pipeline/peer-process.ts'), model, String(l0), String(l1), ...(units === undefined ? [] : [units.join(',')])], { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env[i] } })
       children.push(child)
       const line = await new Promise<string>((resolve, reject) => {
         const rl = createInterface({ input: child.stdout! })

@@ -29,7 +29,7 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
   const cleanup: Array<() => Promise<void>> = []
   afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f() })
 
-  async function mesh (model: string, config: ModelConfig, ranges = RANGES): Promise<{ primaries: PeerProcesses, standbys: PeerProcesses, driver: SessionDriver }> {
+  async function mesh (model: string, config: ModelConfig, ranges: Parameters<typeof spawnPeers>[1] = RANGES): Promise<{ primaries: PeerProcesses, standbys: PeerProcesses, driver: SessionDriver }> {
     const [primaries, standbys] = await Promise.all([spawnPeers(model, ranges), spawnPeers(model, ranges)])
     cleanup.push(primaries.stop, standbys.stop)
     const node = await startNode()
@@ -84,6 +84,17 @@ describe('a session survives SIGKILLed stage peers (separate processes)', () => 
     } else {
       expect(e.stages).toEqual([0, 1, 2])
     }
+  })
+
+  // strategy attention_feedforward: stages that start and end inside blocks
+  it.each(['replay', 'reprefill'] as const)('stories260K cut inside blocks (units [0, 3), [3, 7), [7, 10)): the middle stage killed, resumed by %s, gives the golden tokens', async path => {
+    const model = await loadModel(gguf)
+    const setup = await mesh(gguf, model.config, [{ layers: [0, 2], units: [0, 3] }, { layers: [1, 4], units: [3, 7] }, { layers: [3, 5], units: [7, 10] }])
+    expect(setup.standbys.route.map(h => h.units)).toEqual([[0, 3], [3, 7], [7, 10]])
+    const { tokens, events } = await run(setup, model.config, { promptTokens: main.prompt_tokens, maxTokens: main.steps - main.num_prompt_tokens + 1 }, [1], 10, path)
+    expect(tokens).toEqual(main.generated_tokens)
+    expect(events).toHaveLength(1)
+    expect(events[0]).toMatchObject({ ok: true, path, failed: [setup.primaries.route[1].peerId] })
   })
 
   it.each([{ name: 'first', kill: [0] }, { name: 'middle', kill: [1] }, { name: 'last', kill: [2] }, { name: 'first and middle', kill: [0, 1] }])('warm mirrors (parallel): the $name stage killed, its mirror takes over with nothing replayed; golden tokens', async ({ kill }) => {

@@ -31,14 +31,18 @@ describe('synthetic model through in-process peers, planned by each strategy', (
   const running: LocalPipeline[] = []
   afterAll(async () => { await Promise.all(running.map(async p => { await p.stop() })) })
 
-  const strategies: Array<[StrategyName, number]> = [['layer', 3], ['balanced', 3], ['hardware_aware', 2], ['browser_optimized', 4], ['custom', 2]]
+  const strategies: Array<[StrategyName, number]> = [['layer', 3], ['balanced', 3], ['hardware_aware', 2], ['browser_optimized', 4], ['custom', 2], ['attention_feedforward', 3], ['attention_feedforward', 4], ['attention_feedforward', 7]]
   it.each(strategies)('%s over %i peers: concurrent sampled sessions each equal their single-process run', async (strategy, n) => {
     const p = plan({
       config: model.config, sizes: partSizes(layerManifest(model)), members: members(n), strategy,
       allocation: strategy === 'custom' ? [{ range: [0, 1], peer: 'p1' }, { range: [1, 6], peer: 'p0' }] : undefined
     })
-    const ranges = p.stages.map(s => s.range)
-    const pipe = await localPipeline(model, ranges)
+    if (strategy === 'attention_feedforward') {
+      // the plan cuts blocks: some stage starts or ends between a block's attention and its feed-forward
+      expect(p.stages.some(s => s.units !== undefined && (s.units[0] % 2 === 1 || s.units[1] % 2 === 1))).toBe(true)
+      expect(p.stages.map(s => s.units ?? [2 * s.range[0], 2 * s.range[1]]).flat()).toEqual([0, ...p.stages.slice(1).flatMap(s => { const u = s.units ?? [2 * s.range[0], 2 * s.range[1]]; return [u[0], u[0]] }), 2 * model.config.nLayers])
+    }
+    const pipe = await localPipeline(model, p.stages.map(s => ({ layers: s.range, units: s.units })))
     running.push(pipe)
     const requests = [
       { prompt: 'Once upon a time', sampling: { temperature: 0, seed: 0 } },

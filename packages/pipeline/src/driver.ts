@@ -10,6 +10,7 @@ import type { Endpoint, Inbound } from './endpoint.ts'
 import { HopLostError, RecoveryFailedError, StageFailedError } from './errors.ts'
 import type { ErrorClass, FaultTolerance, RecoveryEvent, RecoveryStrategy } from './fault-tolerance.ts'
 import { newSessionId, sessionHex } from './session-id.ts'
+import { spanKey, spanOf } from './span.ts'
 
 export interface SessionDriverInit {
   endpoint: Endpoint
@@ -225,7 +226,7 @@ export class SessionDriver {
       signal.addEventListener('abort', () => { this.requests.delete(id); reject(signal.reason as Error) }, { once: true })
     })
     reply.catch(() => {})
-    await this.init.endpoint.send(peer, encodeControl({ type: 'prepare', session: id, model, layers: peer.layers }), { signal })
+    await this.init.endpoint.send(peer, encodeControl({ type: 'prepare', session: id, model, ...spanOf(peer) }), { signal })
     const m = await reply as Extract<ControlMessage, { type: 'prepared' }>
     return { backend: m.backend, activations: m.activations }
   }
@@ -442,7 +443,7 @@ export class SessionDriver {
         // a replay that failed for another reason than one more lost peer is retried as a re-prefill, which needs nothing from the old route
         const peerLoss = ['CONNECTION', 'CRASH', 'TIMEOUT'].includes(classify(error).class)
         path = attempt > 0 && path === 'replay' && !peerLoss ? 'reprefill' : decision.path
-        const sameRanges = decision.route.length === ctx.route.length && decision.route.every((h, i) => h.layers.join() === ctx.route[i].layers.join())
+        const sameRanges = decision.route.length === ctx.route.length && decision.route.every((h, i) => spanKey(h) === spanKey(ctx.route[i]))
         if (path === 'replay' && !sameRanges) path = 'reprefill'
         // hops rebuilt: those whose peer changed since the failure (a half-done earlier attempt is redone) or was lost
         // a mirror promoted in an earlier attempt still holds the session: it stays warm
@@ -527,6 +528,6 @@ export class SessionDriver {
 }
 
 /** The route of a plan: each stage's primary with its dialable addresses. */
-export function routeFromPlan (plan: { stages: Array<{ range: [number, number], primary: string }> }, addrsOf: (peerId: string) => string[]): RouteHop[] {
-  return plan.stages.map(s => ({ peerId: s.primary, addrs: addrsOf(s.primary), layers: s.range }))
+export function routeFromPlan (plan: { stages: Array<{ range: [number, number], units?: [number, number], primary: string }> }, addrsOf: (peerId: string) => string[]): RouteHop[] {
+  return plan.stages.map(s => ({ peerId: s.primary, addrs: addrsOf(s.primary), ...spanOf({ layers: s.range, units: s.units }) }))
 }

@@ -14,6 +14,7 @@ import { currentPlan } from './plan-state.ts'
 import type { Plan } from './plan-types.ts'
 import type { DistrustReason } from './distrust.ts'
 import { LIAR_CODES } from './verify.ts'
+import { spanOf } from './span.ts'
 
 /** Wait between readiness checks (and before retrying a session no token came out of). */
 const READY_POLL_MS = 200
@@ -193,7 +194,7 @@ export class Head {
   private replicaRoutes (plan: Plan, primaries: RouteHop[]): RouteHop[][] {
     const routes = [primaries]
     for (let r = 0; r < CRITICAL_REPLICAS - 1; r++) {
-      const hops = plan.stages.map((s, i) => s.standbys[r] === undefined ? undefined : { peerId: s.standbys[r], addrs: this.addrsOf(s.standbys[r]), layers: primaries[i].layers })
+      const hops = plan.stages.map((s, i) => s.standbys[r] === undefined ? undefined : { peerId: s.standbys[r], addrs: this.addrsOf(s.standbys[r]), ...spanOf(primaries[i]) })
       if (hops.some(h => h === undefined || this.init.mesh.member(h.peerId)?.status !== 'alive')) {
         // retried until the ready deadline: a standby may be rejoining
         const live = Math.min(...plan.stages.map(s => [s.primary, ...s.standbys].filter(p => p === this.init.endpoint.peerId || this.init.mesh.member(p)?.status === 'alive').length))

@@ -1,6 +1,6 @@
 export type { PartSizes, Plan, PlanInput, PlanMember, PlanStage, StrategyName } from './plan-types.ts'
 export { STRATEGIES } from './plan-types.ts'
-export { partSizes, plan, replan, stageBytes } from './planner.ts'
+export { halfLayerSizes, partSizes, plan, replan, stageBytes } from './planner.ts'
 export { PLAN_KEY, currentPlan, planView, publishPlan } from './plan-state.ts'
 export { HopLostError, InvalidAllocationError, NotStartedError, NumericsMismatchError, PlanError, RecoveryFailedError, StageFailedError, StageUnreachableError } from './errors.ts'
 export { classify, recoverable } from './classify.ts'

@@ -17,6 +17,6 @@ export function currentPlan (state: Readonly<MeshState>): Plan | undefined {
 }
 
 /** What `GET /api/mesh` shows of a plan. */
-export function planView (plan: Plan): { version: number, strategy: string, stages: Array<{ range: [number, number], primary: string, standbys: string[], reason: string }> } {
-  return { version: plan.version, strategy: plan.strategy, stages: plan.stages.map(s => ({ range: s.range, primary: s.primary, standbys: s.standbys, reason: s.reason })) }
+export function planView (plan: Plan): { version: number, strategy: string, stages: Array<{ range: [number, number], units?: [number, number], primary: string, standbys: string[], reason: string }> } {
+  return { version: plan.version, strategy: plan.strategy, stages: plan.stages.map(s => ({ range: s.range, ...(s.units === undefined ? {} : { units: s.units }), primary: s.primary, standbys: s.standbys, reason: s.reason })) }
 }

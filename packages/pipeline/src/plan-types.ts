@@ -1,9 +1,9 @@
 import type { Capabilities } from '@shardmesh/mesh'
 import type { ModelConfig } from '@shardmesh/model'
 
-export type StrategyName = 'layer' | 'balanced' | 'hardware_aware' | 'browser_optimized' | 'custom'
+export type StrategyName = 'layer' | 'balanced' | 'hardware_aware' | 'browser_optimized' | 'custom' | 'attention_feedforward'
 
-export const STRATEGIES: StrategyName[] = ['layer', 'balanced', 'hardware_aware', 'browser_optimized', 'custom']
+export const STRATEGIES: StrategyName[] = ['layer', 'balanced', 'hardware_aware', 'browser_optimized', 'custom', 'attention_feedforward']
 
 /** One member as the planner sees it (a subset of the mesh's `Member`). */
 export interface PlanMember {
@@ -22,8 +22,13 @@ export interface PartSizes {
 }
 
 export interface PlanStage {
-  /** Layers `[l0, l1)`. */
+  /** Layers `[l0, l1)` (with `units`: their covering range). */
   range: [number, number]
+  /**
+   * Strategy attention_feedforward: units `[u0, u1)` the stage runs — unit 2l is layer l's
+   * attention, 2l+1 its feed-forward — when it starts or ends inside a block.
+   */
+  units?: [number, number]
   primary: string
   /** Peers that could take over this stage (memory fits), in order of preference. */
   standbys: string[]
@@ -48,8 +53,8 @@ export interface PlanInput {
   sizes?: PartSizes
   members: PlanMember[]
   strategy: StrategyName
-  /** For `custom`: explicit ranges and their peers, in layer order. */
-  allocation?: Array<{ range: [number, number], peer: string }>
+  /** For `custom`: explicit ranges (or units, splitting blocks) and their peers, in layer order. */
+  allocation?: Array<{ range: [number, number], units?: [number, number], peer: string }>
   /** Standbys listed per stage. @default 1 */
   standbys?: number
   /** Most stages (primaries); the other members stand by. @default one per member, at most one per layer */

@@ -4,6 +4,7 @@ import { numericsOf } from './numerics.ts'
 import { profiles } from './strategies.ts'
 import type { PeerProfile } from './strategies.ts'
 import type { PartSizes, Plan, PlanInput, PlanStage } from './plan-types.ts'
+import { spanOfUnits } from './span.ts'
 
 /** Bytes of each part of a model, from its layer manifest. */
 export function partSizes (manifest: LayerManifest): PartSizes {
@@ -18,6 +19,20 @@ export function partSizes (manifest: LayerManifest): PartSizes {
 
 function unitSizes (config: ModelConfig): PartSizes {
   return { embedding: 0, layers: new Array(config.nLayers).fill(1), head: 0, tiedHead: false }
+}
+
+/**
+ * Sizes over units (strategy attention_feedforward): each layer's bytes split between its
+ * attention half (norm, Q, K, V, O) and its feed-forward half (norm, w1, w2, w3) by their
+ * parameter counts; the embedding before unit 0, the head after the last.
+ */
+export function halfLayerSizes (sizes: PartSizes, config: ModelConfig): PartSizes {
+  const q = config.nHeads * config.headDim
+  const kv = config.nKvHeads * config.headDim
+  const attention = config.dim + 2 * config.dim * q + 2 * config.dim * kv
+  const ffn = config.dim + 3 * config.dim * config.hiddenDim
+  const share = attention / (attention + ffn)
+  return { ...sizes, layers: sizes.layers.flatMap(b => [b * share, b * (1 - share)]) }
 }
 
 /** Weight bytes of a stage `[l0, l1)` of a model with `nLayers` layers. */
@@ -88,25 +103,33 @@ function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], co
   return out
 }
 
-function customRanges (input: PlanInput, byId: Map<string, PeerProfile>): Array<[number, number]> {
+/** The allocation's ranges, in units when `units` (an entry without units runs its whole layers). */
+function customRanges (input: PlanInput, byId: Map<string, PeerProfile>, units: boolean): Array<[number, number]> {
   const alloc = input.allocation
   if (alloc === undefined || alloc.length === 0) throw new InvalidAllocationError('the custom strategy needs an allocation: [{ range: [l0, l1], peer }]')
+  const what = units ? 'unit' : 'layer'
+  const ranges = alloc.map(a => units ? a.units ?? [2 * a.range[0], 2 * a.range[1]] as [number, number] : a.range)
   let next = 0
-  for (const a of alloc) {
+  for (const [i, a] of alloc.entries()) {
     if (!byId.has(a.peer)) throw new InvalidAllocationError(`peer ${a.peer} is not a live member`)
-    if (a.range[0] !== next || a.range[1] <= a.range[0]) throw new InvalidAllocationError(`range [${a.range.join(', ')}] does not continue at layer ${next}`)
-    next = a.range[1]
+    if (ranges[i][0] !== next || ranges[i][1] <= ranges[i][0]) throw new InvalidAllocationError(`range [${ranges[i].join(', ')}] does not continue at ${what} ${next}`)
+    next = ranges[i][1]
   }
-  if (next !== input.config.nLayers) throw new InvalidAllocationError(`the allocation ends at layer ${next}; the model has ${input.config.nLayers}`)
+  const end = units ? 2 * input.config.nLayers : input.config.nLayers
+  if (next !== end) throw new InvalidAllocationError(`the allocation ends at ${what} ${next}; the model has ${end}`)
   if (new Set(alloc.map(a => a.peer)).size !== alloc.length) throw new InvalidAllocationError('a peer appears twice in the allocation')
-  return alloc.map(a => a.range)
+  return ranges
 }
 
 /** The plan for these members: deterministic (same input, same plan) and within every memory budget. */
 export function plan (input: PlanInput): Plan {
   const { config, strategy } = input
-  const sizes = input.sizes ?? unitSizes(config)
-  if (sizes.layers.length !== config.nLayers) throw new PlanError(`sizes list ${sizes.layers.length} layers; the model has ${config.nLayers}`)
+  const layerSizes = input.sizes ?? unitSizes(config)
+  if (layerSizes.layers.length !== config.nLayers) throw new PlanError(`sizes list ${layerSizes.layers.length} layers; the model has ${config.nLayers}`)
+  // attention_feedforward (and a custom allocation naming units) plans over units: a stage may start or end inside a block
+  const inUnits = strategy === 'attention_feedforward' || (strategy === 'custom' && input.allocation?.some(a => a.units !== undefined) === true)
+  const sizes = inUnits ? halfLayerSizes(layerSizes, config) : layerSizes
+  const segments = sizes.layers.length
   const members = [...input.members].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
   const all = profiles(strategy, members, config, sizes, input.history)
   const usable = all.filter(p => p.excluded === undefined)
@@ -114,21 +137,21 @@ export function plan (input: PlanInput): Plan {
   const byId = new Map(usable.map(p => [p.peerId, p]))
   const classes = new Map(members.map(m => [m.peerId, numericsOf(m.capabilities.backend)]))
   const numerics = (peerId: string): string => classes.get(peerId)!
-  const layerWork = strategy === 'layer' || input.sizes === undefined
+  const layerWork = !inUnits && (strategy === 'layer' || input.sizes === undefined)
     ? (l0: number, l1: number) => l1 - l0
     : (l0: number, l1: number) => stageWork(sizes, l0, l1)
 
   let primaries: PeerProfile[]
   let ranges: Array<[number, number]> | null
   if (strategy === 'custom') {
-    ranges = customRanges(input, byId)
+    ranges = customRanges(input, byId, inUnits)
     primaries = input.allocation!.map(a => byId.get(a.peer)!)
     ranges.forEach((r, i) => {
       const b = stageBytes(sizes, r[0], r[1])
       if (b > primaries[i].capacity) throw new InvalidAllocationError(`layers [${r.join(', ')}] need ${fmtBytes(b)}; ${primaries[i].peerId} offers ${fmtBytes(primaries[i].capacity)}`)
     })
   } else {
-    const k = Math.max(1, Math.min(usable.length, config.nLayers, input.maxStages ?? Infinity))
+    const k = Math.max(1, Math.min(usable.length, segments, input.maxStages ?? Infinity))
     const bySpeed = [...usable].sort((a, b) => b.speed - a.speed || b.capacity - a.capacity || (a.peerId < b.peerId ? -1 : 1))
     const byCapacity = [...usable].sort((a, b) => b.capacity - a.capacity || b.speed - a.speed || (a.peerId < b.peerId ? -1 : 1))
     const inOrder = (set: PeerProfile[]): PeerProfile[] => set.slice(0, k).sort((a, b) => a.peerId < b.peerId ? -1 : 1)
@@ -139,7 +162,7 @@ export function plan (input: PlanInput): Plan {
       ranges = partition(primaries, sizes, layerWork)
     }
     if (ranges === null) {
-      const need = stageBytes(sizes, 0, config.nLayers)
+      const need = stageBytes(sizes, 0, segments)
       const have = usable.reduce((a, p) => a + p.capacity, 0)
       throw new PlanError(`the ${config.nLayers} layers (${fmtBytes(need)} of weights) do not fit the memory budgets of ${usable.length} member(s) (${fmtBytes(have)} in all, split into contiguous ranges)`)
     }
@@ -151,9 +174,11 @@ export function plan (input: PlanInput): Plan {
     const p = primaries[i]
     const bytes = stageBytes(sizes, range[0], range[1])
     const budget = p.capacity === Infinity ? 'no declared budget' : `budget ${fmtBytes(p.capacity)}`
-    const share = strategy === 'custom' ? 'explicit allocation' : `${range[1] - range[0]} of ${config.nLayers} layers over ${ranges!.length} peer(s)`
+    const share = strategy === 'custom' ? 'explicit allocation' : inUnits ? `${range[1] - range[0]} of ${segments} units (attention or feed-forward halves of blocks) over ${ranges!.length} peer(s)` : `${range[1] - range[0]} of ${config.nLayers} layers over ${ranges!.length} peer(s)`
+    const span = inUnits ? spanOfUnits(range) : { layers: range }
     return {
-      range,
+      range: span.layers,
+      ...(span.units === undefined ? {} : { units: span.units }),
       primary: p.peerId,
       standbys: standbysFor(i, bytes, pool, input.standbys ?? 1, numerics, p.peerId),
       reason: `${strategy}: ${share}; ${p.basis}; ${fmtBytes(bytes)} of weights, ${budget}`,
@@ -184,7 +209,7 @@ export function replan (previous: Plan, input: PlanInput): Plan {
   }
   let fresh: Plan
   try {
-    fresh = plan({ ...input, strategy: 'custom', allocation: previous.stages.map((s, i) => ({ range: s.range, peer: primaries[i] })), previous })
+    fresh = plan({ ...input, strategy: 'custom', allocation: previous.stages.map((s, i) => ({ range: s.range, ...(s.units === undefined ? {} : { units: s.units }), peer: primaries[i] })), previous })
   } catch {
     return plan({ ...input, previous }) // a primary's budget shrank below its range
   }

@@ -10,6 +10,7 @@ import { numericsOf } from './numerics.ts'
 import { currentPlan } from './plan-state.ts'
 import { distrusted } from './distrust.ts'
 import type { Plan } from './plan-types.ts'
+import { spanKey, spanOf, spanText } from './span.ts'
 
 export interface MeshRepairInit {
   driver: Pick<SessionDriver, 'prepare'>
@@ -94,7 +95,7 @@ export function meshRepair (init: MeshRepairInit): Repair {
     const lost = new Set(req.lost)
     if (req.attempt === 0) for (const p of lost) init.breaker.failure(p)
     if (strategy === 'coordinated') return await coordinated(init, req, lost)
-    const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), layers: req.route[i].layers })
+    const hop = (i: number, peerId: string): RouteHop => ({ peerId, addrs: peerId === req.route[i].peerId ? req.route[i].addrs : init.addrsOf(peerId), ...spanOf(req.route[i]) })
     // one lost hop after another: a peer chosen for one is not a candidate for the next (one session state per peer)
     const route: Array<RouteHop | undefined> = []
     const warm: number[] = []
@@ -104,7 +105,7 @@ export function meshRepair (init: MeshRepairInit): Repair {
       // a mirror was sent everything the lost hop was: it takes over holding the session, nothing to replay
       if (h.mirror !== undefined && (strategy === 'parallel' || strategy === 'progressive') && usable(init, h.mirror.peerId, lost) && !differ(init, h.mirror.peerId, h.peerId)) {
         warm.push(i)
-        return { peerId: h.mirror.peerId, addrs: h.mirror.addrs, layers: h.layers }
+        return { peerId: h.mirror.peerId, addrs: h.mirror.addrs, ...spanOf(h) }
       }
       if (strategy === 'reconnect' || strategy === 'restart') return await sameAgain(init, hop(i, h.peerId), req.signal, RECONNECT_WAIT_MS)
       const onRoute = new Set(taken.filter(x => x !== undefined).map(x => x.peerId))
@@ -160,7 +161,7 @@ async function sameAgain (init: MeshRepairInit, hop: RouteHop, signal: AbortSign
 async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: number, lost: Set<string>, onRoute: Set<string>, hop: (i: number, p: string) => RouteHop, strategy: RecoveryStrategy): Promise<RouteHop> {
   const range = req.route[i].layers
   const plan = currentPlan(init.mesh.state())
-  const stage = plan?.stages.find(s => s.range[0] === range[0] && s.range[1] === range[1])
+  const stage = plan?.stages.find(s => spanKey({ layers: s.range, units: s.units }) === spanKey(req.route[i]))
   const holders = init.mesh.members().filter(m => m.layers.some(([a, b]) => a <= range[0] && b >= range[1])).map(m => m.peerId)
   // a peer already on the route stays on its own hop (a session has one state per peer)
   const candidates = [...new Set([...(stage?.standbys ?? []), ...(stage === undefined ? [] : [stage.primary]), ...holders])]
@@ -185,7 +186,7 @@ async function replacement (init: MeshRepairInit, req: RecoveryRequest, i: numbe
     }
   }
   if (lastError instanceof NumericsMismatchError) throw lastError
-  throw new RecoveryFailedError('NO_REPLACEMENT', `no peer can take over layers [${range.join(', ')}] (candidates: ${candidates.length === 0 ? 'none alive' : candidates.join(', ')})${lastError === undefined ? '' : `: ${lastError.message}`}`)
+  throw new RecoveryFailedError('NO_REPLACEMENT', `no peer can take over layers ${spanText(req.route[i])} (candidates: ${candidates.length === 0 ? 'none alive' : candidates.join(', ')})${lastError === undefined ? '' : `: ${lastError.message}`}`)
 }
 
 /** Wait for the coordinator's plan to route around the lost peers, then re-prefill on it. */

@@ -16,6 +16,7 @@ import { DEFAULT_FAULT_TOLERANCE, RecoveryLog } from './fault-tolerance.ts'
 import { Distrust } from './distrust.ts'
 import { ThroughputAudit } from './audit.ts'
 import { verifyReports } from './verify.ts'
+import { spanKey, spanOf } from './span.ts'
 import type { FaultTolerance, FtLevel, RecoveryEvent } from './fault-tolerance.ts'
 
 /** Levels at which standbys hold their range's weights loaded (warm). */
@@ -173,16 +174,16 @@ export class PipelineService<M extends LayerManifest & { config: ModelConfig }> 
   private serveAssigned (cid: string, plan: Plan): void {
     const self = this.init.node.peerId.toString()
     const warm = WARM_LEVELS.has(this.meshFaultTolerance().level)
-    const ranges = plan.stages.filter(s => s.primary === self || (warm && s.standbys.includes(self))).map(s => s.range)
-    const key = `${cid}:${ranges.map(r => r.join('-')).join(',')}`
+    const spans = plan.stages.filter(s => s.primary === self || (warm && s.standbys.includes(self))).map(s => spanOf({ layers: s.range, units: s.units }))
+    const key = `${cid}:${spans.map(spanKey).join(',')}`
     if (this.served === key) return
     this.served = key
     const signal = this.controller.signal
     this.serving = this.serving.then(async () => {
-      if (ranges.length === 0 && this.stageServer === undefined) return
+      if (spans.length === 0 && this.stageServer === undefined) return
       const server = await this.server(cid)
-      for (const range of ranges) await server.serve(range, { signal })
-      await server.retain(ranges)
+      for (const span of spans) await server.serve(span.layers, { signal, units: span.units })
+      await server.retain(spans)
       const manifest = await this.manifest(cid)
       await this.init.weights.announce(manifest, { signal })
     }).catch(err => {

@@ -1,5 +1,5 @@
 import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens, tokenPayload } from '@shardmesh/protocol'
-import { nextTask } from '@shardmesh/engine'
+import { nextTask, stageUnits } from '@shardmesh/engine'
 import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
@@ -10,6 +10,8 @@ import { OutputLog } from './output-log.ts'
 import { PeerLimits } from './peer-limits.ts'
 import type { PeerLimitsInit } from './peer-limits.ts'
 import { sessionBytes, sessionHex } from './session-id.ts'
+import { spanKey, spanOf, spanOfUnits, spanText, stageKey } from './span.ts'
+import type { Span } from './span.ts'
 
 /** Where a stage's weights come from: a checkpoint's tensors, or (weights package) fetched parts. */
 export type TensorLoader = TensorSource | ((layers: [number, number], options: { signal?: AbortSignal }) => Promise<TensorSource>)
@@ -83,7 +85,6 @@ export interface StageServerStats {
   trackedPeers: number
 }
 
-const rangeKey = (r: readonly [number, number]): string => `${r[0]}-${r[1]}`
 /** Control messages a stage server takes (the others are answers for a driver on the same endpoint). */
 const STAGE_CONTROLS = new Set<ControlMessage['type']>(['open', 'close', 'reroute', 'prepare', 'digest'])
 
@@ -149,17 +150,24 @@ export class StageServer {
     this.sweeper ??= setInterval(() => { this.expire(ttl); this.limits.sweep() }, Math.max(50, Math.min(ttl / 4, 10_000)))
   }
 
-  /** Load `layers` and serve them beside any range served already (sessions of those go on). */
-  async serve (layers: [number, number], options: { signal?: AbortSignal } = {}): Promise<void> {
+  /** Every span served (layers, and units where a stage runs part of a block). */
+  spans (): Span[] { return [...this.stages.values()].map(s => spanOfUnits(stageUnits(s))) }
+
+  /**
+   * Load `layers` — or with `units`, those units (strategy attention_feedforward) — and serve
+   * them beside any range served already (sessions of those go on).
+   */
+  async serve (layers: [number, number], options: { signal?: AbortSignal, units?: [number, number] } = {}): Promise<void> {
     if (this.unlisten === undefined) throw new NotStartedError('start the stage server before serving a range')
-    const key = rangeKey(layers)
+    const units = options.units
+    const key = spanKey({ layers, units })
     if (this.stages.has(key)) return
     let pending = this.loading.get(key)
     if (pending === undefined) {
       const { tensors, backend, config } = this.init
       pending = (async () => {
         const source = typeof tensors === 'function' ? await tensors(layers, options) : tensors
-        return await backend.createStage({ config, layers, tensors: source, activations: this.init.activations })
+        return await backend.createStage({ config, layers, ...(units === undefined ? {} : { units }), tensors: source, activations: this.init.activations })
       })()
       this.loading.set(key, pending)
     }
@@ -172,10 +180,10 @@ export class StageServer {
     }
   }
 
-  /** Stop serving every range not in `keep` that has no open session (those go when their sessions end). */
-  async retain (keep: Array<[number, number]>): Promise<void> {
-    const wanted = new Set(keep.map(rangeKey))
-    const inUse = new Set([...this.sessions.values()].map(s => rangeKey(s.stage.layers)))
+  /** Stop serving every range (a layer range, or a span) not in `keep` that has no open session (those go when their sessions end). */
+  async retain (keep: Array<[number, number] | Span>): Promise<void> {
+    const wanted = new Set(keep.map(k => spanKey(Array.isArray(k) ? { layers: k } : k)))
+    const inUse = new Set([...this.sessions.values()].map(s => stageKey(s.stage)))
     for (const [key, stage] of this.stages) {
       if (wanted.has(key) || inUse.has(key)) continue
       this.stages.delete(key)
@@ -303,7 +311,7 @@ export class StageServer {
   private open (c: Open, from: string): void {
     const { endpoint, config } = this.init
     const hop = c.route[c.hop]
-    const stage = this.stages.get(rangeKey(hop.layers))
+    const stage = this.stages.get(spanKey(hop))
     const fail = (code: string, message: string): void => { this.refuse(c.head, c.session, code, message, from) }
     if (this.stages.size === 0) { fail('NOT_SERVING', `${endpoint.peerId} serves no layers`); return }
     const { admitted } = this.init
@@ -313,7 +321,7 @@ export class StageServer {
     }
     const me = c.shadow === true ? hop.mirror?.peerId : hop.peerId
     if (me !== endpoint.peerId || stage === undefined || c.model !== config.name) {
-      fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers ${this.ranges().map(r => `[${r.join(', ')}]`).join(' ')}, not ${c.model} [${hop.layers.join(', ')}]`)
+      fail('WRONG_STAGE', `${endpoint.peerId} serves ${config.name} layers ${this.spans().map(spanText).join(' ')}, not ${c.model} ${spanText(hop)}`)
       return
     }
     if ((c.hop === c.route.length - 1) !== stage.head) { fail('WRONG_STAGE', `hop ${c.hop} of ${c.route.length} does not match this stage's head flag`); return }
@@ -367,8 +375,9 @@ export class StageServer {
     try {
       if (c.model !== config.name) throw Object.assign(new Error(`${endpoint.peerId} serves ${config.name}, not ${c.model}`), { code: 'WRONG_MODEL' })
       if (c.layers[1] > config.nLayers) throw Object.assign(new Error(`${config.name} has ${config.nLayers} layers, not [${c.layers.join(', ')}]`), { code: 'WRONG_STAGE' })
-      await this.serve(c.layers)
-      await endpoint.send(to, encodeControl({ type: 'prepared', session: c.session, layers: c.layers, backend: this.init.backend.name, activations: this.init.activations ?? 'F32' }))
+      if (c.units !== undefined && c.units[1] > 2 * config.nLayers) throw Object.assign(new Error(`${config.name} has ${2 * config.nLayers} units, not ${spanText(c)}`), { code: 'WRONG_STAGE' })
+      await this.serve(c.layers, { units: c.units })
+      await endpoint.send(to, encodeControl({ type: 'prepared', session: c.session, ...spanOf(c), backend: this.init.backend.name, activations: this.init.activations ?? 'F32' }))
     } catch (err) {
       const e = err as Error & { code?: string }
       await endpoint.send(to, encodeControl({ type: 'error', session: c.session, code: e.code ?? e.name, message: `${endpoint.peerId}: ${e.message}` })).catch(() => {})
@@ -422,7 +431,7 @@ export class StageServer {
     s.pendingReroute = undefined
     const fail = (code: string, message: string): void => { this.refuse(s.head, s.hex, code, `${endpoint.peerId}: ${message}`, s.head.peerId) }
     const hop = c.route[c.hop]
-    if (hop.peerId !== endpoint.peerId || rangeKey(hop.layers) !== rangeKey(s.stage.layers)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} [${hop.layers.join(', ')}], this session runs [${s.stage.layers.join(', ')}]`); return }
+    if (hop.peerId !== endpoint.peerId || spanKey(hop) !== stageKey(s.stage)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} ${spanText(hop)}, this session runs ${spanText(spanOfUnits(stageUnits(s.stage)))}`); return }
     if (s.session.position < c.position) { fail('REROUTE_BEHIND', `holds ${s.session.position} positions, the reroute resumes at ${c.position}`); return }
     const replaying = c.replayTo !== undefined && c.replayTo > c.hop
     if (replaying && (!s.log.complete || s.log.length < c.position)) { fail('NO_LOG', `the output log holds ${s.log.length} positions${s.log.complete ? '' : ' (past its byte bound)'}; cannot replay ${c.position}`); return }

@@ -61,6 +61,7 @@ export function profiles (strategy: StrategyName, members: PlanMember[], config:
       case 'custom':
         return { peerId: m.peerId, speed: 1, capacity, basis: 'equal share' }
       case 'balanced':
+      case 'attention_feedforward':
         return tput !== undefined
           ? { peerId: m.peerId, speed: tput, capacity, basis: `${from} ${tput.toFixed(1)} tok/s` }
           : { peerId: m.peerId, speed: 1, capacity, basis: 'no measurement, unit speed' }

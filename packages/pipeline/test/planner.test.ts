@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest'
 import { layerManifest, syntheticModel, SYNTHETIC_PRESETS } from '@shardmesh/model'
 import type { Capabilities } from '@shardmesh/mesh'
-import { numericsOf, partSizes, plan, replan, stageBytes } from '../src/index.ts'
+import { halfLayerSizes, numericsOf, partSizes, plan, replan, stageBytes } from '../src/index.ts'
 import type { PlanMember, StrategyName } from '../src/index.ts'
 
 const model = syntheticModel({ ...SYNTHETIC_PRESETS['tiny-gqa2'], nLayers: 6 })
@@ -136,5 +136,59 @@ describe('planner', () => {
 
   it.each(['layer', 'balanced', 'hardware_aware', 'browser_optimized'] as StrategyName[])('%s plans 1..8 members covering every layer', (strategy) => {
     for (let n = 1; n <= 8; n++) covers(plan({ config, sizes, members: Array.from({ length: n }, (_, i) => member(`p${i}`)), strategy }))
+  })
+
+  describe('attention_feedforward', () => {
+    const unitsOf = (st: { range: [number, number], units?: [number, number] }): [number, number] => st.units ?? [2 * st.range[0], 2 * st.range[1]]
+    function chain (p: ReturnType<typeof plan>): Array<[number, number]> {
+      let next = 0
+      for (const st of p.stages) {
+        const u = unitsOf(st)
+        expect(u[0]).toBe(next)
+        expect(st.range).toEqual([Math.floor(u[0] / 2), Math.ceil(u[1] / 2)])
+        // units are named only where a stage starts or ends inside a block
+        expect(st.units === undefined).toBe(u[0] % 2 === 0 && u[1] % 2 === 0)
+        next = u[1]
+      }
+      expect(next).toBe(2 * config.nLayers)
+      return p.stages.map(unitsOf)
+    }
+
+    it('plans over units: stages may start or end between a block\'s attention and its feed-forward', () => {
+      const p = plan({ config, sizes, members: 'abcdefghijkl'.split('').map(id => member(id)), strategy: 'attention_feedforward' })
+      expect(p.stages).toHaveLength(12) // one unit each: more stages than layers
+      expect(chain(p)).toEqual(Array.from({ length: 12 }, (_, i) => [i, i + 1]))
+      expect(p.stages[0].reason).toMatch(/^attention_feedforward: 1 of 12 units \(attention or feed-forward halves of blocks\)/)
+      const three = plan({ config, sizes, members: 'abc'.split('').map(id => member(id)), strategy: 'attention_feedforward' })
+      chain(three)
+    })
+
+    it('splits each layer\'s bytes between its halves by parameter count, and sizes stages by speed and memory', () => {
+      const half = halfLayerSizes(sizes, config)
+      expect(half.layers).toHaveLength(2 * config.nLayers)
+      for (let l = 0; l < config.nLayers; l++) expect(half.layers[2 * l] + half.layers[2 * l + 1]).toBeCloseTo(sizes.layers[l], 6)
+      expect(half.layers[0]).toBeLessThan(half.layers[1]) // tiny-gqa2: the feed-forward outweighs the attention
+      const fast = member('a', { throughput: { model: 'x', decodeTokensPerSecond: 300 } })
+      const slow = member('b', { throughput: { model: 'x', decodeTokensPerSecond: 100 } })
+      const [ua, ub] = chain(plan({ config, sizes, members: [fast, slow], strategy: 'attention_feedforward' }))
+      expect(ua[1] - ua[0]).toBeGreaterThan(ub[1] - ub[0])
+      // a peer whose budget holds only part of a block still gets a stage
+      const budget = Math.ceil(stageBytes(half, 0, 1))
+      const p = plan({ config, sizes, members: [member('a', { memoryBytes: budget }), member('b')], strategy: 'attention_feedforward' })
+      expect(p.stages[0]).toMatchObject({ primary: 'a', range: [0, 1], units: [0, 1] })
+    })
+
+    it('custom allocations may name units; replan keeps them when a primary is lost', () => {
+      const ms = ['a', 'b', 'c', 'd'].map(id => member(id))
+      const p = plan({ config, sizes, members: ms, strategy: 'custom', allocation: [{ range: [0, 2], units: [0, 3], peer: 'a' }, { range: [1, 5], units: [3, 9], peer: 'b' }, { range: [4, 6], units: [9, 12], peer: 'c' }] })
+      expect(chain(p)).toEqual([[0, 3], [3, 9], [9, 12]])
+      expect(() => plan({ config, sizes, members: ms, strategy: 'custom', allocation: [{ range: [0, 2], units: [0, 3], peer: 'a' }, { range: [2, 6], units: [4, 12], peer: 'b' }] })).toThrow(/does not continue at unit 3/)
+      const af = plan({ config, sizes, members: ms, strategy: 'attention_feedforward', maxStages: 3 })
+      expect(af.stages.some(st => st.units !== undefined)).toBe(true)
+      const lost = af.stages[1].primary
+      const next = replan(af, { config, sizes, members: ms.filter(m => m.peerId !== lost), strategy: 'attention_feedforward', maxStages: 3 })
+      expect(next.stages.map(unitsOf)).toEqual(af.stages.map(unitsOf))
+      expect(next.stages[1].primary).toBe(af.stages[1].standbys[0])
+    })
   })
 })

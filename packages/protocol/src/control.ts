@@ -17,9 +17,11 @@ export interface PeerRef { peerId: string, addrs: string[] }
 /**
  * One stage of a session's route. `mirror` (level high, strategy parallel): a warm standby
  * that is sent everything this hop is sent and keeps the same KV cache, so it can take over
- * with no replay.
+ * with no replay. `units` (strategy attention_feedforward): the hop runs units `[u0, u1)` —
+ * unit 2l is layer l's attention, 2l+1 its feed-forward — and `layers` is their covering range
+ * `[⌊u0/2⌋, ⌈u1/2⌉)`; without it the hop runs whole layers.
  */
-export interface RouteHop extends PeerRef { layers: [number, number], mirror?: PeerRef }
+export interface RouteHop extends PeerRef { layers: [number, number], units?: [number, number], mirror?: PeerRef }
 
 export interface ControlSampling { temperature: number, topK: number, topP: number, seed: number }
 
@@ -49,8 +51,8 @@ export type ControlMessage =
   | { type: 'error', session: string, code: string, message: string, blame?: string }
   | { type: 'reroute', session: string, hop: number, route: RouteHop[], position: number, step: number, replayTo?: number }
   | { type: 'rerouted', session: string, hop: number }
-  | { type: 'prepare', session: string, model: string, layers: [number, number] }
-  | { type: 'prepared', session: string, layers: [number, number], backend: string, activations: string }
+  | { type: 'prepare', session: string, model: string, layers: [number, number], units?: [number, number] }
+  | { type: 'prepared', session: string, layers: [number, number], units?: [number, number], backend: string, activations: string }
   | { type: 'digest', session: string, position: number }
   | { type: 'digested', session: string, position: number, digest: string }
 
@@ -113,6 +115,14 @@ function layerRange (v: unknown, what: string): [number, number] {
   return [l0, num(v[1], `${what}[1]`, l0 + 1, 1e6, true)]
 }
 
+/** Optional `units` of a hop or request, whose covering range must be `layers`. */
+function unitsOf (v: unknown, layers: [number, number], what: string): { units?: [number, number] } {
+  if (v === undefined) return {}
+  const units = layerRange(v, what)
+  if (Math.floor(units[0] / 2) !== layers[0] || Math.ceil(units[1] / 2) !== layers[1]) fail(`${what} [${units.join(', ')}] is not within layers [${layers.join(', ')}] (covering range [⌊u0/2⌋, ⌈u1/2⌉))`)
+  return { units }
+}
+
 function checkControl (value: unknown): ControlMessage {
   if (typeof value !== 'object' || value === null) fail('not an object')
   const o = value as Record<string, unknown>
@@ -124,8 +134,14 @@ function checkControl (value: unknown): ControlMessage {
     return o.blame === undefined ? e : { ...e, blame: str(o.blame, 'blame', 128) }
   }
   if (o.type === 'rerouted') return { type: 'rerouted', session, hop: num(o.hop, 'hop', 0, MAX_HOPS - 1, true) }
-  if (o.type === 'prepare') return { type: 'prepare', session, model: str(o.model, 'model', 256), layers: layerRange(o.layers, 'layers') }
-  if (o.type === 'prepared') return { type: 'prepared', session, layers: layerRange(o.layers, 'layers'), backend: str(o.backend, 'backend', 64), activations: str(o.activations, 'activations', 16) }
+  if (o.type === 'prepare') {
+    const layers = layerRange(o.layers, 'layers')
+    return { type: 'prepare', session, model: str(o.model, 'model', 256), layers, ...unitsOf(o.units, layers, 'units') }
+  }
+  if (o.type === 'prepared') {
+    const layers = layerRange(o.layers, 'layers')
+    return { type: 'prepared', session, layers, ...unitsOf(o.units, layers, 'units'), backend: str(o.backend, 'backend', 64), activations: str(o.activations, 'activations', 16) }
+  }
   if (o.type === 'digest') return { type: 'digest', session, position: num(o.position, 'position', 0, 2 ** 32 - 1, true) }
   if (o.type === 'digested') {
     const digest = str(o.digest, 'digest', 64)
@@ -136,7 +152,9 @@ function checkControl (value: unknown): ControlMessage {
   if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${typeof o.type === 'string' ? JSON.stringify(o.type.slice(0, 64)) : typeof o.type}`)
   if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
   const route = o.route.map((h: unknown, i: number): RouteHop => {
-    const hop: RouteHop = { ...peerRef(h, `route[${i}]`), layers: layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`) }
+    const ref = peerRef(h, `route[${i}]`)
+    const layers = layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`)
+    const hop: RouteHop = { ...ref, layers, ...unitsOf((h as { units?: unknown }).units, layers, `route[${i}].units`) }
     const mirror = (h as { mirror?: unknown }).mirror
     return mirror === undefined ? hop : { ...hop, mirror: peerRef(mirror, `route[${i}].mirror`) }
   })

@@ -39,8 +39,12 @@ function frameChecks (f: Frame): void {
 const hex = (n: number): fc.Arbitrary<string> => fc.string({ unit: fc.constantFrom(...'0123456789abcdef'), minLength: n, maxLength: n })
 const peerRef = fc.record({ peerId: fc.string({ maxLength: 60 }), addrs: fc.array(fc.string({ maxLength: 80 }), { maxLength: 4 }) })
 const layers: fc.Arbitrary<[number, number]> = fc.tuple(fc.nat(1000), fc.integer({ min: 1, max: 100 })).map(([a, n]) => [a, a + n])
+/** Whole layers, or units (attention_feedforward) with their covering layers. */
+const span: fc.Arbitrary<{ layers: [number, number], units?: [number, number] }> = fc.oneof(
+  layers.map(l => ({ layers: l })),
+  fc.tuple(fc.nat(2000), fc.integer({ min: 1, max: 200 })).map(([u, n]) => ({ layers: [Math.floor(u / 2), Math.ceil((u + n) / 2)] as [number, number], units: [u, u + n] as [number, number] })))
 const route: fc.Arbitrary<RouteHop[]> = fc.array(
-  fc.record({ peerId: fc.string({ maxLength: 60 }), addrs: fc.array(fc.string({ maxLength: 80 }), { maxLength: 3 }), layers, mirror: fc.option(peerRef, { nil: undefined }) }, { requiredKeys: ['peerId', 'addrs', 'layers'] }),
+  fc.tuple(fc.record({ peerId: fc.string({ maxLength: 60 }), addrs: fc.array(fc.string({ maxLength: 80 }), { maxLength: 3 }), mirror: fc.option(peerRef, { nil: undefined }) }, { requiredKeys: ['peerId', 'addrs'] }), span).map(([h, s]) => ({ ...h, ...s })),
   { minLength: 1, maxLength: 6 })
 const u32 = fc.nat({ max: 2 ** 32 - 1 })
 
@@ -55,8 +59,8 @@ export const validControl: fc.Arbitrary<ControlMessage> = hex(32).chain(session 
   fc.record({ type: fc.constant('error' as const), session: fc.constant(session), code: fc.string({ maxLength: 64 }), message: fc.string({ maxLength: 200 }), blame: fc.option(fc.string({ maxLength: 60 }), { nil: undefined }) }, { requiredKeys: ['type', 'session', 'code', 'message'] }),
   route.chain(r => fc.record({ type: fc.constant('reroute' as const), session: fc.constant(session), hop: fc.nat(r.length - 1), route: fc.constant(r), position: u32, step: u32, replayTo: fc.option(fc.nat(r.length - 1), { nil: undefined }) }, { requiredKeys: ['type', 'session', 'hop', 'route', 'position', 'step'] })),
   fc.record({ type: fc.constant('rerouted' as const), session: fc.constant(session), hop: fc.nat(255) }),
-  fc.record({ type: fc.constant('prepare' as const), session: fc.constant(session), model: fc.string({ maxLength: 40 }), layers }),
-  fc.record({ type: fc.constant('prepared' as const), session: fc.constant(session), layers, backend: fc.string({ maxLength: 20 }), activations: fc.constantFrom('F32', 'F16') }),
+  fc.tuple(fc.record({ type: fc.constant('prepare' as const), session: fc.constant(session), model: fc.string({ maxLength: 40 }) }), span).map(([m, s]) => ({ ...m, ...s })),
+  fc.tuple(fc.record({ type: fc.constant('prepared' as const), session: fc.constant(session), backend: fc.string({ maxLength: 20 }), activations: fc.constantFrom('F32', 'F16') }), span).map(([m, s]) => ({ ...m, ...s })),
   fc.record({ type: fc.constant('digest' as const), session: fc.constant(session), position: u32 }),
   fc.record({ type: fc.constant('digested' as const), session: fc.constant(session), position: u32, digest: hex(64) })
 ))
@@ -104,7 +108,7 @@ export function protocolTargets (): Target[] {
       bytes => { expectTyped(tally, [InvalidControlMessageError], () => decodeControl(bytes), m => { expect(json(decodeControl(encodeControl(m)))).toEqual(json(m)) }) })),
     t('control/mutated', 3000, tally => () => fc.property(
       fc.oneof(
-        { weight: 4, arbitrary: mutatedJson(validControl, ['type', 'session', 'route', 'hop', 'layers', 'sampling', 'mirror', 'replayTo']).map(withControlHeader) },
+        { weight: 4, arbitrary: mutatedJson(validControl, ['type', 'session', 'route', 'hop', 'layers', 'units', 'sampling', 'mirror', 'replayTo']).map(withControlHeader) },
         { weight: 1, arbitrary: mutatedBytes(validControl.map(encodeControl), [2]) }
       ),
       bytes => { expectTyped(tally, [InvalidControlMessageError], () => decodeControl(bytes), m => { expect(json(decodeControl(encodeControl(m)))).toEqual(json(m)) }) })),
