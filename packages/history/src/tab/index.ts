@@ -7,5 +7,5 @@ export { decodeTabSummary, encodeTabSummary, MAX_ADAPTER_LENGTH, MAX_NAME_LENGTH
 export type { TabSummary } from './summary.ts'
 export { openTabHistory, RECORDS, TAB_HISTORY_DB, TAB_HISTORY_VERSION, TAB_MAX_RECORDS, TAB_MIGRATIONS, TabHistory } from './store.ts'
 export type { TabHistoryInit, TabRecord } from './store.ts'
-export { DRIFTING_METRICS, summaryOf, TAB_KEEPALIVE_MS, TAB_SAMPLE_MS, TabRecorder, tabRecorder } from './recorder.ts'
+export { DRIFTING_METRICS, summaryOf, TAB_KEEPALIVE_MS, TAB_RETRY_MS, TAB_SAMPLE_MS, TabRecorder, tabRecorder } from './recorder.ts'
 export type { TabRecorderInit, TabRecorderStats, TabSample } from './recorder.ts'

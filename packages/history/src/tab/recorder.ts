@@ -11,6 +11,8 @@ import type { TabHistory, TabRecord } from './store.ts'
 export const TAB_SAMPLE_MS = 10_000
 /** A record (and its summary) is written at least this often, changed or not. */
 export const TAB_KEEPALIVE_MS = 60_000
+/** A summary that reached no peer is sent again after this long, doubled each time up to the sample period. */
+export const TAB_RETRY_MS = 1000
 /** Metrics that move between samples with nothing happening: alone they make no new record. */
 export const DRIFTING_METRICS: readonly TabMetric[] = ['js_heap_bytes', 'hidden_ms']
 
@@ -24,7 +26,9 @@ export interface TabRecorderInit {
   sample: () => TabSample
   /**
    * Publish a summary (`pubsub.publish(topicName(meshId, 'metrics'), data)`); resolves with
-   * the number of peers it went to. A summary that reached nobody is sent again next sample.
+   * the number of peers it went to. A summary that reached nobody (just after joining, before
+   * the recording nodes' subscriptions arrived) is sent again after TAB_RETRY_MS, doubling up
+   * to `sampleMs`.
    * @default none: records only
    */
   publish?: (data: Uint8Array) => Promise<number>
@@ -85,6 +89,8 @@ function differs (a: TabSample, b: TabSample): boolean {
 export class TabRecorder {
   private readonly init: TabRecorderInit
   private timer: ReturnType<typeof setInterval> | undefined
+  private retry: ReturnType<typeof setTimeout> | undefined
+  private retryMs = TAB_RETRY_MS
   private last: { sample: TabSample, at: number } | undefined
   private latest: (TabRecord & { id: number }) | undefined
   private unpublished = false
@@ -104,7 +110,9 @@ export class TabRecorder {
 
   stop (): void {
     clearInterval(this.timer)
+    clearTimeout(this.retry)
     this.timer = undefined
+    this.retry = undefined
   }
 
   stats (): TabRecorderStats { return { ...this.counts } }
@@ -114,6 +122,14 @@ export class TabRecorder {
     while (this.running !== undefined) await this.running
     this.running = this.once().finally(() => { this.running = undefined })
     await this.running
+  }
+
+  private retryLater (): void {
+    if (this.timer === undefined || this.retry !== undefined) return
+    const sampleMs = this.init.sampleMs ?? TAB_SAMPLE_MS
+    if (this.retryMs >= sampleMs) return // the next sample sends it
+    this.retry = setTimeout(() => { this.retry = undefined; void this.tick() }, this.retryMs)
+    this.retryMs *= 2
   }
 
   private async once (): Promise<void> {
@@ -137,8 +153,10 @@ export class TabRecorder {
           this.unpublished = false
           this.counts.published++
           this.counts.lastRecipients = recipients
+          this.retryMs = TAB_RETRY_MS
         } else {
           this.counts.unsent++
+          this.retryLater()
         }
       }
     } catch (err) {
