@@ -94,6 +94,9 @@ export class Endpoint {
 
   reject (reason: string): void { this.counts[reason] = (this.counts[reason] ?? 0) + 1 }
 
+  /** Messages and their bytes written to other peers' streams (not counting loopback, nor framing). */
+  readonly sent = { messages: 0, bytes: 0 }
+
   /** Queue `bytes` on the stream to `to` (dialed on first use); resolves once written. */
   async send (to: PeerRef, bytes: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
     if (!this.started) throw new NotStartedError('the pipeline endpoint is not started')
@@ -111,7 +114,11 @@ export class Endpoint {
       pending.catch(() => { if (this.links.get(to.peerId) === pending) this.links.delete(to.peerId) })
     }
     const link = await pending
-    const write = link.tail.then(async () => { await link.lp.write(bytes, { signal: options.signal }) })
+    const write = link.tail.then(async () => {
+      await link.lp.write(bytes, { signal: options.signal })
+      this.sent.messages++
+      this.sent.bytes += bytes.byteLength
+    })
     link.tail = write.catch(() => {})
     try {
       await write
