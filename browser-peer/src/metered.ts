@@ -54,6 +54,7 @@ export function meteredBackend (inner: Backend, stats: ComputeStats = { tokens: 
       const wrapped: Stage = {
         config: stage.config,
         layers: stage.layers,
+        units: stage.units,
         embed: stage.embed,
         head: stage.head,
         createSession: () => {

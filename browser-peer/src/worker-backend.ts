@@ -1,7 +1,7 @@
 // A Backend whose stages and sessions are proxies of the ones in the compute Worker
 // (compute-worker.ts): the pipeline's stage server calls it as any backend, the forward passes
 // run off the main thread. Session positions are mirrored from the Worker's replies.
-import { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError, WebGpuError } from '@shardmesh/engine'
+import { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError, WebGpuError, stageLabel, stageShape } from '@shardmesh/engine'
 import type { Backend, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '@shardmesh/engine'
 import type { Tensor } from '@shardmesh/model'
 import type { Request, Response, WireError, WireOptions, WireResult } from './worker-protocol.ts'
@@ -83,13 +83,15 @@ export async function workerBackend (kind: 'webgpu' | 'cpu'): Promise<WorkerBack
         if (!r.ok) throw toError(r.error)
         return r.output
       }
+      const shape = stageShape(init)
       const stage: Stage = {
         config: init.config,
-        layers: init.layers,
-        embed: init.embed ?? init.layers[0] === 0,
-        head: init.head ?? init.layers[1] === init.config.nLayers,
+        layers: shape.layers,
+        units: shape.units,
+        embed: shape.embed,
+        head: shape.head,
         createSession (): StageSession {
-          if (closed) throw new StageClosedError(`stage [${init.layers[0]}, ${init.layers[1]}) is closed`)
+          if (closed) throw new StageClosedError(`stage ${stageLabel(shape.units)} is closed`)
           const id = ++sessionIds
           positions.set(id, 0)
           const created = call({ op: 'createSession', stage: stageId, session: id })

@@ -48,6 +48,7 @@ describe('announced throughput is audited', () => {
         const forgedStage: Stage = {
           config: stage.config,
           layers: stage.layers,
+          units: stage.units,
           embed: stage.embed,
           head: stage.head,
           forwardBatch: async () => { throw new Error('the forger runs no batches') },

@@ -1,5 +1,3 @@
-import type { Stage } from './types.ts'
-
 /** Split n layers into k contiguous ranges whose sizes differ by at most one. */
 export function evenRanges (nLayers: number, k: number): Array<[number, number]> {
   if (!Number.isInteger(k) || k < 1 || k > nLayers) throw new RangeError(`cannot split ${nLayers} layers into ${k} stages`)
@@ -39,9 +37,4 @@ export function attentionLayersOfUnits (units: [number, number]): [number, numbe
 export function evenUnitRanges (nLayers: number, k: number): Array<[number, number]> {
   if (!Number.isInteger(k) || k < 1 || k > 2 * nLayers) throw new RangeError(`cannot split ${2 * nLayers} units (${nLayers} layers) into ${k} stages`)
   return evenRanges(2 * nLayers, k)
-}
-
-/** The units a stage runs; `unitRange(stage.layers)` for a `Stage` wrapper that does not say. */
-export function stageUnits (stage: Pick<Stage, 'layers' | 'units'>): [number, number] {
-  return stage.units ?? unitRange(stage.layers)
 }

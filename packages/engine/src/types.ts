@@ -85,12 +85,8 @@ export interface Stage {
   readonly config: ModelConfig
   /** Layers the stage touches, whole or in part: `layersOfUnits(units)`. */
   readonly layers: [number, number]
-  /**
-   * Units `[u0, u1)` the stage runs (see `StageInit.units`). Every engine stage has it;
-   * optional here only so that wrappers of a `Stage` built before units existed still type
-   * check — read it through `stageUnits(stage)`, which falls back to `unitRange(layers)`.
-   */
-  readonly units?: [number, number]
+  /** Units `[u0, u1)` the stage runs (see `StageInit.units`): `unitRange(layers)` when it runs whole layers. */
+  readonly units: [number, number]
   readonly embed: boolean
   readonly head: boolean
   createSession(): StageSession

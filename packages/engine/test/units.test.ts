@@ -5,7 +5,7 @@
 import { beforeAll, describe, expect, it } from 'vitest'
 import { syntheticModel } from '@shardmesh/model'
 import type { Checkpoint, Tensor } from '@shardmesh/model'
-import { attentionLayersOfUnits, cpuBackend, evenUnitRanges, forwardChain, generate, layersOfUnits, stageUnits, unitRange } from '../src/index.ts'
+import { attentionLayersOfUnits, cpuBackend, evenUnitRanges, forwardChain, generate, layersOfUnits, unitRange } from '../src/index.ts'
 import type { BatchItem, SamplingParams, Stage, StageOutput, StageSession } from '../src/index.ts'
 import type { KvCache } from '../src/cpu/kv-cache.ts'
 import { ATTENTION, chain, closeAll, everyTwoWayCut, FFN, firstDiff, generated, prefill, singleUnits, stories, without } from './units-fixture.ts'
@@ -33,8 +33,6 @@ describe('unit range helpers', () => {
     expect(evenUnitRanges(5, 3)).toEqual([[0, 4], [4, 7], [7, 10]])
     expect(evenUnitRanges(2, 4)).toEqual([[0, 1], [1, 2], [2, 3], [3, 4]])
     expect(() => evenUnitRanges(2, 5)).toThrow(RangeError)
-    expect(stageUnits({ layers: [1, 3] })).toEqual([2, 6])
-    expect(stageUnits({ layers: [0, 2], units: [1, 4] })).toEqual([1, 4])
   })
 })
 

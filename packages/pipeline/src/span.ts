@@ -1,4 +1,3 @@
-import { stageUnits } from '@shardmesh/engine'
 import type { Stage } from '@shardmesh/engine'
 
 /**
@@ -26,7 +25,7 @@ export function spanKey (h: Span): string {
 
 /** The key of what `stage` runs. */
 export function stageKey (stage: Stage): string {
-  const [u0, u1] = stageUnits(stage)
+  const [u0, u1] = stage.units
   return `${u0}-${u1}`
 }
 

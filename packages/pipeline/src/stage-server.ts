@@ -1,5 +1,5 @@
 import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens, tokenPayload } from '@shardmesh/protocol'
-import { nextTask, stageUnits } from '@shardmesh/engine'
+import { nextTask } from '@shardmesh/engine'
 import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
@@ -151,7 +151,7 @@ export class StageServer {
   }
 
   /** Every span served (layers, and units where a stage runs part of a block). */
-  spans (): Span[] { return [...this.stages.values()].map(s => spanOfUnits(stageUnits(s))) }
+  spans (): Span[] { return [...this.stages.values()].map(s => spanOfUnits(s.units)) }
 
   /**
    * Load `layers` — or with `units`, those units (strategy attention_feedforward) — and serve
@@ -431,7 +431,7 @@ export class StageServer {
     s.pendingReroute = undefined
     const fail = (code: string, message: string): void => { this.refuse(s.head, s.hex, code, `${endpoint.peerId}: ${message}`, s.head.peerId) }
     const hop = c.route[c.hop]
-    if (hop.peerId !== endpoint.peerId || spanKey(hop) !== stageKey(s.stage)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} ${spanText(hop)}, this session runs ${spanText(spanOfUnits(stageUnits(s.stage)))}`); return }
+    if (hop.peerId !== endpoint.peerId || spanKey(hop) !== stageKey(s.stage)) { fail('WRONG_STAGE', `reroute names hop ${c.hop} ${spanText(hop)}, this session runs ${spanText(spanOfUnits(s.stage.units))}`); return }
     if (s.session.position < c.position) { fail('REROUTE_BEHIND', `holds ${s.session.position} positions, the reroute resumes at ${c.position}`); return }
     const replaying = c.replayTo !== undefined && c.replayTo > c.hop
     if (replaying && (!s.log.complete || s.log.length < c.position)) { fail('NO_LOG', `the output log holds ${s.log.length} positions${s.log.complete ? '' : ' (past its byte bound)'}; cannot replay ${c.position}`); return }
