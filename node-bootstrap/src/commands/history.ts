@@ -116,10 +116,14 @@ function text (action: Action, r: unknown): string {
       for (const s of o.recoveries.byStrategy) lines.push(`  ${s.strategy}/${s.path}: ${s.count}, ${Math.round(100 * s.success_rate)}% ok, median stall ${fmt(s.median_stall_ms, 0)} ms`)
       return lines.join('\n')
     }
-    case 'peers':
-      return o.peers.length === 0
-        ? 'no peer samples'
-        : o.peers.map((p: any) => `${short(p.peer)}  score ${fmt(p.score?.score)} (confidence ${fmt(p.score?.confidence, 2)}, ${p.samples} samples)  latest ${fmt(p.latest)} tok/s  ${p.anomaly?.flagged === true ? `ANOMALY z ${fmt(p.anomaly.z)}` : ''}${p.trend?.degrading === true ? ' degrading' : ''}  ${p.status ?? ''}`).join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
+    case 'peers': {
+      const peers = o.peers.length === 0
+        ? ['no peer samples']
+        : o.peers.map((p: any) => `${short(p.peer)}  score ${fmt(p.score?.score)} (confidence ${fmt(p.score?.confidence, 2)}, ${p.samples} samples)  latest ${fmt(p.latest)} tok/s  ${p.anomaly?.flagged === true ? `ANOMALY z ${fmt(p.anomaly.z)}` : ''}${p.trend?.degrading === true ? ' degrading' : ''}  ${p.status ?? ''}`) // eslint-disable-line @typescript-eslint/no-explicit-any
+      // browser tabs: each one's latest summary (metrics with their units)
+      const tabs = (o.browser ?? []).map((t: any) => `${short(t.peer)}  ${t.browser}${t.version === null ? '' : ` ${t.version}`} on ${t.backend}${t.adapter === null ? '' : ` (${t.adapter})`}, ${t.summaries} summaries: ${Object.entries(t.metrics).map(([k, m]: [string, any]) => `${k} ${fmt(m.value)}${m.unit === null ? '' : ` ${m.unit}`}`).join(', ')}`) // eslint-disable-line @typescript-eslint/no-explicit-any
+      return [...peers, ...(tabs.length === 0 ? [] : ['browser tabs:', ...tabs.map((t: string) => `  ${t}`)])].join('\n')
+    }
     case 'anomalies':
       return [`rule: ${o.rule}; ${o.evaluated} peer(s) evaluated`, ...(o.anomalies.length === 0 ? ['no anomaly'] : o.anomalies.map((a: any) => `${a.peer}: ${a.direction}, recent ${fmt(a.recent)} vs median ${fmt(a.baseline)} ± ${fmt(a.spread)} (z ${fmt(a.z)})`)), ...o.degrading.map((t: any) => `${t.peer}: degrading ${fmt(100 * t.relativeSlopePerHour)}%/h over ${t.samples} samples`)].join('\n') // eslint-disable-line @typescript-eslint/no-explicit-any
     case 'recommend':
