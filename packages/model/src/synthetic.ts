@@ -47,9 +47,9 @@ export const SYNTHETIC_PRESETS = {
 } satisfies Record<string, SyntheticModelInit>
 
 /** Logit standard deviation the embedding scale aims for (margins stay well above f32 noise). */
-const LOGIT_STD = 3
+export const LOGIT_STD = 3
 /** Spread of RMSNorm weights around 1. */
-const NORM_NOISE = 0.05
+export const NORM_NOISE = 0.05
 const FIRST_NORMAL_PIECE = 259
 /** Merge alphabet: space then letters by English frequency, so common pairs merge first. */
 const MERGE_ALPHABET = ' etaoinshrdlcumwfgypbvkjxqz'
@@ -151,7 +151,7 @@ export function syntheticTokenizer (vocabSize: number): TokenizerSpec {
  * Box-Muller (no trigonometry), seeded by (seed, name)
  * so every tensor is an independent stream whatever the generation order.
  */
-function fillNormal (out: Float32Array, seed: number, name: string, mean: number, std: number): void {
+export function fillNormal (out: Float32Array, seed: number, name: string, mean: number, std: number): void {
   let state = seed >>> 0
   for (let i = 0; i < name.length; i++) state = Math.imul(state ^ name.charCodeAt(i), 0x9e3779b1) >>> 0
   const symmetric = (): number => { // uniform in (-1, 1)
