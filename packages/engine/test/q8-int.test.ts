@@ -15,7 +15,7 @@ import { loadModel } from '@shardmesh/model/node'
 import { cpuBackend } from '../src/index.ts'
 import { cpuMatrix } from '../src/cpu/matrix.ts'
 import { matmul } from '../src/cpu/matmul.ts'
-import { quantizeRows } from '../src/cpu/q8-activations.ts'
+import { quantizeRows, quantizeScratchBytes } from '../src/cpu/q8-activations.ts'
 import { ACT_BLOCK_BYTES } from '../src/cpu/wasm/kernel-q8-int.ts'
 import { wasmArena } from '../src/cpu/wasm/arena.ts'
 import { storiesDir } from '../../../test/fixtures.ts'
@@ -37,7 +37,7 @@ describe('Q8_0 integer matmul kernel', () => {
     const x = values(64, 7, 3)
     x[5] = 0 // a zero inside a block
     x.fill(0, 32, 64) // an all-zero block: d = 0, q = 0
-    const at = arena.scratch(2 * ACT_BLOCK_BYTES)
+    const at = arena.scratch(quantizeScratchBytes(1, 64))
     quantizeRows(arena, x, 1, 64, at)
     const ref = quantizeQ8_0(x.subarray(0, 32)) // ggml's reference: same q, d stored as f16
     let amax = 0
@@ -54,6 +54,36 @@ describe('Q8_0 integer matmul kernel', () => {
     for (let j = 0; j < 32; j++) expect(arena.i16[(at + ACT_BLOCK_BYTES) / 2 + j]).toBe(0)
   })
 
+  it('quantizes in SIMD exactly as the scalar reference does: ties away from zero, zeros, tiny and huge blocks', () => {
+    const arena = wasmArena()
+    const cols = 32 * 8; const n = 3
+    const x = values(n * cols, 21, 5)
+    for (let j = 0; j < 32; j++) x[j] = j === 0 ? -127 : j - 16.5 // block 0: d = 1, every other value an exact tie
+    for (let j = 0; j < 32; j++) x[32 + j] = (j - 16) * 0.5 // block 1: d = 8/127
+    for (let j = 0; j < 32; j++) x[64 + j] = j % 2 === 0 ? 1e-30 : -3e-31 // tiny
+    for (let j = 0; j < 32; j++) x[96 + j] = j === 7 ? 3e38 : -1e37 // huge
+    x.fill(0, 128, 160) // all zero
+    x[200] = -0 // negative zero
+    const at = arena.scratch(quantizeScratchBytes(n, cols))
+    quantizeRows(arena, x, n, cols, at)
+    for (let b = 0; b < (n * cols) / 32; b++) {
+      let amax = 0
+      for (let j = 0; j < 32; j++) {
+        const a = Math.abs(x[b * 32 + j])
+        if (a > amax) amax = a
+      }
+      const d = Math.fround(amax / 127)
+      const id = d !== 0 ? Math.fround(1 / d) : 0
+      const blk = at + b * ACT_BLOCK_BYTES
+      expect(arena.f32[blk / 4 + 16], `block ${b} d`).toBe(d)
+      for (let j = 0; j < 32; j++) {
+        const v = Math.fround(x[b * 32 + j] * id)
+        const q = v < 0 ? -Math.round(-v) : Math.round(v)
+        expect(arena.i16[blk / 2 + j], `block ${b} value ${j} (v = ${v})`).toBe(q + 0) // + 0: -0 → 0
+      }
+    }
+  })
+
   it('computes Σ_blocks d_w·d_x·Σ q_w·q_x for every row and position (odd row counts, several blocks)', () => {
     const arena = wasmArena()
     for (const [rows, cols, n] of [[1, 32, 1], [7, 96, 3], [33, 256, 5]]) {
@@ -65,7 +95,7 @@ describe('Q8_0 integer matmul kernel', () => {
       matmul(m, x, n, y)
       // reference: the same quantized values, float64 sums
       const wq = quantizeQ8_0(w)
-      const at = arena.scratch(n * (cols / 32) * ACT_BLOCK_BYTES)
+      const at = arena.scratch(quantizeScratchBytes(n, cols))
       quantizeRows(arena, x, n, cols, at)
       for (let t = 0; t < n; t++) {
         for (let r = 0; r < rows; r++) {

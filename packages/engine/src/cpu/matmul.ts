@@ -1,5 +1,5 @@
 import type { CpuMatrix } from './matrix.ts'
-import { quantizeRows, quantizedBytes } from './q8-activations.ts'
+import { quantizeRows, quantizeScratchBytes } from './q8-activations.ts'
 
 /**
  * y = x · Wᵀ for a batch: x `(n, cols)`, W `(rows, cols)`, y `(n, rows)`.
@@ -12,7 +12,7 @@ import { quantizeRows, quantizedBytes } from './q8-activations.ts'
 export function matmul (w: CpuMatrix, x: Float32Array, n: number, y: Float32Array): void {
   const { arena, rows, cols } = w
   const xLength = n * cols
-  const xBytes = w.kernel === 'Q8_0_INT' ? quantizedBytes(n, cols) : xLength * 4
+  const xBytes = w.kernel === 'Q8_0_INT' ? quantizeScratchBytes(n, cols) : xLength * 4
   const xAt = arena.scratch(xBytes + n * rows * 4)
   const yAt = xAt + xBytes
   if (w.kernel === 'Q8_0_INT') quantizeRows(arena, x, n, cols, xAt)

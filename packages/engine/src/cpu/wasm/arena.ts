@@ -2,6 +2,8 @@ import { f16Table } from '@shardmesh/model'
 import { StageConfigError } from '../../errors.ts'
 import { controlInts } from './control.ts'
 import { KERNEL_EXPORTS, kernelModuleBytes } from './kernels.ts'
+import { Q8_QUANTIZE_EXPORT } from './kernel-q8-quantize.ts'
+import type { Quantizer } from './kernel-q8-quantize.ts'
 import type { Kernel, KernelId } from './kernels.ts'
 import { MatmulThreads } from './threads.ts'
 
@@ -46,6 +48,7 @@ export class WasmArena {
   private readonly kernels: Array<[string, Kernel]>
   private readonly index: Record<KernelId, number>
   private pool: MatmulThreads | undefined
+  private readonly quantizer: Quantizer
   /** Byte offset of the f16 → f32 table the quantized kernels read block scales from. */
   readonly table: number
   /** Views of the whole memory, renewed when it grows. */
@@ -65,6 +68,7 @@ export class WasmArena {
     const ids = Object.keys(KERNEL_EXPORTS) as KernelId[]
     this.kernels = ids.map(l => [KERNEL_EXPORTS[l], instance.exports[KERNEL_EXPORTS[l]] as Kernel])
     this.index = Object.fromEntries(ids.map((l, i) => [l, i])) as Record<KernelId, number>
+    this.quantizer = instance.exports[Q8_QUANTIZE_EXPORT] as Quantizer
     const table = f16Table()
     this.table = this.alloc(table.byteLength)
     this.f32.set(table, this.table / 4)
@@ -88,6 +92,14 @@ export class WasmArena {
     }
     const chunk = Math.max(1, Math.ceil(rows / (CHUNKS_PER_THREAD * (pool.size + 1))))
     pool.run(this.index[layout], [w, rows, cols, x, n, y, this.table], chunk)
+  }
+
+  /**
+   * Quantize x `(n, cols)` f32 at byte offset `x` into the integer kernel's activation blocks
+   * at `out` (`kernel-q8-quantize.ts`), on the calling thread.
+   */
+  quantizeQ8 (x: number, n: number, cols: number, out: number): void {
+    this.quantizer(x, n, cols, out)
   }
 
   /** Stop the arena's worker threads; later matmuls run on the calling thread alone. */

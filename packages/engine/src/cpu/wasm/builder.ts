@@ -45,14 +45,22 @@ const PLAIN = {
   'i32.and': [0x71],
   'i32.shl': [0x74],
   'i32.shr_u': [0x76],
+  'f32.ne': [0x5c],
   'f32.add': [0x92],
   'f32.mul': [0x94],
+  'f32.div': [0x95],
+  select: [0x1b],
   'i8x16.splat': simd(0x0f),
   'i32x4.splat': simd(0x11),
   'f32x4.splat': simd(0x13),
   'v128.and': simd(0x4e),
   'v128.or': simd(0x50),
   'v128.bitselect': simd(0x52),
+  'f32x4.ge': simd(0x46),
+  'v128.xor': simd(0x51),
+  'i8x16.narrow_i16x8_s': simd(0x65),
+  'f32x4.trunc': simd(0x69),
+  'i16x8.narrow_i32x4_s': simd(0x85),
   'i8x16.shr_u': simd(0x6d),
   'i8x16.sub': simd(0x71),
   'i16x8.extend_low_i8x16_s': simd(0x87),
@@ -63,9 +71,12 @@ const PLAIN = {
   'i32x4.shl': simd(0xab),
   'i32x4.dot_i16x8_s': simd(0xba),
   'i32x4.add': simd(0xae),
+  'f32x4.abs': simd(0xe0),
   'f32x4.add': simd(0xe4),
   'f32x4.sub': simd(0xe5),
   'f32x4.mul': simd(0xe6),
+  'f32x4.pmax': simd(0xeb),
+  'i32x4.trunc_sat_f32x4_s': simd(0xf8),
   'f32x4.convert_i32x4_s': simd(0xfa)
 } satisfies Record<string, number[]>
 
@@ -117,6 +128,10 @@ export class FunctionBuilder {
   set (local: number): this { this.code.push(0x21, ...uleb(local)); return this }
   tee (local: number): this { this.code.push(0x22, ...uleb(local)); return this }
   i32 (value: number): this { this.code.push(0x41, ...sleb(value)); return this }
+  f32 (value: number): this {
+    this.code.push(0x43, ...new Uint8Array(Float32Array.of(value).buffer))
+    return this
+  }
 
   /** v128.const with the same 32-bit pattern in every lane. */
   i32x4 (value: number): this {
@@ -126,6 +141,13 @@ export class FunctionBuilder {
   }
 
   f32x4ExtractLane (lane: number): this { this.code.push(...simd(0x1f), lane); return this }
+
+  /** i8x16.shuffle of the two v128 on the stack, by 32-bit lanes (0..3 the first, 4..7 the second). */
+  shuffle32 (lanes: [number, number, number, number]): this {
+    this.code.push(...simd(0x0d))
+    for (const lane of lanes) this.code.push(4 * lane, 4 * lane + 1, 4 * lane + 2, 4 * lane + 3)
+    return this
+  }
 
   /** `local += delta` for an i32 local. */
   bump (local: number, delta: number): this {

@@ -2,7 +2,7 @@ import { FunctionBuilder } from './builder.ts'
 
 /**
  * The integer Q8_0 matmul: Q8_0 weights times activations already quantized per 32-value
- * block (`quantizeRows` in `../q8-activations.ts`). Same signature as the exact kernels,
+ * block (`quantizeRows` in `../q8-activations.ts`, `kernel-q8-quantize.ts`). Same signature as the exact kernels,
  * `(w, rows, cols, x, n, y, r0, r1, table)`, but x is `n` rows of `cols / 32` activation
  * blocks of ACT_BLOCK_BYTES each: 32 int16 values (each in [-127, 127]) at bytes 0..63 and
  * their f32 scale at byte 64.

@@ -1,5 +1,6 @@
 import { FunctionBuilder, moduleBytes } from './builder.ts'
 import { Q8_INT_EXPORT, q8IntMatmulFunction } from './kernel-q8-int.ts'
+import { Q8_QUANTIZE_EXPORT, q8QuantizeFunction } from './kernel-q8-quantize.ts'
 
 /**
  * The matmul kernels as one WebAssembly module. Every kernel has the signature
@@ -222,5 +223,6 @@ export function kernelModuleBytes (shared: boolean): Uint8Array<ArrayBuffer> {
   const functions: Record<string, FunctionBuilder> = {}
   for (const layout of Object.keys(DOTS) as Layout[]) functions[KERNEL_EXPORTS[layout]] = matmulFunction(layout)
   functions[Q8_INT_EXPORT] = q8IntMatmulFunction()
+  functions[Q8_QUANTIZE_EXPORT] = q8QuantizeFunction()
   return moduleBytes({ shared, initial: 1, maximum: 65536 }, functions)
 }
