@@ -55,7 +55,7 @@ const commands: Record<string, Command> = {
     help: {
       local: 'run every layer in this process',
       'local-peers': 'instead: start a bootstrap here and N peer processes, run the generation through the mesh, print the plan too',
-      strategy: 'with --local-peers: layer | balanced | hardware_aware | browser_optimized | attention_feedforward',
+      strategy: 'with --local-peers: layer | balanced | hardware_aware | browser_optimized | attention_feedforward | hybrid',
       'ft-level': 'with --local-peers: none | low | medium | high | critical (default medium)',
       recovery: 'with --local-peers: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       store: 'with --local-peers: block store to import the model into (default a temporary one)',
@@ -119,7 +119,7 @@ const commands: Record<string, Command> = {
       'min-peers': 'compute peers to wait for (up to 30 s; 120 s with --local-peers) before the first plan (default --local-peers + --open-peers)',
       backend: 'cpu | webgpu: what this node\'s own stage (when it is the only peer) and the --local-peers compute on; webgpu stops with an error when there is no adapter (no GPU here? set VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json for SwiftShader)',
       'local-backends': 'one backend per local peer instead of --backend for all, e.g. webgpu,cpu,cpu (as many as --local-peers)',
-      strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized | attention_feedforward (stages may split blocks between attention and feed-forward)',
+      strategy: 'how the plan splits the layers: layer | balanced | hardware_aware | browser_optimized | attention_feedforward (stages may split blocks between attention and feed-forward) | hybrid (picks whole layers or split blocks, and says why in each stage\'s reason)',
       'ft-level': 'fault tolerance of sessions a head drives: none | low | medium | high | critical (default medium)',
       recovery: 'how a lost stage is replaced: reconnect | restart | failover | parallel | progressive | coordinated (default progressive)',
       db: 'performance history file (DuckDB; default <store>/history/bootstrap.duckdb; `none`: record nothing)',

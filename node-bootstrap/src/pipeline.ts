@@ -11,7 +11,8 @@ type Values = Record<string, string | boolean | undefined>
 /** `--strategy`: a planner strategy other than `custom` (which needs an explicit allocation). */
 export function strategyOf (values: Values): StrategyName {
   const s = String(values.strategy ?? 'layer')
-  if (!STRATEGIES.includes(s as StrategyName) || s === 'custom') throw new CliError(`--strategy must be one of ${STRATEGIES.filter(x => x !== 'custom').join(', ')}, got "${s}"`)
+  if (s === 'component') throw new CliError('--strategy component splits a model of several parts (an encoder–decoder, two towers) across peers; the mesh serves single-part (Llama) models so far — use hybrid, which splits a single-part model by layers or inside blocks')
+  if (!STRATEGIES.includes(s as StrategyName) || s === 'custom') throw new CliError(`--strategy must be one of ${STRATEGIES.filter(x => x !== 'custom' && x !== 'component').join(', ')}, got "${s}"`)
   return s as StrategyName
 }
 

@@ -1,6 +1,6 @@
 export type { PartSizes, Plan, PlanInput, PlanMember, PlanStage, StrategyName } from './plan-types.ts'
 export { STRATEGIES } from './plan-types.ts'
-export { halfLayerSizes, partSizes, plan, replan, stageBytes } from './planner.ts'
+export { HYBRID_UNIT_GAIN, halfLayerSizes, partSizes, plan, replan, stageBytes } from './planner.ts'
 export { PLAN_KEY, currentPlan, planView, publishPlan } from './plan-state.ts'
 export { HopLostError, InvalidAllocationError, NotStartedError, NumericsMismatchError, PlanError, RecoveryFailedError, StageFailedError, StageUnreachableError } from './errors.ts'
 export { classify, recoverable } from './classify.ts'
@@ -38,3 +38,5 @@ export { AUDIT_FACTOR, AUDIT_PROTOCOL, AUDIT_STRIKES, InvalidAuditMessageError, 
 export type { AuditRecord, ThroughputAuditInit } from './audit.ts'
 export { BENCH_MODEL, measureThroughput } from './throughput.ts'
 export { askPrepare, verifyReports } from './verify.ts'
+export { componentStages, planComponents } from './component-plan.ts'
+export type { ComponentPlanInput, PlanComponent } from './component-plan.ts'

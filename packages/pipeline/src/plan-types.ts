@@ -1,9 +1,9 @@
 import type { Capabilities } from '@shardmesh/mesh'
 import type { ModelConfig } from '@shardmesh/model'
 
-export type StrategyName = 'layer' | 'balanced' | 'hardware_aware' | 'browser_optimized' | 'custom' | 'attention_feedforward'
+export type StrategyName = 'layer' | 'balanced' | 'hardware_aware' | 'browser_optimized' | 'custom' | 'attention_feedforward' | 'component' | 'hybrid'
 
-export const STRATEGIES: StrategyName[] = ['layer', 'balanced', 'hardware_aware', 'browser_optimized', 'custom', 'attention_feedforward']
+export const STRATEGIES: StrategyName[] = ['layer', 'balanced', 'hardware_aware', 'browser_optimized', 'custom', 'attention_feedforward', 'component', 'hybrid']
 
 /** One member as the planner sees it (a subset of the mesh's `Member`). */
 export interface PlanMember {
@@ -29,6 +29,8 @@ export interface PlanStage {
    * attention, 2l+1 its feed-forward — when it starts or ends inside a block.
    */
   units?: [number, number]
+  /** Models of several parts (strategies component, hybrid): the part this stage runs, its layers counted within the part. */
+  component?: string
   primary: string
   /** Peers that could take over this stage (memory fits), in order of preference. */
   standbys: string[]

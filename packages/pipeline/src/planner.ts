@@ -26,7 +26,7 @@ function unitSizes (config: ModelConfig): PartSizes {
  * attention half (norm, Q, K, V, O) and its feed-forward half (norm, w1, w2, w3) by their
  * parameter counts; the embedding before unit 0, the head after the last.
  */
-export function halfLayerSizes (sizes: PartSizes, config: ModelConfig): PartSizes {
+export function halfLayerSizes (sizes: PartSizes, config: Pick<ModelConfig, 'dim' | 'hiddenDim' | 'nHeads' | 'nKvHeads' | 'headDim'>): PartSizes {
   const q = config.nHeads * config.headDim
   const kv = config.nKvHeads * config.headDim
   const attention = config.dim + 2 * config.dim * q + 2 * config.dim * kv
@@ -63,7 +63,7 @@ interface Score { max: number, sq: number, split: number }
  * Contiguous ranges for `peers` in order, minimizing the slowest stage (then the sum of
  * squared stage costs), each stage within its peer's memory. Null when nothing fits.
  */
-function partition (peers: PeerProfile[], sizes: PartSizes, work: (l0: number, l1: number) => number): Array<[number, number]> | null {
+export function partition (peers: PeerProfile[], sizes: PartSizes, work: (l0: number, l1: number) => number): Array<[number, number]> | null {
   const n = sizes.layers.length
   const k = peers.length
   const best: Array<Array<Score | null>> = Array.from({ length: k + 1 }, () => new Array(n + 1).fill(null))
@@ -91,12 +91,12 @@ function partition (peers: PeerProfile[], sizes: PartSizes, work: (l0: number, l
   return ranges
 }
 
-function fmtBytes (b: number): string {
+export function fmtBytes (b: number): string {
   return b >= 1 << 20 ? `${(b / (1 << 20)).toFixed(1)} MiB` : b >= 1024 ? `${(b / 1024).toFixed(1)} KiB` : `${b} B`
 }
 
 /** Standbys of a stage: peers whose budget fits it and that compute with the primary's numerics (one could take over a running session). */
-function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], count: number, numerics: (peerId: string) => string, primary: string): string[] {
+export function standbysFor (stageIndex: number, bytes: number, pool: PeerProfile[], count: number, numerics: (peerId: string) => string, primary: string): string[] {
   const fit = pool.filter(p => bytes <= p.capacity && numerics(p.peerId) === numerics(primary))
   const out: string[] = []
   for (let i = 0; i < fit.length && out.length < count; i++) out.push(fit[(stageIndex + i) % fit.length].peerId)
@@ -121,8 +121,44 @@ function customRanges (input: PlanInput, byId: Map<string, PeerProfile>, units: 
   return ranges
 }
 
+/** Hybrid chooses units over whole layers when they make the slowest stage at least this much faster. */
+export const HYBRID_UNIT_GAIN = 1.1
+
+/**
+ * Time of the slowest stage of `p`: the bytes each stage reads per token (over units for a
+ * unit plan) divided by its primary's speed as `balanced` measures it.
+ */
+function slowestStage (p: Plan, input: PlanInput): number {
+  const layerSizes = input.sizes ?? unitSizes(input.config)
+  const units = halfLayerSizes(layerSizes, input.config)
+  const speed = new Map(profiles('balanced', input.members, input.config, layerSizes, input.history).map(x => [x.peerId, x.speed]))
+  return Math.max(...p.stages.map(st => {
+    const [u0, u1] = st.units ?? [2 * st.range[0], 2 * st.range[1]]
+    return stageWork(units, u0, u1) / (speed.get(st.primary) ?? 1)
+  }))
+}
+
+/**
+ * `hybrid` on a model of one part: `balanced` (whole layers), unless splitting blocks
+ * (`attention_feedforward`) uses more of the members (more of them than layers) or makes the
+ * slowest stage HYBRID_UNIT_GAIN× faster. The stages' reasons say which and why.
+ */
+function hybridPlan (input: PlanInput): Plan {
+  const layers = plan({ ...input, strategy: 'balanced' })
+  const units = plan({ ...input, strategy: 'attention_feedforward' })
+  const [a, b] = [slowestStage(layers, input), slowestStage(units, input)]
+  const more = units.stages.length > layers.stages.length
+  const chosen = more || a / b >= HYBRID_UNIT_GAIN ? units : layers
+  const why = chosen === units
+    ? more ? `split blocks: ${units.stages.length} stages for ${input.members.length} members where whole layers allow ${layers.stages.length}` : `split blocks: the slowest stage is ${(a / b).toFixed(2)}× faster than with whole layers`
+    : `whole layers: splitting blocks would make the slowest stage only ${(a / b).toFixed(2)}× faster (needs ${HYBRID_UNIT_GAIN}×)`
+  return { ...chosen, strategy: 'hybrid', stages: chosen.stages.map(st => ({ ...st, reason: `hybrid (one part: ${why}); ${st.reason}` })) }
+}
+
 /** The plan for these members: deterministic (same input, same plan) and within every memory budget. */
 export function plan (input: PlanInput): Plan {
+  if (input.strategy === 'hybrid') return hybridPlan(input)
+  if (input.strategy === 'component') throw new PlanError(`the component strategy splits a model of several parts (planComponents); ${input.config.name} is one part — use hybrid`)
   const { config, strategy } = input
   const layerSizes = input.sizes ?? unitSizes(config)
   if (layerSizes.layers.length !== config.nLayers) throw new PlanError(`sizes list ${layerSizes.layers.length} layers; the model has ${config.nLayers}`)

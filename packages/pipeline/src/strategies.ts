@@ -48,6 +48,15 @@ function backendPrior (m: PlanMember): [number, string] {
   return [BACKEND_PRIOR.cpu, 'cpu backend']
 }
 
+/** `balanced`'s view of a member: its measured speed (history, else what it announced), else unit speed. */
+export function measuredProfile (m: PlanMember, history?: History): PeerProfile {
+  const speed = measured(m, history)
+  const capacity = capacityOf(m)
+  return speed !== undefined
+    ? { peerId: m.peerId, speed: speed.tput, capacity, basis: `${speed.from} ${speed.tput.toFixed(1)} tok/s` }
+    : { peerId: m.peerId, speed: 1, capacity, basis: 'no measurement, unit speed' }
+}
+
 /** Each strategy's view of the members (before partitioning). */
 export function profiles (strategy: StrategyName, members: PlanMember[], config: ModelConfig, sizes: PartSizes, history?: History): PeerProfile[] {
   const totalBytes = sizes.embedding + sizes.head + sizes.layers.reduce((a, b) => a + b, 0)
@@ -62,9 +71,9 @@ export function profiles (strategy: StrategyName, members: PlanMember[], config:
         return { peerId: m.peerId, speed: 1, capacity, basis: 'equal share' }
       case 'balanced':
       case 'attention_feedforward':
-        return tput !== undefined
-          ? { peerId: m.peerId, speed: tput, capacity, basis: `${from} ${tput.toFixed(1)} tok/s` }
-          : { peerId: m.peerId, speed: 1, capacity, basis: 'no measurement, unit speed' }
+      case 'component':
+      case 'hybrid':
+        return measuredProfile(m, history)
       case 'hardware_aware': {
         const [prior, why] = backendPrior(m)
         const p: PeerProfile = tput !== undefined
