@@ -123,6 +123,21 @@ function unitsOf (v: unknown, layers: [number, number], what: string): { units?:
   return { units }
 }
 
+/** A route as a message carries it (hops with layers or units, mirrors); InvalidControlMessageError when malformed. */
+export function checkRoute (v: unknown): RouteHop[] {
+  if (!Array.isArray(v) || v.length === 0 || v.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
+  return v.map((h: unknown, i: number): RouteHop => {
+    const ref = peerRef(h, `route[${i}]`)
+    const layers = layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`)
+    const hop: RouteHop = { ...ref, layers, ...unitsOf((h as { units?: unknown }).units, layers, `route[${i}].units`) }
+    const mirror = (h as { mirror?: unknown }).mirror
+    return mirror === undefined ? hop : { ...hop, mirror: peerRef(mirror, `route[${i}].mirror`) }
+  })
+}
+
+/** A peer reference (id and addresses); InvalidControlMessageError when malformed. */
+export function checkPeerRef (v: unknown, what: string): PeerRef { return peerRef(v, what) }
+
 function checkControl (value: unknown): ControlMessage {
   if (typeof value !== 'object' || value === null) fail('not an object')
   const o = value as Record<string, unknown>
@@ -150,14 +165,7 @@ function checkControl (value: unknown): ControlMessage {
   }
   // a string is quoted (cut to 64 characters); anything else is named by its type (a deeply nested array would overflow JSON.stringify)
   if (o.type !== 'open' && o.type !== 'reroute') fail(`unknown type ${typeof o.type === 'string' ? JSON.stringify(o.type.slice(0, 64)) : typeof o.type}`)
-  if (!Array.isArray(o.route) || o.route.length === 0 || o.route.length > MAX_HOPS) fail(`route must have 1..${MAX_HOPS} hops`)
-  const route = o.route.map((h: unknown, i: number): RouteHop => {
-    const ref = peerRef(h, `route[${i}]`)
-    const layers = layerRange((h as { layers?: unknown }).layers, `route[${i}].layers`)
-    const hop: RouteHop = { ...ref, layers, ...unitsOf((h as { units?: unknown }).units, layers, `route[${i}].units`) }
-    const mirror = (h as { mirror?: unknown }).mirror
-    return mirror === undefined ? hop : { ...hop, mirror: peerRef(mirror, `route[${i}].mirror`) }
-  })
+  const route = checkRoute(o.route)
   const hop = num(o.hop, 'hop', 0, route.length - 1, true)
   const replayTo = o.replayTo === undefined ? {} : { replayTo: num(o.replayTo, 'replayTo', 0, route.length - 1, true) }
   if (o.type === 'reroute') {

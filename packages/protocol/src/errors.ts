@@ -15,3 +15,8 @@ export class InvalidFrameError extends Error {
 export class InvalidControlMessageError extends Error {
   name = 'InvalidControlMessageError'
 }
+
+/** A component-protocol message (a pass through a part of a model, its result, an encoder memory) that is malformed. */
+export class InvalidComponentMessageError extends Error {
+  name = 'InvalidComponentMessageError'
+}

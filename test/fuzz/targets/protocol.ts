@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { expect } from 'vitest'
-import { decodeControl, decodeFrame, encodeControl, encodeFrame, frameActivations, frameTokens, InvalidControlMessageError, InvalidFrameError, MAX_RANK } from '@shardmesh/protocol'
-import type { ControlMessage, Frame, FrameDType, RouteHop } from '@shardmesh/protocol'
+import { decodeComponent, decodeControl, decodeFrame, encodeComponent, encodeControl, encodeFrame, frameActivations, frameTokens, InvalidComponentMessageError, InvalidControlMessageError, InvalidFrameError, MAX_RANK } from '@shardmesh/protocol'
+import type { ComponentMessage, ControlMessage, Frame, FrameDType, RouteHop } from '@shardmesh/protocol'
 import { arbitraryText, expectTyped, mutatedBytes, mutatedJson, Tally } from '../harness.ts'
 import type { Target } from '../harness.ts'
 
@@ -65,6 +65,21 @@ export const validControl: fc.Arbitrary<ControlMessage> = hex(32).chain(session 
   fc.record({ type: fc.constant('digested' as const), session: fc.constant(session), position: u32, digest: hex(64) })
 ))
 
+const finite = fc.float({ noNaN: true, noDefaultInfinity: true, min: -1e6, max: 1e6 })
+const rows = (n: number, cols: number): fc.Arbitrary<Float32Array> => fc.array(finite, { minLength: n * cols, maxLength: n * cols }).map(xs => Float32Array.from(xs))
+/** Every component message type, valid. */
+export const validComponent: fc.Arbitrary<ComponentMessage> = hex(32).chain(id => fc.oneof(
+  fc.tuple(route, peerRef, fc.string({ maxLength: 40 }), fc.string({ maxLength: 20 }), fc.integer({ min: 1, max: 6 }), fc.integer({ min: 1, max: 5 })).chain(([r, head, model, component, n, cols]) => fc.oneof(
+    fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }), { minLength: n, maxLength: n }).map(t => ({ type: 'pass' as const, id, model, component, route: r, hop: 0, head, input: 'tokens' as const, n, data: Int32Array.from(t) })),
+    fc.tuple(fc.constantFrom('pixels' as const, 'hidden' as const), rows(n, cols), fc.nat(r.length - 1)).map(([input, data, hop]) => ({ type: 'pass' as const, id, model, component, route: r, hop, head, input, n, data })))),
+  fc.tuple(fc.constantFrom('embedding' as const, 'hidden' as const), fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([kind, n, cols]) => rows(n, cols).map(data => ({ type: 'result' as const, id, kind, n, data }))),
+  fc.tuple(fc.integer({ min: 1, max: 4 }), fc.integer({ min: 1, max: 6 })).chain(([n, cols]) => rows(n, cols).map(data => ({ type: 'memory' as const, id, n, data }))),
+  fc.constant({ type: 'memory-ok' as const, id }),
+  fc.record({ type: fc.constant('error' as const), id: fc.constant(id), code: fc.string({ maxLength: 64 }), message: fc.string({ maxLength: 200 }), blame: fc.option(fc.string({ maxLength: 60 }), { nil: undefined }) }, { requiredKeys: ['type', 'id', 'code', 'message'] })
+))
+/** A component message's header as JSON reads it back, and its payload's values. */
+const componentView = (m: ComponentMessage): unknown => ({ ...json({ ...m, data: undefined }) as object, data: 'data' in m ? Array.from(m.data) : undefined })
+
 /** A message as its JSON reads back (-0 is 0, undefined fields are gone). */
 const json = (m: unknown): unknown => JSON.parse(JSON.stringify(m))
 
@@ -112,6 +127,15 @@ export function protocolTargets (): Target[] {
         { weight: 1, arbitrary: mutatedBytes(validControl.map(encodeControl), [2]) }
       ),
       bytes => { expectTyped(tally, [InvalidControlMessageError], () => decodeControl(bytes), m => { expect(json(decodeControl(encodeControl(m)))).toEqual(json(m)) }) })),
+    t('component/bytes', 3000, tally => () => fc.property(
+      fc.oneof(fc.uint8Array({ maxLength: 256 }), arbitraryText().map(b => new Uint8Array([0x53, 0x50, 1, 0, b.byteLength & 0xff, (b.byteLength >> 8) & 0xff, 0, 0, ...b]))),
+      bytes => { expectTyped(tally, [InvalidComponentMessageError], () => decodeComponent(bytes), m => { expect(componentView(decodeComponent(encodeComponent(m)))).toEqual(componentView(m)) }) })),
+    t('component/mutated', 3000, tally => () => fc.property(mutatedBytes(validComponent.map(encodeComponent), [2, 3, 4, 5, 6, 7]), bytes => {
+      expectTyped(tally, [InvalidComponentMessageError], () => decodeComponent(bytes), m => { expect(componentView(decodeComponent(encodeComponent(m)))).toEqual(componentView(m)) })
+    })),
+    t('component/round-trip', 1000, tally => () => fc.property(validComponent, m => {
+      expect(componentView(expectTyped(tally, [], () => decodeComponent(encodeComponent(m)))!)).toEqual(componentView(m))
+    })),
     t('control/round-trip', 1000, tally => () => fc.property(validControl, m => {
       const back = expectTyped(tally, [], () => decodeControl(encodeControl(m)))
       expect(json(back)).toEqual(json(m))
