@@ -70,6 +70,11 @@ export interface PipelineGenerateInit {
   onRecovery?: (e: RecoveryEvent) => void
   /** Called when the session opens and whenever it moves: its id and route now (level critical asks its stages for digests). */
   onRoute?: (session: string, route: RouteHop[]) => void
+  /**
+   * Awaited before the session opens on a route, and before a recovery moves it to one (with
+   * the new route): an encoder–decoder head hands the encoder memory to the decoder stages here.
+   */
+  beforeOpen?: (session: string, route: RouteHop[]) => Promise<void>
 }
 
 export interface PipelineGenerateResult {
@@ -108,6 +113,7 @@ interface Ctx {
   step: number
   /** A lost hop would be recovered (the session has a repair and a level above none). */
   recoverable: boolean
+  beforeOpen?: PipelineGenerateInit['beforeOpen']
 }
 
 const last = (route: RouteHop[]): string => route[route.length - 1].peerId
@@ -261,7 +267,7 @@ export class SessionDriver {
     let finishReason: FinishReason = 'length'
     const t0 = performance.now()
     let t1 = t0
-    let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, req.repair !== undefined && ft.level !== 'none', signal)
+    let ctx = await this.openSession(req.route, [...promptTokens], 0, sampling, req.repair !== undefined && ft.level !== 'none', signal, req.beforeOpen)
     req.onRoute?.(ctx.hex, ctx.route)
     /** A recovery waiting for the next token to say how long the session stalled. */
     let stalled: { event: RecoveryEvent, since: number } | undefined
@@ -298,14 +304,15 @@ export class SessionDriver {
     return { tokens, finishReason, recoveries, timings: timings(promptTokens.length, Math.max(0, advances - 1), t0, t1, performance.now()) }
   }
 
-  private async openSession (route: RouteHop[], known: number[], step: number, sampling: ControlSampling, recoverable: boolean, signal?: AbortSignal): Promise<Ctx> {
+  private async openSession (route: RouteHop[], known: number[], step: number, sampling: ControlSampling, recoverable: boolean, signal?: AbortSignal, beforeOpen?: Ctx['beforeOpen']): Promise<Ctx> {
     const id = newSessionId()
     const hex = sessionHex(id)
     const waiter: Waiter = { step: -1, route }
     this.waiters.set(hex, waiter)
-    const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step, recoverable }
+    const ctx: Ctx = { id, hex, waiter, route, known, from: 0, step, recoverable, beforeOpen }
     const { endpoint, config } = this.init
     try {
+      await beforeOpen?.(hex, route)
       const open = { type: 'open' as const, session: hex, model: config.name, hop: 0, route, head: endpoint.self(), sampling }
       if (route[0].mirror !== undefined) void endpoint.send(route[0].mirror, encodeControl({ ...open, shadow: true })).catch(() => {})
       await endpoint.send(route[0], encodeControl(open), { signal })
@@ -454,6 +461,7 @@ export class SessionDriver {
         event.failed = before.map(h => h.peerId).filter(p => lost.has(p))
         event.strategy = decision.strategy
         event.path = path
+        if (path === 'replay') await ctx.beforeOpen?.(ctx.hex, decision.route)
         const resumed = path === 'replay'
           ? await this.replay(ctx, decision.route, new Set(moved), sampling, req.signal)
           : await this.reprefill(ctx, decision.route, sampling, req.signal)
@@ -521,7 +529,7 @@ export class SessionDriver {
   /** A new session on `route` with the prompt and every emitted token as its prompt; the old one is closed wherever it lives. */
   private async reprefill (ctx: Ctx, route: RouteHop[], sampling: ControlSampling, signal?: AbortSignal): Promise<Ctx> {
     this.closeSession(ctx)
-    const fresh = await this.openSession(route, ctx.known, ctx.step + 1, sampling, ctx.recoverable, signal)
+    const fresh = await this.openSession(route, ctx.known, ctx.step + 1, sampling, ctx.recoverable, signal, ctx.beforeOpen)
     if (fresh.waiter.failed !== undefined) { this.closeSession(fresh); throw fresh.waiter.failed }
     return fresh
   }

@@ -29,6 +29,12 @@ export interface StageServerInit {
   maxSessionsPerUpstream?: number
   /** Message rate and bytes in flight per remote peer (see `PeerLimits`). */
   limits?: PeerLimitsInit
+  /**
+   * The encoder memory a head handed this peer for a decoder session (a model of several parts;
+   * ComponentEndpoint `memory`): a stage whose sessions take one (`setMemory`) refuses an `open`
+   * without it (`NO_MEMORY`). @default none
+   */
+  memory?: (session: string) => { data: Float32Array, n: number } | undefined
   /** Private meshes: may `peerId` act as `role`? An `open` from an unadmitted upstream or for an unadmitted head is refused (`NOT_ADMITTED`). @default everyone */
   admitted?: (peerId: string, role: 'compute' | 'head') => boolean
 }
@@ -334,11 +340,25 @@ export class StageServer {
     let held = 0
     for (const x of this.sessions.values()) if (x.upstream === from && x.head.peerId === c.head.peerId) held++
     if (old === undefined && held >= cap) { fail('TOO_MANY_SESSIONS', `${from} already holds ${held} sessions of head ${c.head.peerId} on ${endpoint.peerId} (at most ${cap})`); return }
+    const session = stage.createSession()
+    // a decoder stage with cross-attention computes over the encoder memory its head handed this peer (component protocol)
+    const crossing = session as StageSession & { setMemory?: (memory: Float32Array, n: number) => void }
+    if (typeof crossing.setMemory === 'function') {
+      const memory = this.init.memory?.(c.session)
+      if (memory === undefined) { session.close(); fail('NO_MEMORY', `${endpoint.peerId} holds no encoder memory for session ${c.session}: the head sends it before opening`); return }
+      try {
+        crossing.setMemory(memory.data, memory.n)
+      } catch (err) {
+        session.close()
+        fail('BAD_MEMORY', `${endpoint.peerId}: ${(err as Error).message}`)
+        return
+      }
+    }
     // a replacement opened again (a second recovery) starts over
     if (old !== undefined) this.drop(old)
     const s: ServedSession = {
       id: sessionBytes(c.session), hex: c.session, upstream: from, route: c.route, hop: c.hop, head: c.head, sampling: c.sampling,
-      stage, session: stage.createSession(), log: new OutputLog(config.contextLength), queue: [], queuedBytes: 0, closing: false, failed: false,
+      stage, session, log: new OutputLog(config.contextLength), queue: [], queuedBytes: 0, closing: false, failed: false,
       minStep: c.step ?? 0, replayTo: c.replayTo ?? -1, lastActive: performance.now(), shadow: c.shadow === true
     }
     this.sessions.set(c.session, s)
