@@ -1,4 +1,5 @@
 import type { ModelConfig, Tensor } from '@shardmesh/model'
+import type { ComponentBackend } from './components/types.ts'
 
 /** Where a stage reads its weights from: a checkpoint's tensor map, or fetched parts. */
 export type TensorSource = Pick<Map<string, Tensor>, 'get'>
@@ -39,6 +40,14 @@ export interface StageInit {
    * wire and in output logs at the cost of rounding. @default 'F32'
    */
   activations?: ActivationDType
+  /**
+   * Make this a decoder stage with cross-attention over an encoder output of rows of `dim`
+   * values: after each layer's self-attention (in unit 2l), x += wo_c · attention(q = wq_c ·
+   * rmsnorm_c(x), K = wk_c · memory, V = wv_c · memory), no RoPE, no mask, from the tensors
+   * `layers.l.cross_{norm,q,k,v,o}`. Sessions then need `setMemory` before their first
+   * forward (see `DecoderSession`). CPU backend only.
+   */
+  crossAttention?: { dim: number }
 }
 
 /** What a stage receives for positions `[position, position + n)`. */
@@ -102,4 +111,8 @@ export interface Stage {
 export interface Backend {
   readonly name: string
   createStage(init: StageInit): Promise<Stage>
+  /** Stages of an encoder component (towers, encoders); absent where the backend does not run models made of parts. */
+  createEncoderStage?: ComponentBackend['createEncoderStage']
+  /** Stages of an encoder–decoder model's decoder; absent where the backend does not run models made of parts. */
+  createDecoderStage?: ComponentBackend['createDecoderStage']
 }

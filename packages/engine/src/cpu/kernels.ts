@@ -91,27 +91,29 @@ export interface AttentionShape {
 }
 
 /**
- * Causal attention for n query positions start..start+n-1 over keys 0..start+t.
+ * Causal attention for n query positions start..start+n-1 over keys 0..start+t; with `keys`,
+ * every query row attends to all keys 0..keys-1 instead (bidirectional encoder attention and
+ * cross-attention; `start` is then unused).
  * q `(n, nHeads, headDim)`; kCache, vCache `(positions, nKvHeads, headDim)`;
- * out `(n, nHeads, headDim)`; scores is scratch of at least nHeads·(start+n) floats.
+ * out `(n, nHeads, headDim)`; scores is scratch of at least nHeads·(keys ?? start+n) floats.
  * Positions are the outer loop, four at a time, and all heads are done at each, so the
  * K and V caches are read front to back once per query row. Every sum runs in float64 in
  * a fixed order (a score over i; a head's softmax total and output over positions), the
  * same whatever n or the loop blocking.
  */
-export function attention (out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, shape: AttentionShape, scores: Float32Array): void {
+export function attention (out: Float32Array, q: Float32Array, kCache: Float32Array, vCache: Float32Array, n: number, start: number, shape: AttentionShape, scores: Float32Array, keys?: number): void {
   const { nHeads, nKvHeads, headDim } = shape
   const kvDim = nKvHeads * headDim
   const qDim = nHeads * headDim
   const group = nHeads / nKvHeads
   const scale = 1 / Math.sqrt(headDim)
-  const span = start + n // one row of scores per head
+  const span = keys ?? start + n // one row of scores per head
   const qh = new Float64Array(qDim)
   const acc = new Float64Array(qDim)
   const max = new Float64Array(nHeads)
   const sum = new Float64Array(nHeads)
   for (let t = 0; t < n; t++) {
-    const last = start + t
+    const last = keys === undefined ? start + t : keys - 1
     for (let i = 0; i < qDim; i++) qh[i] = q[t * qDim + i]
     max.fill(-Infinity)
     let p = 0

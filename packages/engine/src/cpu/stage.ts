@@ -1,11 +1,13 @@
 import type { ModelConfig } from '@shardmesh/model'
-import { roundActivations } from '../activations.ts'
-import { StageClosedError, StageInputError } from '../errors.ts'
+import { firstNonFinite, roundActivations } from '../activations.ts'
+import { NonFiniteActivationError, StageClosedError, StageConfigError, StageInputError } from '../errors.ts'
 import { checkInput, checkTruncate } from '../input.ts'
 import { sample } from '../sampling.ts'
 import { stageLabel, stageShape } from '../stage-shape.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, Stage, StageInit, StageInput, StageOutput, StageSession } from '../types.ts'
+import { crossAttention, crossMemory, crossWeights } from './cross-attention.ts'
+import type { CrossMemory, CrossWeights } from './cross-attention.ts'
 import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
 import { KvCache } from './kv-cache.ts'
 import { readRow } from './matrix.ts'
@@ -20,7 +22,7 @@ import type { AttentionWeights, FfnWeights, StageWeights } from './weights.ts'
 const YIELD_MS = 2
 
 /** Scratch buffers for a forward pass of up to `n` positions, shared by the stage's sessions. */
-class Scratch {
+export class Scratch {
   n = 0
   xb = new Float32Array(0) // (n, dim)
   xb2 = new Float32Array(0) // (n, dim)
@@ -32,7 +34,7 @@ class Scratch {
   h3 = new Float32Array(0) // (n, hidden)
   scores = new Float32Array(0) // (nHeads, contextLength)
 
-  ensure (config: ModelConfig, n: number): void {
+  ensure (config: Pick<ModelConfig, 'dim' | 'hiddenDim' | 'nHeads' | 'nKvHeads' | 'headDim' | 'contextLength'>, n: number): void {
     if (n <= this.n) return
     const qDim = config.nHeads * config.headDim
     this.n = n
@@ -60,11 +62,17 @@ export class CpuStage implements Stage {
   readonly weights: StageWeights
   readonly rope: RopeTable
   readonly scratch = new Scratch()
+  /** A decoder's cross-attention (`StageInit.crossAttention`): one per layer of `kvLayers`, run after its self-attention. */
+  readonly cross?: { memoryDim: number, weights: CrossWeights[] }
   /** The stage's own memory for weights and its matmul threads; freed with the stage. */
   private readonly arena: WasmArena
   /** The pass in progress: passes share the scratch, so they run one at a time. */
   private tail: Promise<unknown> = Promise.resolve()
   private closed = false
+
+  get isClosed (): boolean {
+    return this.closed
+  }
 
   constructor (init: StageInit, threads: number, quant?: CpuQuant) {
     const { config } = init
@@ -79,6 +87,11 @@ export class CpuStage implements Stage {
     this.arena = wasmArena({ threads })
     try {
       this.weights = stageWeights(config, init.tensors, this.units, this.embed, this.head, this.arena, quant)
+      if (init.crossAttention !== undefined) {
+        const memoryDim = init.crossAttention.dim
+        if (!Number.isSafeInteger(memoryDim) || memoryDim < 1) throw new StageConfigError(`crossAttention.dim must be a positive integer, got ${String(memoryDim)}`)
+        this.cross = { memoryDim, weights: crossWeights(config, memoryDim, init.tensors, this.kvLayers, this.arena, quant) }
+      }
     } catch (err) {
       this.arena.close()
       throw err
@@ -86,7 +99,7 @@ export class CpuStage implements Stage {
     this.rope = new RopeTable(config.headDim, config.ropeTheta)
   }
 
-  createSession (): StageSession {
+  createSession (): CpuStageSession {
     return new CpuStageSession(this)
   }
 
@@ -122,7 +135,7 @@ export class CpuStage implements Stage {
         const x = session.check(input)
         taken.add(session)
         const n = x.length / this.config.dim
-        steps.push({ index: i, session, options, x, n, row: rows, start: session.position })
+        steps.push({ index: i, session, options, x, n, row: rows, start: session.position, memory: session.memory })
         rows += n
       } catch (err) {
         results[i] = { status: 'rejected', reason: err }
@@ -177,6 +190,10 @@ export class CpuStage implements Stage {
       // every caller gave up: stop here (one that gave up alone is rejected after the pass)
       if (steps.every(s => s.options.signal?.aborted === true)) throw steps[0].options.signal!.reason
       if (wa !== undefined) this.attentionUnit(wa, layer - this.kvLayers[0], steps, x, rows)
+      if (wa !== undefined && this.cross !== undefined) {
+        const c = layer - this.kvLayers[0]
+        crossAttention(config, this.cross.weights[c], c, steps as Array<Step & { memory: CrossMemory }>, x, rows, scratch)
+      }
       if (wf !== undefined) this.ffnUnit(wf, x, rows)
     }
     return x
@@ -258,12 +275,16 @@ interface Step {
   n: number
   row: number
   start: number
+  /** The session's memory when the step was taken (decoder stages). */
+  memory?: CrossMemory
 }
 
 class CpuStageSession implements StageSession {
   readonly stage: CpuStage
   readonly cache: KvCache
   position = 0
+  /** Cross-attention keys and values of the memory (decoder stages), from `setMemory`. */
+  memory: CrossMemory | undefined
 
   constructor (stage: CpuStage) {
     this.stage = stage
@@ -277,8 +298,31 @@ class CpuStageSession implements StageSession {
     return result.value
   }
 
+  get memoryLength (): number | undefined {
+    return this.memory?.n
+  }
+
+  /** The encoder output `(n, memoryDim)` this session's cross-attention reads; its keys and values are computed here, once per layer. */
+  setMemory (memory: Float32Array, n: number): void {
+    const { stage } = this
+    const label = stageLabel(stage.units)
+    if (stage.cross === undefined) throw new StageInputError(`stage ${label} has no cross-attention, so it takes no memory`)
+    if (this.position !== 0) throw new StageInputError(`a memory is set before the first forward (position 0); the session is at ${this.position}`)
+    if (!Number.isSafeInteger(n) || n < 1) throw new StageInputError(`a memory needs a positive whole number of positions, got ${n}`)
+    if (!(memory instanceof Float32Array) || memory.length !== n * stage.cross.memoryDim) {
+      throw new StageInputError(`a memory of ${n} positions of dim ${stage.cross.memoryDim} has ${n * stage.cross.memoryDim} values, got ${memory?.length}`)
+    }
+    const bad = firstNonFinite(memory)
+    if (bad >= 0) throw new NonFiniteActivationError(`memory value ${bad} (position ${Math.floor(bad / stage.cross.memoryDim)}) is ${memory[bad]}`)
+    if (stage.isClosed) throw new StageClosedError(`stage ${label} is closed`)
+    this.memory = crossMemory(stage.cross.weights, memory, n)
+  }
+
   /** The input as hidden states `(n, dim)` owned by the caller, once it fits this session. */
   check (input: StageInput): Float32Array {
+    if (this.stage.cross !== undefined && this.memory === undefined) {
+      throw new StageInputError(`stage ${stageLabel(this.stage.units)} cross-attends to an encoder output: call setMemory before the first forward`)
+    }
     const checked = checkInput(this.stage, this.position, input)
     if ('hidden' in checked) return checked.hidden.slice()
     const { dim } = this.stage.config
@@ -293,5 +337,6 @@ class CpuStageSession implements StageSession {
 
   close (): void {
     this.position = 0
+    this.memory = undefined
   }
 }

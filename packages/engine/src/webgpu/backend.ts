@@ -1,3 +1,4 @@
+import { StageConfigError } from '../errors.ts'
 import type { Backend, Stage, StageInit } from '../types.ts'
 import { requestContext } from './context.ts'
 import type { GpuContext, GpuContextInit, GpuInfo } from './context.ts'
@@ -38,6 +39,7 @@ export function webgpuBackend (init: WebGpuBackendInit = {}): WebGpuBackend {
   return {
     name: 'webgpu',
     async createStage (stageInit: StageInit): Promise<Stage> {
+      if (stageInit.crossAttention !== undefined) throw new StageConfigError('the WebGPU backend has no cross-attention: decoder stages of encoder–decoder models run on the CPU backend')
       return await WebGpuStage.create(await context(), stageInit)
     },
     async info (): Promise<GpuInfo> {
