@@ -1,4 +1,6 @@
+import type { ComponentBackend } from '../components/types.ts'
 import type { Backend, Stage, StageInit } from '../types.ts'
+import { cpuComponentStages } from './components.ts'
 import type { CpuQuant } from './matrix.ts'
 import { CpuStage } from './stage.ts'
 
@@ -23,7 +25,7 @@ export interface CpuBackendInit {
 }
 
 /** The CPU backend: WebAssembly SIMD matmuls over weights kept in their stored dtype. */
-export function cpuBackend (init: CpuBackendInit = {}): Backend {
+export function cpuBackend (init: CpuBackendInit = {}): Backend & ComponentBackend {
   const threads = init.threads ?? 1
   if (!Number.isInteger(threads) || threads < 1) throw new RangeError(`threads must be a whole number >= 1, got ${threads}`)
   const quant = init.quant
@@ -32,6 +34,7 @@ export function cpuBackend (init: CpuBackendInit = {}): Backend {
     name: 'cpu',
     async createStage (stageInit: StageInit): Promise<Stage> {
       return new CpuStage(stageInit, threads, quant)
-    }
+    },
+    ...cpuComponentStages(threads, quant)
   }
 }
