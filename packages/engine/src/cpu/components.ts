@@ -24,6 +24,7 @@ export function cpuComponentStages (threads: number, quant?: CpuQuant): Componen
       const config = decoderModelConfig(model)
       const shape = stageShape({ config, layers: init.layers, units: init.units })
       checkStageTensors(model, 'decoder', shape, init.tensors)
+      // with crossAttention set, its sessions have setMemory and memoryLength
       return new CpuStage({
         config,
         layers: init.layers,
@@ -31,7 +32,7 @@ export function cpuComponentStages (threads: number, quant?: CpuQuant): Componen
         tensors: decoderTensorSource(init.tensors),
         activations: init.activations,
         crossAttention: { dim: model.encoder.dim }
-      }, threads, quant)
+      }, threads, quant) as unknown as DecoderStage
     }
   }
 }

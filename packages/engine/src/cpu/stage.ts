@@ -99,8 +99,8 @@ export class CpuStage implements Stage {
     this.rope = new RopeTable(config.headDim, config.ropeTheta)
   }
 
-  createSession (): CpuStageSession {
-    return new CpuStageSession(this)
+  createSession (): StageSession {
+    return this.cross !== undefined ? new CpuDecoderSession(this) : new CpuStageSession(this)
   }
 
   async close (): Promise<void> {
@@ -298,26 +298,6 @@ class CpuStageSession implements StageSession {
     return result.value
   }
 
-  get memoryLength (): number | undefined {
-    return this.memory?.n
-  }
-
-  /** The encoder output `(n, memoryDim)` this session's cross-attention reads; its keys and values are computed here, once per layer. */
-  setMemory (memory: Float32Array, n: number): void {
-    const { stage } = this
-    const label = stageLabel(stage.units)
-    if (stage.cross === undefined) throw new StageInputError(`stage ${label} has no cross-attention, so it takes no memory`)
-    if (this.position !== 0) throw new StageInputError(`a memory is set before the first forward (position 0); the session is at ${this.position}`)
-    if (!Number.isSafeInteger(n) || n < 1) throw new StageInputError(`a memory needs a positive whole number of positions, got ${n}`)
-    if (!(memory instanceof Float32Array) || memory.length !== n * stage.cross.memoryDim) {
-      throw new StageInputError(`a memory of ${n} positions of dim ${stage.cross.memoryDim} has ${n * stage.cross.memoryDim} values, got ${memory?.length}`)
-    }
-    const bad = firstNonFinite(memory)
-    if (bad >= 0) throw new NonFiniteActivationError(`memory value ${bad} (position ${Math.floor(bad / stage.cross.memoryDim)}) is ${memory[bad]}`)
-    if (stage.isClosed) throw new StageClosedError(`stage ${label} is closed`)
-    this.memory = crossMemory(stage.cross.weights, memory, n)
-  }
-
   /** The input as hidden states `(n, dim)` owned by the caller, once it fits this session. */
   check (input: StageInput): Float32Array {
     if (this.stage.cross !== undefined && this.memory === undefined) {
@@ -338,5 +318,28 @@ class CpuStageSession implements StageSession {
   close (): void {
     this.position = 0
     this.memory = undefined
+  }
+}
+
+/** A session of a decoder stage (`crossAttention`): only these have `setMemory`, so a caller can tell a stage that needs a memory by its sessions. */
+class CpuDecoderSession extends CpuStageSession {
+  get memoryLength (): number | undefined {
+    return this.memory?.n
+  }
+
+  /** The encoder output `(n, memoryDim)` this session's cross-attention reads; its keys and values are computed here, once per layer. */
+  setMemory (memory: Float32Array, n: number): void {
+    const { stage } = this
+    const label = stageLabel(stage.units)
+    const cross = stage.cross!
+    if (this.position !== 0) throw new StageInputError(`a memory is set before the first forward (position 0); the session is at ${this.position}`)
+    if (!Number.isSafeInteger(n) || n < 1) throw new StageInputError(`a memory needs a positive whole number of positions, got ${n}`)
+    if (!(memory instanceof Float32Array) || memory.length !== n * cross.memoryDim) {
+      throw new StageInputError(`a memory of ${n} positions of dim ${cross.memoryDim} has ${n * cross.memoryDim} values, got ${memory?.length}`)
+    }
+    const bad = firstNonFinite(memory)
+    if (bad >= 0) throw new NonFiniteActivationError(`memory value ${bad} (position ${Math.floor(bad / cross.memoryDim)}) is ${memory[bad]}`)
+    if (stage.isClosed) throw new StageClosedError(`stage ${label} is closed`)
+    this.memory = crossMemory(cross.weights, memory, n)
   }
 }
