@@ -104,6 +104,9 @@ describe('component model files', () => {
         expect(sizes[component].embedding).toBe(bytesOf('embedding'))
         expect(sizes[component].head).toBe(bytesOf('head'))
         expect(sizes[component].layers).toEqual(sizes[component].layers.map((_, l) => bytesOf(l)))
+        expect(sizes[component].units.length).toBe(2 * sizes[component].layers.length)
+        sizes[component].layers.forEach((bytes, l) => expect(sizes[component].units[2 * l] + sizes[component].units[2 * l + 1]).toBe(bytes))
+        expect(sizes[component].tiedHead).toBe(false)
       }
       const half = componentPartSizes(model.config, 'F16')
       expect(half[componentNames(model.config)[0]].embedding * 2).toBe(sizes[componentNames(model.config)[0]].embedding)
@@ -112,6 +115,7 @@ describe('component model files', () => {
     // a decoder layer: 3 norms, wq/wo/cross_q/cross_o (40×40), wk/wv (20×40), cross_k/cross_v (20×48, over the memory), w1/w2/w3
     expect(ed.decoder.layers[0]).toBe(4 * (3 * 40 + 4 * 40 * 40 + 2 * 20 * 40 + 2 * 20 * 48 + 3 * 112 * 40))
     expect(ed.encoder.head).toBe(4 * 48)
+    expect(ed.decoder.units.slice(0, 2)).toEqual([4 * (2 * 40 + 4 * 40 * 40 + 2 * 20 * 40 + 2 * 20 * 48), 4 * (40 + 3 * 112 * 40)])
   })
 
   it('the decoder as a Llama ModelConfig for the engine', () => {

@@ -9,6 +9,8 @@ export type ComponentPart = 'embedding' | 'head' | number
 
 /** Block tensors of every layer, as `<component>.layers.<l>.<name>`. */
 export const BLOCK_TENSORS = ['attn_norm', 'wq', 'wk', 'wv', 'wo', 'ffn_norm', 'w1', 'w2', 'w3'] as const
+const FFN_TENSORS = new Set(['ffn_norm', 'w1', 'w2', 'w3'])
+
 /** Cross-attention tensors of every decoder layer, between self-attention and the feed-forward. */
 export const CROSS_TENSORS = ['cross_norm', 'cross_q', 'cross_k', 'cross_v', 'cross_o'] as const
 
@@ -64,7 +66,15 @@ export interface ComponentPartSizes {
   embedding: number
   /** Per layer, in order. */
   layers: number[]
+  /**
+   * Per unit, two per layer: layer l's attention half (unit 2l: self-attention, and in a
+   * decoder its cross-attention) and its feed-forward half (unit 2l + 1). They add up to `layers`.
+   */
+  units: number[]
+  /** Projection or LM head and the final norm. */
   head: number
+  /** Always false: no component shares its embedding with its head (the pipeline's PartSizes field). */
+  tiedHead: false
 }
 
 /**
@@ -76,13 +86,17 @@ export function componentPartSizes (config: ComponentModelConfig, dtype: DType =
   const blocked = dtype === 'Q8_0' || dtype === 'Q4_0'
   const out: Record<string, ComponentPartSizes> = {}
   for (const component of componentNames(config)) {
-    const sizes: ComponentPartSizes = { embedding: 0, layers: new Array(componentConfig(config, component).nLayers).fill(0), head: 0 }
+    const nLayers = componentConfig(config, component).nLayers
+    const sizes: ComponentPartSizes = { embedding: 0, layers: new Array(nLayers).fill(0), units: new Array(2 * nLayers).fill(0), head: 0, tiedHead: false }
     for (const [name, { shape, part }] of componentTensorShapes(config, component)) {
       const keep = blocked && (shape.length === 1 || shape[shape.length - 1] % 32 !== 0)
       const bytes = tensorByteLength(keep ? 'F32' : dtype, shape, name)
       if (part === 'embedding') sizes.embedding += bytes
       else if (part === 'head') sizes.head += bytes
-      else sizes.layers[part] += bytes
+      else {
+        sizes.layers[part] += bytes
+        sizes.units[2 * part + (FFN_TENSORS.has(name.slice(name.lastIndexOf('.') + 1)) ? 1 : 0)] += bytes
+      }
     }
     out[component] = sizes
   }
