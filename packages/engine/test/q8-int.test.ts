@@ -13,11 +13,12 @@ import { f16ToF32, quantizeQ8_0 } from '@shardmesh/model'
 import type { Tensor } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import { cpuBackend } from '../src/index.ts'
-import { cpuMatrix } from '../src/cpu/matrix.ts'
+import { cpuMatrix, readRow } from '../src/cpu/matrix.ts'
 import { matmul } from '../src/cpu/matmul.ts'
 import { quantizeRows, quantizeScratchBytes } from '../src/cpu/q8-activations.ts'
-import { ACT_BLOCK_BYTES } from '../src/cpu/wasm/kernel-q8-int.ts'
+import { GROUP_BLOCKS, groupPosition, groupsOf, X_GROUP_BYTES } from '../src/cpu/wasm/kernel-q8-int.ts'
 import { wasmArena } from '../src/cpu/wasm/arena.ts'
+import type { WasmArena } from '../src/cpu/wasm/arena.ts'
 import { storiesDir } from '../../../test/fixtures.ts'
 
 /** Deterministic values in [-scale, scale). */
@@ -31,6 +32,13 @@ function values (n: number, seed: number, scale = 1): Float32Array {
 
 const f32Tensor = (rows: number, cols: number, data: Float32Array): Tensor => ({ name: 'w', dtype: 'F32', shape: [rows, cols], data: new Uint8Array(data.buffer) })
 
+/** Block b of row t of activations quantized at `at` for rows of `cols` values: its scale and its 32 values. */
+function activationBlock (arena: WasmArena, at: number, cols: number, t: number, b: number): { d: number, q: number[] } {
+  const group = at + (t * groupsOf(cols) + Math.floor(b / GROUP_BLOCKS)) * X_GROUP_BYTES
+  const k = b % GROUP_BLOCKS
+  return { d: arena.f32[(group + 256) / 4 + k], q: Array.from({ length: 32 }, (_, j) => arena.i16[group / 2 + groupPosition(k, j)]) }
+}
+
 describe('Q8_0 integer matmul kernel', () => {
   it('quantizes activations per block of 32 like ggml (d = amax/127, round half away from zero)', () => {
     const arena = wasmArena()
@@ -42,21 +50,20 @@ describe('Q8_0 integer matmul kernel', () => {
     const ref = quantizeQ8_0(x.subarray(0, 32)) // ggml's reference: same q, d stored as f16
     let amax = 0
     for (let j = 0; j < 32; j++) amax = Math.max(amax, Math.abs(x[j]))
-    const d = arena.f32[at / 4 + 16]
+    const { d, q } = activationBlock(arena, at, 64, 0, 0)
     expect(d).toBe(Math.fround(amax / 127))
     for (let j = 0; j < 32; j++) {
-      const q = arena.i16[at / 2 + j]
-      expect(Math.abs(q)).toBeLessThanOrEqual(127)
-      expect(Math.abs(q * d - x[j])).toBeLessThanOrEqual(d / 2 + 1e-7)
-      expect(q, `value ${j}`).toBe((ref[2 + j] << 24) >> 24)
+      expect(Math.abs(q[j])).toBeLessThanOrEqual(127)
+      expect(Math.abs(q[j] * d - x[j])).toBeLessThanOrEqual(d / 2 + 1e-7)
+      expect(q[j], `value ${j}`).toBe((ref[2 + j] << 24) >> 24)
     }
-    expect(arena.f32[at / 4 + ACT_BLOCK_BYTES / 4 + 16]).toBe(0)
-    for (let j = 0; j < 32; j++) expect(arena.i16[(at + ACT_BLOCK_BYTES) / 2 + j]).toBe(0)
+    // block 1 is zero; blocks 2 and 3 pad the group: zero too
+    for (const b of [1, 2, 3]) expect(activationBlock(arena, at, 64, 0, b)).toEqual({ d: 0, q: new Array(32).fill(0) })
   })
 
   it('quantizes in SIMD exactly as the scalar reference does: ties away from zero, zeros, tiny and huge blocks', () => {
     const arena = wasmArena()
-    const cols = 32 * 8; const n = 3
+    const cols = 32 * 7; const n = 3 // two groups a row, the second padded with one zero block
     const x = values(n * cols, 21, 5)
     for (let j = 0; j < 32; j++) x[j] = j === 0 ? -127 : j - 16.5 // block 0: d = 1, every other value an exact tie
     for (let j = 0; j < 32; j++) x[32 + j] = (j - 16) * 0.5 // block 1: d = 8/127
@@ -66,30 +73,34 @@ describe('Q8_0 integer matmul kernel', () => {
     x[200] = -0 // negative zero
     const at = arena.scratch(quantizeScratchBytes(n, cols))
     quantizeRows(arena, x, n, cols, at)
-    for (let b = 0; b < (n * cols) / 32; b++) {
-      let amax = 0
-      for (let j = 0; j < 32; j++) {
-        const a = Math.abs(x[b * 32 + j])
-        if (a > amax) amax = a
+    for (let t = 0; t < n; t++) {
+      for (let b = 0; b < cols / 32; b++) {
+        const src = t * cols + b * 32
+        let amax = 0
+        for (let j = 0; j < 32; j++) {
+          const a = Math.abs(x[src + j])
+          if (a > amax) amax = a
+        }
+        const d = Math.fround(amax / 127)
+        const id = d !== 0 ? Math.fround(1 / d) : 0
+        const got = activationBlock(arena, at, cols, t, b)
+        expect(got.d, `row ${t} block ${b} d`).toBe(d)
+        for (let j = 0; j < 32; j++) {
+          const v = Math.fround(x[src + j] * id)
+          const q = v < 0 ? -Math.round(-v) : Math.round(v)
+          expect(got.q[j], `row ${t} block ${b} value ${j} (v = ${v})`).toBe(q + 0) // + 0: -0 → 0
+        }
       }
-      const d = Math.fround(amax / 127)
-      const id = d !== 0 ? Math.fround(1 / d) : 0
-      const blk = at + b * ACT_BLOCK_BYTES
-      expect(arena.f32[blk / 4 + 16], `block ${b} d`).toBe(d)
-      for (let j = 0; j < 32; j++) {
-        const v = Math.fround(x[b * 32 + j] * id)
-        const q = v < 0 ? -Math.round(-v) : Math.round(v)
-        expect(arena.i16[blk / 2 + j], `block ${b} value ${j} (v = ${v})`).toBe(q + 0) // + 0: -0 → 0
-      }
+      expect(activationBlock(arena, at, cols, t, 7)).toEqual({ d: 0, q: new Array(32).fill(0) })
     }
   })
 
-  it('computes Σ_blocks d_w·d_x·Σ q_w·q_x for every row and position (odd row counts, several blocks)', () => {
+  it('computes Σ_blocks d_w·d_x·Σ q_w·q_x for every row and position (odd row counts, padded groups, several groups)', () => {
     const arena = wasmArena()
-    for (const [rows, cols, n] of [[1, 32, 1], [7, 96, 3], [33, 256, 5]]) {
+    for (const [rows, cols, n] of [[1, 32, 1], [7, 96, 3], [33, 256, 5], [5, 416, 2]]) {
       const w = values(rows * cols, rows + cols, 0.5)
       const m = cpuMatrix(f32Tensor(rows, cols, w), arena, 'q8_0')
-      expect(m.kernel).toBe('Q8_0_INT')
+      expect([m.layout, m.kernel]).toEqual(['Q8_0_X4', 'Q8_0_INT'])
       const x = values(n * cols, 11 * n, 2)
       const y = new Float32Array(n * rows)
       matmul(m, x, n, y)
@@ -103,13 +114,29 @@ describe('Q8_0 integer matmul kernel', () => {
           for (let b = 0; b < cols / 32; b++) {
             const o = (r * cols / 32 + b) * 34
             const dw = f16ToF32(wq[o] | (wq[o + 1] << 8))
-            const xb = at + ((t * cols) / 32 + b) * ACT_BLOCK_BYTES
+            const xb = activationBlock(arena, at, cols, t, b)
             let sum = 0
-            for (let j = 0; j < 32; j++) sum += ((wq[o + 2 + j] << 24) >> 24) * arena.i16[xb / 2 + j]
-            want += dw * arena.f32[xb / 4 + 16] * sum
+            for (let j = 0; j < 32; j++) sum += ((wq[o + 2 + j] << 24) >> 24) * xb.q[j]
+            want += dw * xb.d * sum
           }
           expect(Math.abs(y[t * rows + r] - want), `rows ${rows} cols ${cols} t ${t} r ${r}`).toBeLessThanOrEqual(1e-5 * Math.max(1, Math.abs(want)))
         }
+      }
+    }
+  })
+
+  it('reads rows back (embedding lookup) as the Q8_0 values they were packed from', () => {
+    const arena = wasmArena()
+    const rows = 3; const cols = 32 * 6
+    const w = values(rows * cols, 9, 0.7)
+    const m = cpuMatrix(f32Tensor(rows, cols, w), arena, 'q8_0')
+    const wq = quantizeQ8_0(w)
+    const out = new Float32Array(cols)
+    for (let r = 0; r < rows; r++) {
+      readRow(m, r, out)
+      for (let c = 0; c < cols; c++) {
+        const o = (r * cols + c - (c % 32)) / 32 * 34
+        expect(out[c], `row ${r} col ${c}`).toBe(f16ToF32(wq[o] | (wq[o + 1] << 8)) * ((wq[o + 2 + (c % 32)] << 24) >> 24))
       }
     }
   })

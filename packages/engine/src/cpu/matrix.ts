@@ -3,7 +3,8 @@ import type { DType, Tensor } from '@shardmesh/model'
 import { defaultArena } from './wasm/arena.ts'
 import type { WasmArena } from './wasm/arena.ts'
 import { rowBytes } from './wasm/kernels.ts'
-import type { KernelId, Layout } from './wasm/kernels.ts'
+import type { ExactLayout, KernelId, Layout } from './wasm/kernels.ts'
+import { packQ8X4, readQ8X4Row } from './q8-x4.ts'
 
 /**
  * A weight matrix `(rows, cols)` copied once into a WebAssembly memory, where the matmul
@@ -17,16 +18,16 @@ export interface CpuMatrix {
   dtype: DType
   rows: number
   cols: number
-  /** How the copy in `arena` is laid out. */
+  /** How the copy in `arena` is laid out (`Q8_0_X4` for the `Q8_0_INT` kernel). */
   layout: Layout
-  /** The kernel `matmul` runs: the layout's exact one, or `Q8_0_INT` (activations quantized to int8, see `CpuQuant`). */
+  /** The kernel `matmul` runs: the layout's exact one, or `Q8_0_INT` on `Q8_0_X4` (activations quantized to int8, see `CpuQuant`). */
   kernel: KernelId
   arena: WasmArena
   /** Byte offset of row 0 in the arena's memory. */
   offset: number
 }
 
-const LAYOUT: Partial<Record<DType, Layout>> = { F32: 'F32', BF16: 'F32', F16: 'F16', Q8_0: 'Q8_0', Q4_0: 'Q4_0' }
+const LAYOUT: Partial<Record<DType, ExactLayout>> = { F32: 'F32', BF16: 'F32', F16: 'F16', Q8_0: 'Q8_0', Q4_0: 'Q4_0' }
 
 /**
  * The opt-in approximate matmul path: `'q8_0'` holds F32, F16 and BF16 matrices as Q8_0
@@ -47,16 +48,19 @@ export function cpuMatrix (stored: Tensor, arena: WasmArena = defaultArena(), qu
   }
   if (stored.dtype === 'F16') checkHalves(stored)
   const t = quant === 'q8_0' && stored.dtype !== 'Q4_0' ? convertTensor(stored, 'Q8_0') : stored
-  const layout = LAYOUT[t.dtype]!
   const [rows, cols] = t.shape.length === 2 ? t.shape : [1, t.shape[0]]
+  const integer = quant === 'q8_0' && t.dtype === 'Q8_0'
+  const layout: Layout = integer ? 'Q8_0_X4' : LAYOUT[t.dtype]!
   const offset = arena.alloc(rows * rowBytes(layout, cols))
-  if (t.dtype === 'BF16') {
+  if (integer) {
+    packQ8X4(t.data, rows, cols, arena.bytes, offset)
+  } else if (t.dtype === 'BF16') {
     const out = new Uint32Array(arena.memory.buffer, offset, rows * cols)
     for (let i = 0; i < rows * cols; i++) out[i] = (t.data[2 * i] | (t.data[2 * i + 1] << 8)) << 16
   } else {
     arena.bytes.set(t.data, offset)
   }
-  const kernel = quant === 'q8_0' && layout === 'Q8_0' ? 'Q8_0_INT' : layout
+  const kernel = layout === 'Q8_0_X4' ? 'Q8_0_INT' : layout
   return { name: t.name, dtype: stored.dtype, rows, cols, layout, kernel, arena, offset }
 }
 
@@ -73,6 +77,9 @@ export function readRow (m: CpuMatrix, r: number, out: Float32Array, outOffset =
   const at = m.offset + r * rowBytes(m.layout, cols)
   const buffer = arena.memory.buffer
   switch (m.layout) {
+    case 'Q8_0_X4':
+      readQ8X4Row(arena.bytes, m.offset, r, cols, out, outOffset)
+      return
     case 'F32':
       out.set(new Float32Array(buffer, at, cols), outOffset)
       return

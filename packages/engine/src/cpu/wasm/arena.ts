@@ -95,11 +95,11 @@ export class WasmArena {
   }
 
   /**
-   * Quantize x `(n, cols)` f32 at byte offset `x` into the integer kernel's activation blocks
-   * at `out` (`kernel-q8-quantize.ts`), on the calling thread.
+   * Quantize x `(n, groups · 128)` f32 at byte offset `x` into the integer kernel's activation
+   * groups at `out` (`kernel-q8-quantize.ts`), on the calling thread.
    */
-  quantizeQ8 (x: number, n: number, cols: number, out: number): void {
-    this.quantizer(x, n, cols, out)
+  quantizeQ8 (x: number, n: number, groups: number, out: number): void {
+    this.quantizer(x, n, groups, out)
   }
 
   /** Stop the arena's worker threads; later matmuls run on the calling thread alone. */

@@ -1,5 +1,5 @@
 import { FunctionBuilder, moduleBytes } from './builder.ts'
-import { Q8_INT_EXPORT, q8IntMatmulFunction } from './kernel-q8-int.ts'
+import { groupsOf, Q8_INT_EXPORT, q8IntMatmulFunction, W_GROUP_BYTES } from './kernel-q8-int.ts'
 import { Q8_QUANTIZE_EXPORT, q8QuantizeFunction } from './kernel-q8-quantize.ts'
 
 /**
@@ -12,10 +12,13 @@ import { Q8_QUANTIZE_EXPORT, q8QuantizeFunction } from './kernel-q8-quantize.ts'
  * Each dot product sums in a fixed order that depends only on `cols`, never on n or the row
  * range, so batches, single positions and row splits give bit-identical results.
  */
-export type Layout = 'F32' | 'F16' | 'Q8_0' | 'Q4_0'
+export type ExactLayout = 'F32' | 'F16' | 'Q8_0' | 'Q4_0'
 
-/** A weight layout's exact kernel, or `Q8_0_INT`: Q8_0 weights times int8-quantized activations (`kernel-q8-int.ts`). */
-export type KernelId = Layout | 'Q8_0_INT'
+/** How a matrix is stored: an exact kernel's layout, or `Q8_0_X4`, Q8_0 repacked for `Q8_0_INT` (`kernel-q8-int.ts`). */
+export type Layout = ExactLayout | 'Q8_0_X4'
+
+/** An exact layout's kernel, or `Q8_0_INT`: `Q8_0_X4` weights times int8-quantized activations (`kernel-q8-int.ts`). */
+export type KernelId = ExactLayout | 'Q8_0_INT'
 
 export const KERNEL_EXPORTS: Record<KernelId, string> = { F32: 'matmul_f32', F16: 'matmul_f16', Q8_0: 'matmul_q8_0', Q4_0: 'matmul_q4_0', Q8_0_INT: Q8_INT_EXPORT }
 
@@ -28,6 +31,7 @@ export function rowBytes (layout: Layout, cols: number): number {
     case 'F16': return cols * 2
     case 'Q8_0': return (cols / 32) * 34
     case 'Q4_0': return (cols / 32) * 18
+    case 'Q8_0_X4': return groupsOf(cols) * W_GROUP_BYTES
   }
 }
 
@@ -184,7 +188,7 @@ const q4Dot = blockDot(18, (f, p) => {
 })
 
 /** Each layout's dot product and the code that pushes its row stride in bytes. */
-const DOTS: Record<Layout, [DotEmitter, (f: FunctionBuilder) => void]> = {
+const DOTS: Record<ExactLayout, [DotEmitter, (f: FunctionBuilder) => void]> = {
   F32: [denseDot(4), f => f.get(COLS).i32(2).op('i32.shl')],
   F16: [denseDot(2), f => f.get(COLS).i32(1).op('i32.shl')],
   Q8_0: [q8Dot, f => f.get(COLS).i32(5).op('i32.shr_u').i32(34).op('i32.mul')],
@@ -192,7 +196,7 @@ const DOTS: Record<Layout, [DotEmitter, (f: FunctionBuilder) => void]> = {
 }
 
 /** Rows outer (each row is read once), positions inner. */
-function matmulFunction (layout: Layout): FunctionBuilder {
+function matmulFunction (layout: ExactLayout): FunctionBuilder {
   const f = new FunctionBuilder(['i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32', 'i32'])
   const [dot, stride] = DOTS[layout]
   const r = f.local('i32'); const t = f.local('i32'); const row = f.local('i32'); const xp = f.local('i32'); const yp = f.local('i32')
@@ -221,7 +225,7 @@ function matmulFunction (layout: Layout): FunctionBuilder {
 /** The kernel module for a memory that is shared between threads or not; memories go up to 4 GiB. */
 export function kernelModuleBytes (shared: boolean): Uint8Array<ArrayBuffer> {
   const functions: Record<string, FunctionBuilder> = {}
-  for (const layout of Object.keys(DOTS) as Layout[]) functions[KERNEL_EXPORTS[layout]] = matmulFunction(layout)
+  for (const layout of Object.keys(DOTS) as ExactLayout[]) functions[KERNEL_EXPORTS[layout]] = matmulFunction(layout)
   functions[Q8_INT_EXPORT] = q8IntMatmulFunction()
   functions[Q8_QUANTIZE_EXPORT] = q8QuantizeFunction()
   return moduleBytes({ shared, initial: 1, maximum: 65536 }, functions)
