@@ -8,6 +8,8 @@ import { DIAL_TIMEOUT_MS } from './constants.ts'
 import { NotStartedError } from './errors.ts'
 import { newSessionId, sessionHex } from './session-id.ts'
 import type { PipelineNode } from './endpoint.ts'
+import { spanKey, spanOf, spanText } from './span.ts'
+import type { Span } from './span.ts'
 
 /** Passes through the parts of a model of several parts, their results, and encoder memories for decoder sessions. */
 export const COMPONENT_PROTOCOL = '/shardmesh/component/1.0.0'
@@ -46,8 +48,8 @@ export interface ComponentEndpointInit {
   node: PipelineNode
   /** The model this peer serves parts of (a pass naming another is refused). */
   model: string
-  /** Loads `layers` of part `component` (for `serve`). */
-  load?: (component: string, layers: [number, number]) => Promise<PartStage>
+  /** Loads `layers` (or units) of part `component` (for `serve`). */
+  load?: (component: string, span: Span) => Promise<PartStage>
   /** Private meshes: may `peerId` act as `role`? @default everyone */
   admitted?: (peerId: string, role: 'compute' | 'head') => boolean
   /** @default DEFAULT_MAX_FRAME_BYTES */
@@ -102,13 +104,14 @@ export class ComponentEndpoint {
   /** Refusals and failures by reason. */
   rejections (): Record<string, number> { return { ...this.counts } }
 
-  /** Load `layers` of `component` and serve them on passes that name this peer. */
-  async serve (component: string, layers: [number, number]): Promise<void> {
+  /** Load `layers` (with `units`, those units) of `component` and serve them on passes that name this peer. */
+  async serve (component: string, layers: [number, number], units?: [number, number]): Promise<void> {
     if (this.init.load === undefined) throw new NotStartedError('this component endpoint has no stage loader')
-    const key = `${component}:${layers.join('-')}`
+    const span = spanOf({ layers, units })
+    const key = `${component}:${spanKey(span)}`
     let stage = this.stages.get(key)
     if (stage === undefined) {
-      stage = this.init.load(component, layers)
+      stage = this.init.load(component, span)
       stage.catch(() => { if (this.stages.get(key) === stage) this.stages.delete(key) })
       this.stages.set(key, stage)
     }
@@ -137,8 +140,10 @@ export class ComponentEndpoint {
   /** Give decoder stage `hop` the encoder memory of session `session` (hex); resolves once it has it. */
   async sendMemory (hop: PeerRef, session: string, memory: Float32Array, n: number, options: { signal?: AbortSignal, timeoutMs?: number } = {}): Promise<void> {
     if (hop.peerId === this.peerId) { this.keepMemory(session, memory, n); return }
-    const reply = this.await(session, options)
-    await this.send(hop, { type: 'memory', id: session, n, data: memory }).catch(err => { this.settle(session, new ComponentPassError('UNREACHABLE', (err as Error).message, hop.peerId)) })
+    // one session's memory goes to several stages at once: each answer is awaited per peer
+    const key = `${session}@${hop.peerId}`
+    const reply = this.await(key, options)
+    await this.send(hop, { type: 'memory', id: session, n, data: memory }).catch(err => { this.settle(key, new ComponentPassError('UNREACHABLE', (err as Error).message, hop.peerId)) })
     const m = await reply
     if (m.type !== 'memory-ok') throw new ComponentPassError('BAD_REPLY', `expected memory-ok, got ${m.type}`)
   }
@@ -237,9 +242,11 @@ export class ComponentEndpoint {
         }
         return
       }
-      default:
-        // results and errors answer this peer's own passes and memories: only from a peer it asked
-        this.settle(m.id, m)
+      default: {
+        // results and errors answer this peer's own passes (by id) and memories (by id and peer)
+        const perPeer = `${m.id}@${from}`
+        this.settle(this.pending.has(perPeer) ? perPeer : m.id, m)
+      }
     }
   }
 
@@ -253,8 +260,8 @@ export class ComponentEndpoint {
     const { admitted } = this.init
     if (admitted !== undefined && (!admitted(m.head.peerId, 'head') || !admitted(from, m.hop === 0 ? 'head' : 'compute'))) { fail('NOT_ADMITTED', 'a pass from a peer without a ticket'); return }
     if (hop.peerId !== this.peerId || m.model !== this.init.model) { fail('WRONG_STAGE', `serves ${this.init.model}, not hop ${m.hop} (${hop.peerId}) of ${m.model}`); return }
-    const stage = this.stages.get(`${m.component}:${hop.layers.join('-')}`)
-    if (stage === undefined) { fail('NOT_SERVING', `serves no layers [${hop.layers.join(', ')}) of ${m.component}`); return }
+    const stage = this.stages.get(`${m.component}:${spanKey(hop)}`)
+    if (stage === undefined) { fail('NOT_SERVING', `serves no layers ${spanText(hop)} of ${m.component}`); return }
     let out: PartOutput
     try {
       const input: PartInput = m.input === 'tokens' ? { tokens: Array.from(m.data) } : m.input === 'pixels' ? { pixels: m.data } : { hidden: m.data, n: m.n }

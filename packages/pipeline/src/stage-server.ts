@@ -35,6 +35,8 @@ export interface StageServerInit {
    * without it (`NO_MEMORY`). @default none
    */
   memory?: (session: string) => { data: Float32Array, n: number } | undefined
+  /** An encoder–decoder's decoder: every stage cross-attends to an encoder memory of this width (StageInit.crossAttention). @default none */
+  crossAttention?: { dim: number }
   /** Private meshes: may `peerId` act as `role`? An `open` from an unadmitted upstream or for an unadmitted head is refused (`NOT_ADMITTED`). @default everyone */
   admitted?: (peerId: string, role: 'compute' | 'head') => boolean
 }
@@ -173,7 +175,7 @@ export class StageServer {
       const { tensors, backend, config } = this.init
       pending = (async () => {
         const source = typeof tensors === 'function' ? await tensors(layers, options) : tensors
-        return await backend.createStage({ config, layers, ...(units === undefined ? {} : { units }), tensors: source, activations: this.init.activations })
+        return await backend.createStage({ config, layers, ...(units === undefined ? {} : { units }), ...(this.init.crossAttention === undefined ? {} : { crossAttention: this.init.crossAttention }), tensors: source, activations: this.init.activations })
       })()
       this.loading.set(key, pending)
     }
