@@ -82,8 +82,9 @@ export async function startRecording (values: Values, init: { node: MeshNode, pi
     if (store === undefined) return undefined
     if (cached === undefined || Date.now() - cached.at >= PLANNER_HISTORY_MS) {
       const s = store
-      const { capabilityScores, decodeSamples, plannerHistory } = await import('@shardmesh/history')
-      cached = { at: Date.now(), value: decodeSamples(s).then(samples => plannerHistory(capabilityScores(samples))).catch(err => { log.warn(`history for the planner: ${(err as Error).message}`); return undefined }) }
+      const { historyRecommendations, plannerHistory } = await import('@shardmesh/history')
+      // speeds from the scores, and the peers the recommendations say to avoid
+      cached = { at: Date.now(), value: historyRecommendations(s).then(r => plannerHistory(r.scores, undefined, r.recommendations)).catch(err => { log.warn(`history for the planner: ${(err as Error).message}`); return undefined }) }
     }
     return await cached.value
   }

@@ -159,8 +159,11 @@ export function capabilityScores (samples: Sample[], recent = RECENT_SAMPLES): C
 }
 
 /** The planner's history input (`PlanInput.history`): peers with at least `minSamples` samples. */
-export function plannerHistory (scores: CapabilityScore[], minSamples = PLANNER_MIN_SAMPLES): Map<string, { speed: number, samples: number }> {
-  return new Map(scores.filter(s => s.samples >= minSamples && s.speed > 0).map(s => [s.peer, { speed: s.speed, samples: s.samples }]))
+export function plannerHistory (scores: CapabilityScore[], minSamples = PLANNER_MIN_SAMPLES, recommendations: Recommendation[] = []): Map<string, { speed: number, samples: number, avoid?: string }> {
+  const out = new Map<string, { speed: number, samples: number, avoid?: string }>(scores.filter(s => s.samples >= minSamples && s.speed > 0).map(s => [s.peer, { speed: s.speed, samples: s.samples }]))
+  // the peers to avoid go to the planner too (with too few samples their speed stays unused: speed 0)
+  for (const r of recommendations) if (r.kind === 'avoid') out.set(r.subject, { ...(out.get(r.subject) ?? { speed: 0, samples: 0 }), avoid: r.reason })
+  return out
 }
 
 /** A recovery as the analysis reads it. */

@@ -130,6 +130,17 @@ describe('planner with history', () => {
     expect(after.stages.find(s => s.primary === 'a')?.reason).toMatch(/history \(25 samples\)/)
   })
 
+  it('a peer flagged slower is recommended to avoid, and the planner then gives it no stage', () => {
+    const samples = mesh('a')
+    const scores = capabilityScores(samples)
+    const recs = recommend({ scores, anomalies: detectAnomalies(samples), recoveries: [] })
+    const history = plannerHistory(scores, undefined, recs)
+    expect(history.get('a')?.avoid).toMatch(/robust z/)
+    const p = plan({ config: model.config, sizes, members, strategy: 'balanced', history })
+    expect(layersOf(p, 'a')).toBe(0)
+    expect(p.stages.flatMap(s => [s.primary, ...s.standbys])).not.toContain('a')
+  })
+
   it('keeps the announced throughput when history is absent or has too few samples', () => {
     const few = new Map([['a', { speed: 10, samples: 4 }]])
     const base = plan({ config: model.config, sizes, members, strategy: 'balanced' })

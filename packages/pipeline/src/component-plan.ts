@@ -1,6 +1,6 @@
 import { PlanError } from './errors.ts'
 import { numericsOf } from './numerics.ts'
-import { fmtBytes, halfLayerSizes, HYBRID_UNIT_GAIN, partition, stageBytes, standbysFor, stageWork } from './planner.ts'
+import { avoided, fmtBytes, halfLayerSizes, HYBRID_UNIT_GAIN, partition, stageBytes, standbysFor, stageWork } from './planner.ts'
 import { spanOfUnits } from './span.ts'
 import { measuredProfile } from './strategies.ts'
 import type { PeerProfile } from './strategies.ts'
@@ -81,7 +81,7 @@ export function planComponents (input: ComponentPlanInput): Plan {
   const { components } = input
   if (components.length < 2) throw new PlanError(`the ${input.strategy} strategy over parts needs a model of several parts; ${input.model} has ${components.length}`)
   const members = [...input.members].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-  const usable = members.map(m => measuredProfile(m, input.history))
+  const usable = avoided(members.map(m => measuredProfile(m, input.history)), input.history).filter(p => p.excluded === undefined)
   if (usable.length < components.length) throw new PlanError(`${input.model} has ${components.length} parts (${components.map(c => c.name).join(', ')}), each on its own peers; only ${usable.length} member(s)`)
   const hybrid = input.strategy === 'hybrid'
   // a part takes at most one peer per layer, or with hybrid (its block shape known) one per half-block

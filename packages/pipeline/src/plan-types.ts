@@ -66,8 +66,10 @@ export interface PlanInput {
   /**
    * Decode speed (tokens/s) per peer from its recorded history (@shardmesh/history
    * `plannerHistory`): with at least HISTORY_MIN_SAMPLES samples it replaces the throughput
-   * the peer announced for `balanced`, `hardware_aware` and `browser_optimized`.
+   * the peer announced for `balanced`, `hardware_aware` and `browser_optimized`. A peer with
+   * `avoid` (the history's recommendation, with its reason) gets no stage and stands by for
+   * none while other members can take the stages.
    * @default none: announced throughput and priors only
    */
-  history?: Map<string, { speed: number, samples: number }>
+  history?: Map<string, { speed: number, samples: number, avoid?: string }>
 }

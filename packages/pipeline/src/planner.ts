@@ -121,6 +121,18 @@ function customRanges (input: PlanInput, byId: Map<string, PeerProfile>, units: 
   return ranges
 }
 
+/**
+ * Profiles with the peers history says to avoid excluded (their reason in `excluded`) — unless
+ * that would leave no usable member, when they are planned as before.
+ */
+export function avoided (all: PeerProfile[], history: PlanInput['history']): PeerProfile[] {
+  const out = all.map(p => {
+    const why = history?.get(p.peerId)?.avoid
+    return why === undefined || p.excluded !== undefined ? p : { ...p, excluded: `history recommends avoiding it: ${why}` }
+  })
+  return out.some(p => p.excluded === undefined) ? out : all
+}
+
 /** Hybrid chooses units over whole layers when they make the slowest stage at least this much faster. */
 export const HYBRID_UNIT_GAIN = 1.1
 
@@ -167,7 +179,7 @@ export function plan (input: PlanInput): Plan {
   const sizes = inUnits ? halfLayerSizes(layerSizes, config) : layerSizes
   const segments = sizes.layers.length
   const members = [...input.members].sort((a, b) => a.peerId < b.peerId ? -1 : a.peerId > b.peerId ? 1 : 0)
-  const all = profiles(strategy, members, config, sizes, input.history)
+  const all = avoided(profiles(strategy, members, config, sizes, input.history), input.history)
   const usable = all.filter(p => p.excluded === undefined)
   if (usable.length === 0) throw new PlanError(`no usable member for the ${strategy} strategy${all.length > 0 ? ': ' + all.map(p => `${p.peerId}: ${p.excluded}`).join('; ') : ''}`)
   const byId = new Map(usable.map(p => [p.peerId, p]))
@@ -226,12 +238,15 @@ export function plan (input: PlanInput): Plan {
 
 /**
  * Re-plan after members joined or left. Running sessions keep their route, and the plan
- * keeps its ranges and primaries while every primary is still a member and the strategy and
- * model are unchanged (only standbys are refreshed); otherwise a new plan is made. The
+ * keeps its ranges and primaries while every primary is still a member (and not one the
+ * history says to avoid) and the strategy and model are unchanged (only standbys are
+ * refreshed); otherwise a new plan is made. The
  * version changes only when something did.
  */
 export function replan (previous: Plan, input: PlanInput): Plan {
-  const live = new Set(input.members.map(m => m.peerId))
+  // a primary history says to avoid gives its range up as if it were lost (when anyone else is left)
+  const keep = input.members.filter(m => input.history?.get(m.peerId)?.avoid === undefined)
+  const live = new Set((keep.length > 0 ? keep : input.members).map(m => m.peerId))
   const same = previous.strategy === input.strategy && previous.model === input.config.name && previous.nLayers === input.config.nLayers
   if (!same) return plan({ ...input, previous })
   // a lost primary's range goes to its first live standby (the peer heads fail running sessions over to); the other stages stay
@@ -251,7 +266,7 @@ export function replan (previous: Plan, input: PlanInput): Plan {
   }
   const stages = previous.stages.map((s, i) => s.primary === primaries[i]
     ? { ...s, standbys: fresh.stages[i].standbys }
-    : { ...s, primary: primaries[i], standbys: fresh.stages[i].standbys, reason: `${s.reason}; took over from ${s.primary}, which was lost` })
+    : { ...s, primary: primaries[i], standbys: fresh.stages[i].standbys, reason: `${s.reason}; took over from ${s.primary}, ${input.history?.get(s.primary)?.avoid === undefined ? 'which was lost' : `which history says to avoid (${input.history.get(s.primary)!.avoid!})`}` })
   const changed = stages.some((s, i) => s.primary !== previous.stages[i].primary || s.standbys.join() !== previous.stages[i].standbys.join())
   return changed ? { ...previous, version: previous.version + 1, stages } : previous
 }

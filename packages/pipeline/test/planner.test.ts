@@ -138,6 +138,22 @@ describe('planner', () => {
     for (let n = 1; n <= 8; n++) covers(plan({ config, sizes, members: Array.from({ length: n }, (_, i) => member(`p${i}`)), strategy }))
   })
 
+  it('gives a peer history says to avoid no stage (unless nobody else is left), and moves a standing plan off it', () => {
+    const ms = ['a', 'b', 'c'].map(id => member(id))
+    const history = new Map([['b', { speed: 0, samples: 0, avoid: 'recent throughput 40 vs history median 100 (robust z -6.0)' }]])
+    const p = plan({ config, sizes, members: ms, strategy: 'balanced', history })
+    expect(p.stages.map(s => s.primary)).not.toContain('b')
+    expect(p.stages.flatMap(s => s.standbys)).not.toContain('b')
+    expect(plan({ config, sizes, members: [member('b')], strategy: 'balanced', history }).stages[0].primary).toBe('b')
+    const before = plan({ config, sizes, members: ms, strategy: 'layer', maxStages: 2 })
+    const onB = before.stages.findIndex(s => s.primary === 'b')
+    expect(onB).toBeGreaterThanOrEqual(0)
+    const after = replan(before, { config, sizes, members: ms, strategy: 'layer', maxStages: 2, history })
+    expect(after.version).toBe(before.version + 1)
+    expect(after.stages.map(s => s.primary)).not.toContain('b')
+    expect(after.stages[onB].reason).toMatch(/which history says to avoid \(recent throughput/)
+  })
+
   describe('attention_feedforward', () => {
     const unitsOf = (st: { range: [number, number], units?: [number, number] }): [number, number] => st.units ?? [2 * st.range[0], 2 * st.range[1]]
     function chain (p: ReturnType<typeof plan>): Array<[number, number]> {
