@@ -186,7 +186,7 @@ describe('quant q8_0 on stories260K', () => {
    * logits are compared with the exact path's. Stated tolerance: the top-1 token agrees at
    * ≥ 97% of positions, and where it differs the exact path's top-2 margin was small (the two
    * candidates were within 1.0 logit); the largest logit error stays below 0.5 (logits span
-   * about ±15 on this model; measured 0.43). Measured: see the README's numerics note.
+   * about ±15 on this model; measured 0.46). Measured: see the README's numerics note.
    */
   it('agrees with the exact f32 path on the golden sequences', async () => {
     const dir = storiesDir()
