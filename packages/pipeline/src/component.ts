@@ -104,6 +104,9 @@ export class ComponentEndpoint {
   /** Refusals and failures by reason. */
   rejections (): Record<string, number> { return { ...this.counts } }
 
+  /** Messages and their bytes this peer sent to others (passes, results, memories, answers). */
+  readonly sent = { messages: 0, bytes: 0 }
+
   /** Load `layers` (with `units`, those units) of `component` and serve them on passes that name this peer. */
   async serve (component: string, layers: [number, number], units?: [number, number]): Promise<void> {
     if (this.init.load === undefined) throw new NotStartedError('this component endpoint has no stage loader')
@@ -209,7 +212,10 @@ export class ComponentEndpoint {
     const target = to.addrs.length > 0 ? to.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${to.peerId}`)) : peerIdFromString(to.peerId)
     const stream = await this.init.node.dialProtocol(target, COMPONENT_PROTOCOL, { signal })
     try {
-      await lpStream(stream, { maxDataLength: this.init.maxBytes ?? DEFAULT_MAX_FRAME_BYTES }).write(encodeComponent(msg), { signal })
+      const bytes = encodeComponent(msg)
+      await lpStream(stream, { maxDataLength: this.init.maxBytes ?? DEFAULT_MAX_FRAME_BYTES }).write(bytes, { signal })
+      this.sent.messages++
+      this.sent.bytes += bytes.byteLength
       await stream.close({ signal })
     } catch (err) {
       stream.abort(err as Error)
