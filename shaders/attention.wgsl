@@ -1,7 +1,10 @@
-// Causal attention over the KV cache, decode (n = 1) and prefill (n > 1), with grouped-query
-// heads: query head h reads kv head h / (n_heads / n_kv_heads).
+// Attention with grouped-query heads: query head h reads kv head h / (n_heads / n_kv_heads).
+// Causal over the KV cache, decode (n = 1) and prefill (n > 1), when keys = 0:
 //   q (n, n_heads, head_dim) for positions start..start+n-1; k, v (positions, kv_dim);
 //   out (n, n_heads, head_dim). Position start+t attends to keys 0..start+t.
+// Unmasked when keys > 0 (an encoder's bidirectional self-attention, a decoder's
+// cross-attention over the encoder output): every query row attends to keys 0..keys-1 and
+// start is unused. Only the last key a row sees differs; the loop is the same.
 // One workgroup per (head, position). Keys go in blocks of WG: invocation i scores key
 // b+i against the query (held in workgroup memory); then each invocation owns head
 // dimensions d ≡ lid (mod WG) and folds the block into its running output with an online
@@ -15,6 +18,7 @@ struct Params {
   head_dim: u32,
   kv_dim: u32,  // n_kv_heads · head_dim
   scale: f32,   // 1 / sqrt(head_dim)
+  keys: u32,    // 0: causal; else every row attends to keys 0..keys-1
 }
 
 @group(0) @binding(0) var<uniform> p: Params;
@@ -39,7 +43,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: v
   let kvo = (h / p.group) * p.head_dim;
   for (var d = lid; d < p.head_dim; d += WG) { qs[d] = q[qo + d]; }
   workgroupBarrier();
-  let last = p.start + t; // the last key this position sees
+  let last = select(p.start + t, p.keys - 1u, p.keys > 0u); // the last key this row sees
   var m = LOWEST;
   var l = 0.0;
   var acc: array<f32, DPT>;

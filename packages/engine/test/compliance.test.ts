@@ -6,13 +6,16 @@
 // - rmsnorm: |Δ| <= 1e-6 · max|out| of the row;
 // - rope: |Δ| <= 1e-6 · (1 + |out|) (same cos/sin table; products rounded in f32);
 // - swiglu: |Δ| <= 1e-6 · (1 + |out|) (exp within a few ULP);
-// - attention (decode and prefill, causal, GQA): |Δ| <= 1e-5 · max|v| (an online softmax in
-//   f32 against a two-pass one in float64);
+// - attention (decode and prefill, causal, GQA; and unmasked over `keys` keys, as encoders
+//   and cross-attention run it): |Δ| <= 1e-5 · max|v| (an online softmax in f32 against a
+//   two-pass one in float64);
+// - mean over rows (an image tower's pooling): |Δ| <= 1e-6 · max|x| of the column (f32 sum in
+//   row order against a float64 one);
 // - softmax: |Δ| <= 1e-6 · max(p) of the row; CPU twin below (float64);
 // - top-k and argmax: identical indices to the CPU sampler's order (larger value first,
 //   lower index first on ties), ties made on purpose.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from '../src/cpu/kernels.ts'
+import { addInPlace, attention, meanRows, rmsnorm, rope, RopeTable, swiglu } from '../src/cpu/kernels.ts'
 import { argmax } from '../src/sampling.ts'
 import { WebGpuOps } from '../src/webgpu/ops.ts'
 
@@ -123,6 +126,39 @@ describe('webgpu kernels vs their cpu twins', () => {
       attention(want, q, k, v, n, start, shape, new Float32Array(shape.nHeads * (start + n)))
       const got = await ops.attention(q, k, v, n, start, shape)
       expect(firstDifference(got, want, () => 1e-5 * maxAbs(v)), `${nHeads}/${nKvHeads} heads of ${headDim}, n ${n} from ${start}`).toBeUndefined()
+    }
+  })
+
+  it('attention without a mask: every query row over keys [0, keys), grouped-query heads', async () => {
+    const r = rng(8)
+    // encoder passes (keys = n) and cross-attention (keys = the memory's length, any n);
+    // key counts below, at and above the attention workgroup size, not multiples of it
+    const cases = [{ n: 1, keys: 1 }, { n: 5, keys: 5 }, { n: 16, keys: 16 }, { n: 1, keys: 13 }, { n: 3, keys: 70 }, { n: 37, keys: 37 }]
+    for (const { n, keys } of cases) {
+      const nKvHeads = r.int(1, 3)
+      const nHeads = nKvHeads * r.int(1, 4)
+      const headDim = r.int(1, 40)
+      const kvDim = nKvHeads * headDim
+      const q = r.normal(n * nHeads * headDim)
+      const k = r.normal(keys * kvDim)
+      const v = r.normal(keys * kvDim)
+      const shape = { nHeads, nKvHeads, headDim }
+      const want = new Float32Array(n * nHeads * headDim)
+      attention(want, q, k, v, n, 0, shape, new Float32Array(shape.nHeads * keys), keys)
+      const got = await ops.attention(q, k, v, n, 0, shape, keys)
+      expect(firstDifference(got, want, () => 1e-5 * maxAbs(v)), `${nHeads}/${nKvHeads} heads of ${headDim}, n ${n} over ${keys} keys`).toBeUndefined()
+    }
+  })
+
+  it('mean over rows', async () => {
+    const r = rng(9)
+    for (const [n, dim] of [[1, 1], [16, 40], [49, 300], [256, 67]]) {
+      const x = r.normal(n * dim, 2)
+      const want = new Float32Array(dim)
+      meanRows(want, x, n, dim)
+      const got = await ops.mean(x, n, dim)
+      const colMax = Array.from({ length: dim }, (_, j) => { let m = 0; for (let t = 0; t < n; t++) m = Math.max(m, Math.abs(x[t * dim + j])); return m })
+      expect(firstDifference(got, want, j => 1e-6 * colMax[j]), `${n} rows of ${dim}`).toBeUndefined()
     }
   })
 

@@ -54,7 +54,7 @@ describe('shaders/', () => {
     }
     variants.push(['embedding.wgsl', { WDTYPE }])
   }
-  for (const f of ['rmsnorm.wgsl', 'rope.wgsl', 'swiglu.wgsl', 'add.wgsl', 'softmax.wgsl', 'topk.wgsl']) variants.push([f, {}])
+  for (const f of ['rmsnorm.wgsl', 'rope.wgsl', 'swiglu.wgsl', 'add.wgsl', 'mean.wgsl', 'softmax.wgsl', 'topk.wgsl']) variants.push([f, {}])
   variants.push(['attention.wgsl', { HEAD_DIM: 128, DPT: 2 }])
 
   it('every kernel variant compiles without errors or warnings', async () => {

@@ -9,7 +9,7 @@ import { StageClosedError, StageConfigError } from '../errors.ts'
 import { layerParts, stageLabel, stageShape } from '../stage-shape.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType } from '../types.ts'
-import { addInPlace, attention, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
+import { addInPlace, attention, meanRows, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
 import { cpuMatrix, readRow, vectorF32 } from './matrix.ts'
 import type { CpuMatrix, CpuQuant } from './matrix.ts'
 import { matmul } from './matmul.ts'
@@ -201,9 +201,7 @@ export class CpuEncoderStage implements EncoderStage {
     } else {
       const normed = this.scratch.xb
       rmsnorm(normed, x, norm, n, dim, normEps)
-      const sum = new Float64Array(dim)
-      for (let t = 0; t < n; t++) for (let j = 0; j < dim; j++) sum[j] += normed[t * dim + j]
-      for (let j = 0; j < dim; j++) pooled[j] = sum[j] / n
+      meanRows(pooled, normed, n, dim)
     }
     const proj = this.weights.proj!
     const embedding = new Float32Array(proj.rows) // (embedDim)

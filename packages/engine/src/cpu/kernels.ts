@@ -24,6 +24,13 @@ export function swiglu (gate: Float32Array, up: Float32Array, len: number): void
   }
 }
 
+/** out `(dim)` = the mean of x's n rows `(n, dim)`, summed in float64 in row order and rounded once. */
+export function meanRows (out: Float32Array, x: Float32Array, n: number, dim: number): void {
+  const sum = new Float64Array(dim)
+  for (let t = 0; t < n; t++) for (let j = 0; j < dim; j++) sum[j] += x[t * dim + j]
+  for (let j = 0; j < dim; j++) out[j] = sum[j] / n
+}
+
 /** Cosine and sine tables `(positions, headDim/2)` for RoPE, grown on demand. */
 export class RopeTable {
   private readonly half: number

@@ -8,6 +8,7 @@ import { addKernel, swigluKernel } from './kernels/elementwise.ts'
 import { embeddingKernel } from './kernels/embedding.ts'
 import type { Encode } from './kernels/encode.ts'
 import { matmulKernel } from './kernels/matmul.ts'
+import { meanKernel } from './kernels/mean.ts'
 import { rmsnormKernel } from './kernels/rmsnorm.ts'
 import { ropeKernel } from './kernels/rope.ts'
 import type { RopeShape } from './kernels/rope.ts'
@@ -146,13 +147,17 @@ export class WebGpuOps {
     return this.prepare([q, k, table], 0, { n, start }, (pool, [qb, kb, tb]) => ropeKernel(this.ctx, pool, qb, kb, tb, shape))
   }
 
-  prepareAttention (q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, shape: AttentionShape): PreparedOp {
-    return this.prepare([q, k, v, q.byteLength], 3, { n, start }, (pool, [qb, kb, vb, ob]) => attentionKernel(this.ctx, pool, qb, kb, vb, ob, shape))
+  prepareAttention (q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, shape: AttentionShape, keys = 0): PreparedOp {
+    const init = keys > 0 ? { key: 'op', keys: () => keys } : undefined
+    return this.prepare([q, k, v, q.byteLength], 3, { n, start }, (pool, [qb, kb, vb, ob]) => attentionKernel(this.ctx, pool, qb, kb, vb, ob, shape, init))
   }
 
-  /** out `(n, nHeads, headDim)` of causal attention at positions `[start, start + n)`. */
-  async attention (q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, shape: AttentionShape): Promise<Float32Array> {
-    return new Float32Array(await this.once(this.prepareAttention(q, k, v, n, start, shape)))
+  /**
+   * out `(n, nHeads, headDim)` of causal attention at positions `[start, start + n)`, or with
+   * `keys` > 0 of every row over keys `[0, keys)` unmasked (`start` unused).
+   */
+  async attention (q: Float32Array, k: Float32Array, v: Float32Array, n: number, start: number, shape: AttentionShape, keys = 0): Promise<Float32Array> {
+    return new Float32Array(await this.once(this.prepareAttention(q, k, v, n, start, shape, keys)))
   }
 
   prepareSwiglu (gate: Float32Array, up: Float32Array): PreparedOp {
@@ -169,6 +174,15 @@ export class WebGpuOps {
 
   async add (x: Float32Array, y: Float32Array): Promise<Float32Array> {
     return new Float32Array(await this.once(this.prepareAdd(x, y)))
+  }
+
+  prepareMean (x: Float32Array, n: number, dim: number): PreparedOp {
+    return this.prepare([x, dim * 4], 1, { n }, (pool, [xb, ob]) => meanKernel(this.ctx, pool, xb, ob, dim))
+  }
+
+  /** The mean `(dim)` of x's n rows `(n, dim)`. */
+  async mean (x: Float32Array, n: number, dim: number): Promise<Float32Array> {
+    return new Float32Array(await this.once(this.prepareMean(x, n, dim)))
   }
 
   prepareEmbedding (table: GpuMatrix, tokens: ArrayLike<number>): PreparedOp {

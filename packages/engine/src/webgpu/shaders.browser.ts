@@ -11,6 +11,7 @@ import dequantQ40 from '../../../../shaders/dequant_q4_0.wgsl'
 import dequantQ80 from '../../../../shaders/dequant_q8_0.wgsl'
 import embedding from '../../../../shaders/embedding.wgsl'
 import matmul from '../../../../shaders/matmul.wgsl'
+import mean from '../../../../shaders/mean.wgsl'
 import rmsnorm from '../../../../shaders/rmsnorm.wgsl'
 import rope from '../../../../shaders/rope.wgsl'
 import softmax from '../../../../shaders/softmax.wgsl'
@@ -27,6 +28,7 @@ const sources: Record<string, string> = {
   'dequant_q8_0.wgsl': dequantQ80,
   'embedding.wgsl': embedding,
   'matmul.wgsl': matmul,
+  'mean.wgsl': mean,
   'rmsnorm.wgsl': rmsnorm,
   'rope.wgsl': rope,
   'softmax.wgsl': softmax,
