@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import OpenAI from 'openai'
 import { afterEach, describe, expect, it } from 'vitest'
 import { storiesDir } from '../../test/fixtures.ts'
-import { childrenOf, waitFor } from './helpers.ts'
+import { childrenOf, streamedText, waitFor } from './helpers.ts'
 import { cli } from './run-cli.ts'
 
 const icd = process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json'
@@ -95,15 +95,7 @@ describe('start --strategy attention_feedforward', () => {
 
     const client = new OpenAI({ baseURL: `${http}/v1`, apiKey: 'unused', maxRetries: 0, timeout: 120_000 })
     const body = { model: 'llama', prompt: 'Once upon a time', max_tokens: 120, temperature: 0.8, top_p: 0.9, seed: 11, stream: true as const }
-    const read = async (onChunk: (n: number) => void = () => {}): Promise<string> => {
-      let text = ''
-      let n = 0
-      for await (const c of await client.completions.create(body)) {
-        text += c.choices[0]?.text ?? ''
-        onChunk(++n)
-      }
-      return text
-    }
+    const read = async (onChunk?: (n: number) => void): Promise<string> => await streamedText(await client.completions.create(body), onChunk)
     const want = await read()
     expect(want.length).toBeGreaterThan(40)
     // kill the primary of a stage that starts or ends inside a block, if the plan has one (else the middle stage)

@@ -32,3 +32,14 @@ export function samples (text: string): Map<string, number> {
   }
   return out
 }
+
+/** The text of a streamed completion (`openai` client), calling `onChunk` with the count of chunks read so far. */
+export async function streamedText (stream: AsyncIterable<{ choices: Array<{ text?: string }> }>, onChunk: (n: number) => void = () => {}): Promise<string> {
+  let text = ''
+  let n = 0
+  for await (const c of stream) {
+    text += c.choices[0]?.text ?? ''
+    onChunk(++n)
+  }
+  return text
+}

@@ -13,17 +13,11 @@ import type { Backend, ForwardOptions, Stage, StageInput, StageOutput, StageSess
 import { createMeshPeer } from '@shardmesh/mesh'
 import type { Capabilities, MeshNode } from '@shardmesh/mesh'
 import { Distrust, ThroughputAudit, distrusted, measureThroughput } from '@shardmesh/pipeline'
+import { waitFor as waitUntil } from './wait.ts'
+
+const waitFor = async <T>(what: string, fn: () => T | undefined | false): Promise<T> => await waitUntil(what, fn, 60_000, 100)
 
 const meshId = `audit-${process.pid}`
-const waitFor = async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 60_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 100))
-  }
-}
 
 describe('announced throughput is audited', () => {
   const stops: Array<() => Promise<void>> = []

@@ -6,10 +6,7 @@
  * stage: a tower or encoder pass moves to a standby, a decoder session is recovered on one
  * after it got the encoder memory.
  */
-import { spawn } from 'node:child_process'
 import type { ChildProcess } from 'node:child_process'
-import { createInterface } from 'node:readline'
-import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { cpuBackend, encoderDecoderGenerate, fuseTowers } from '@shardmesh/engine'
 import type { EncoderComponent } from '@shardmesh/engine'
@@ -18,8 +15,8 @@ import type { ComponentModel, EncoderDecoderConfig, TwoTowerConfig } from '@shar
 import { ComponentEndpoint, Endpoint, SessionDriver, encodePart, generateEncoderDecoder, planComponents } from '@shardmesh/pipeline'
 import type { Plan, PlanStage, Repair } from '@shardmesh/pipeline'
 import type { RouteHop } from '@shardmesh/protocol'
-import { repoRoot } from '../fixtures.ts'
 import { startNode } from './local.ts'
+import { spawnReady, stopChild } from './processes.ts'
 
 const towers = syntheticTwoTower()
 const encdec = syntheticEncoderDecoder()
@@ -37,25 +34,12 @@ describe('models of several parts over separate processes', () => {
 
   /** One process per stage of `stages` (each on its own part and span). */
   async function spawnStages (kind: 'two_tower' | 'encoder_decoder', stages: Array<Pick<PlanStage, 'component' | 'range' | 'units'>>): Promise<Proc[]> {
-    const procs = await Promise.all(stages.map(async s => {
-      const args = [join(repoRoot, 'test/pipeline/component-peer.ts'), kind, s.component!, String(s.range[0]), String(s.range[1]), ...(s.units === undefined ? [] : [s.units.join(',')])]
-      const child = spawn(process.execPath, args, { cwd: repoRoot, stdio: ['pipe', 'pipe', 'inherit'] })
-      cleanup.push(async () => {
-        if (child.exitCode !== null || child.signalCode !== null) return
-        const exited = new Promise(resolve => child.once('exit', resolve))
-        child.stdin?.end()
-        const t = setTimeout(() => child.kill('SIGKILL'), 5000)
-        await exited
-        clearTimeout(t)
-      })
-      const line = await new Promise<string>((resolve, reject) => {
-        const rl = createInterface({ input: child.stdout! })
-        rl.once('line', l => { rl.close(); resolve(l) })
-        child.once('exit', code => { reject(new Error(`component peer ${s.component} [${s.range.join(', ')}) exited with ${code}`)) })
-      })
-      return { hop: JSON.parse(line) as Proc['hop'], child }
+    const children: ChildProcess[] = []
+    cleanup.push(async () => { await Promise.all(children.map(stopChild)) })
+    return await Promise.all(stages.map(async s => {
+      const { info, child } = await spawnReady<Proc['hop']>('test/pipeline/component-peer.ts', [kind, s.component!, String(s.range[0]), String(s.range[1]), ...(s.units === undefined ? [] : [s.units.join(',')])], children)
+      return { hop: info, child }
     }))
-    return procs
   }
 
   async function head (model: ComponentModel): Promise<{ components: ComponentEndpoint, node: Awaited<ReturnType<typeof startNode>> }> {

@@ -14,17 +14,9 @@ import { loadModel } from '@shardmesh/model/node'
 import { Distrust, Endpoint, StageServer, distrusted, verifyReports } from '@shardmesh/pipeline'
 import { encodeControl } from '@shardmesh/protocol'
 import { storiesDir } from '../fixtures.ts'
+import { waitFor } from './wait.ts'
 
 const meshId = `distrust-verify-${process.pid}`
-const waitFor = async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 describe('the coordinator verifies distrust reports', () => {
   const stops: Array<() => Promise<void>> = []

@@ -15,18 +15,10 @@ import { loadModel } from '@shardmesh/model/node'
 import { CoordinatorLoop, DEFAULT_FAULT_TOLERANCE, Distrust, Endpoint, Head, RecoveryLog, currentPlan, distrusted } from '@shardmesh/pipeline'
 import { encodeControl } from '@shardmesh/protocol'
 import { storiesDir } from '../fixtures.ts'
+import { waitFor } from './wait.ts'
 
 /** Four honest members agree on the first coordinator (none elects itself before the others joined). */
 const meshId = `distrust-${process.pid}`
-const waitFor = async <T>(what: string, fn: () => T | undefined | false, timeoutMs = 30_000): Promise<T> => {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const v = fn()
-    if (v !== undefined && v !== false) return v
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 50))
-  }
-}
 
 describe('a peer that claims layers it does not serve', () => {
   const stops: Array<() => Promise<void>> = []

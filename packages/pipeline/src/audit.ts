@@ -1,6 +1,4 @@
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { distrusted } from './distrust.ts'
 import { numericsOf } from './numerics.ts'
 import { BENCH_DECODE, BENCH_MODEL, BENCH_PROMPT, benchModel, benchRun, benchStage } from './throughput.ts'
@@ -8,6 +6,7 @@ import type { Distrust } from './distrust.ts'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Backend, Stage } from '@shardmesh/engine'
 import type { Mesh } from '@shardmesh/mesh'
+import { dialTarget } from './dial.ts'
 
 /** The coordinator's throughput audit: a peer runs the join benchmark while the coordinator times it. */
 export const AUDIT_PROTOCOL = '/shardmesh/pipeline/audit/1.0.0'
@@ -215,7 +214,7 @@ export class ThroughputAudit {
     const { mesh, node } = this.init
     const signal = AbortSignal.timeout(READ_TIMEOUT_MS * 3)
     const addrs = mesh.member(peer)?.addrs ?? []
-    const target = addrs.length > 0 ? addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${peer}`)) : peerIdFromString(peer)
+    const target = dialTarget(peer, addrs)
     const stream = await node.dialProtocol(target, AUDIT_PROTOCOL, { signal })
     const lp = lpStream(stream, { maxDataLength: MAX_MESSAGE_BYTES })
     const send = async (m: AuditMessage): Promise<void> => { await lp.write(new TextEncoder().encode(JSON.stringify(m)), { signal }) }

@@ -1,6 +1,4 @@
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MAX_FRAME_BYTES, InvalidComponentMessageError, decodeComponent, encodeComponent } from '@shardmesh/protocol'
 import type { Connection, Stream } from '@libp2p/interface'
 import type { ComponentMessage, PeerRef, RouteHop } from '@shardmesh/protocol'
@@ -10,6 +8,7 @@ import { newSessionId, sessionHex } from './session-id.ts'
 import type { PipelineNode } from './endpoint.ts'
 import { spanKey, spanOf, spanText } from './span.ts'
 import type { Span } from './span.ts'
+import { dialTarget } from './dial.ts'
 
 /** Passes through the parts of a model of several parts, their results, and encoder memories for decoder sessions. */
 export const COMPONENT_PROTOCOL = '/shardmesh/component/1.0.0'
@@ -209,7 +208,7 @@ export class ComponentEndpoint {
 
   private async send (to: PeerRef, msg: ComponentMessage): Promise<void> {
     const signal = AbortSignal.timeout(DIAL_TIMEOUT_MS)
-    const target = to.addrs.length > 0 ? to.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${to.peerId}`)) : peerIdFromString(to.peerId)
+    const target = dialTarget(to.peerId, to.addrs)
     const stream = await this.init.node.dialProtocol(target, COMPONENT_PROTOCOL, { signal })
     try {
       const bytes = encodeComponent(msg)

@@ -1,8 +1,7 @@
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { Mesh } from '@shardmesh/mesh'
+import { dialTarget } from './dial.ts'
 
 /** A head's report that a peer failed to serve what it claims, to the coordinator. */
 export const DISTRUST_PROTOCOL = '/shardmesh/pipeline/distrust/1.0.0'
@@ -132,7 +131,7 @@ export class Distrust {
     if (coordinator === self) { await this.record(peer, reason, detail, self, options); return }
     const signal = options.signal === undefined ? AbortSignal.timeout(5000) : AbortSignal.any([options.signal, AbortSignal.timeout(5000)])
     const addrs = mesh.member(coordinator)?.addrs ?? []
-    const target = addrs.length > 0 ? addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${coordinator}`)) : peerIdFromString(coordinator)
+    const target = dialTarget(coordinator, addrs)
     const stream = await node.dialProtocol(target, DISTRUST_PROTOCOL, { signal })
     try {
       await lpStream(stream).write(new TextEncoder().encode(JSON.stringify({ peer, reason, detail: detail.slice(0, MAX_DETAIL) })), { signal })

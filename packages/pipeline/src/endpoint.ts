@@ -1,12 +1,11 @@
 import { lpStream } from '@libp2p/utils'
-import { peerIdFromString } from '@libp2p/peer-id'
-import { multiaddr } from '@multiformats/multiaddr'
 import { DEFAULT_MAX_FRAME_BYTES, InvalidControlMessageError, InvalidFrameError, decodeControl, decodeFrame, isControlMessage } from '@shardmesh/protocol'
 import type { Connection, Libp2p, Stream } from '@libp2p/interface'
 import type { ControlMessage, Frame, PeerRef } from '@shardmesh/protocol'
 import type { LengthPrefixedStream } from '@libp2p/utils'
 import { DIAL_TIMEOUT_MS, MAX_INBOUND_STREAMS, STAGE_PROTOCOL } from './constants.ts'
 import { NotStartedError, StageUnreachableError } from './errors.ts'
+import { dialTarget } from './dial.ts'
 
 /** The narrow part of a libp2p node the pipeline needs. */
 export type PipelineNode = Pick<Libp2p, 'peerId' | 'handle' | 'unhandle' | 'dialProtocol' | 'getMultiaddrs' | 'addEventListener' | 'removeEventListener'>
@@ -132,7 +131,7 @@ export class Endpoint {
   private async dial (to: PeerRef, signal?: AbortSignal): Promise<Link> {
     const sig = signal === undefined ? AbortSignal.timeout(DIAL_TIMEOUT_MS) : AbortSignal.any([signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
     try {
-      const target = to.addrs.length > 0 ? to.addrs.map(a => multiaddr(a.includes('/p2p/') ? a : `${a}/p2p/${to.peerId}`)) : peerIdFromString(to.peerId)
+      const target = dialTarget(to.peerId, to.addrs)
       const stream = await this.node.dialProtocol(target, STAGE_PROTOCOL, { signal: sig })
       return { stream, lp: lpStream(stream, { maxDataLength: this.maxFrameBytes }), tail: Promise.resolve() }
     } catch (err) {
