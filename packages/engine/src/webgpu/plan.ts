@@ -1,13 +1,11 @@
 import type { ModelConfig } from '@shardmesh/model'
 import type { GpuContext } from './context.ts'
-import { attentionKernel } from './kernels/attention.ts'
-import { addKernel, swigluKernel } from './kernels/elementwise.ts'
 import { embeddingKernel } from './kernels/embedding.ts'
 import type { Encode } from './kernels/encode.ts'
 import { matmulKernel } from './kernels/matmul.ts'
 import { rmsnormKernel } from './kernels/rmsnorm.ts'
-import { ropeKernel } from './kernels/rope.ts'
 import { topkKernel } from './kernels/sampling.ts'
+import { attentionUnit, feedForwardUnit } from './units.ts'
 import type { GpuKvCache } from './kv-cache.ts'
 import type { ParamPool } from './params.ts'
 import type { Scratch } from './scratch.ts'
@@ -34,34 +32,23 @@ export interface PlanInputs {
  */
 export function forwardPlan (s: PlanInputs, kv: GpuKvCache): Encode {
   const { ctx, config, pool, weights, scratch: b } = s
-  const { dim, hiddenDim, nHeads, nKvHeads, headDim, normEps: eps, vocabSize } = config
+  const { dim, nKvHeads, headDim, normEps: eps, vocabSize } = config
   const kvDim = nKvHeads * headDim
   const parts: Encode[] = []
   if (s.embed) parts.push(embeddingKernel(ctx, pool, weights.embedding!, b.tokens, b.x)) // (n, dim)
   for (const { layer, attention: wa, ffn: wf } of weights.layers) {
     if (wa !== undefined) {
-      // attention unit (2l)
-      const keys = kv.keys[layer - s.kvLayers[0]] // (positions, kvDim)
-      const values = kv.values[layer - s.kvLayers[0]] // (positions, kvDim)
-      const intoCache = { key: 'kv', yStride: kvDim, yOffset: (st: { start: number }) => st.start * kvDim }
-      parts.push(rmsnormKernel(ctx, pool, b.x, wa.norm, b.xb, { key: 'layer', dim, eps })) // (n, dim)
-      parts.push(matmulKernel(ctx, pool, wa.wq, b.xb, b.q, { key: 'q' })) // (n, qDim)
-      parts.push(matmulKernel(ctx, pool, wa.wk, b.xb, keys, intoCache)) // rows start.. of (positions, kvDim)
-      parts.push(matmulKernel(ctx, pool, wa.wv, b.xb, values, intoCache))
-      parts.push(ropeKernel(ctx, pool, b.q, keys, s.ropeTable, { nHeads, nKvHeads, headDim, layout: config.ropeLayout }))
-      parts.push(attentionKernel(ctx, pool, b.q, keys, values, b.att, { nHeads, nKvHeads, headDim })) // (n, qDim)
-      parts.push(matmulKernel(ctx, pool, wa.wo, b.att, b.xb2, { key: 'o' })) // (n, dim)
-      parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
+      // attention unit (2l): k and v of the new positions land in the session's KV cache
+      const c = layer - s.kvLayers[0]
+      parts.push(attentionUnit(ctx, pool, config, wa, b, {
+        keys: kv.keys[c], // (positions, kvDim)
+        values: kv.values[c],
+        into: { key: 'kv', yStride: kvDim, yOffset: (st: { start: number }) => st.start * kvDim },
+        ropeTable: s.ropeTable,
+        ropeLayout: config.ropeLayout
+      }))
     }
-    if (wf !== undefined) {
-      // feed-forward unit (2l + 1)
-      parts.push(rmsnormKernel(ctx, pool, b.x, wf.norm, b.xb, { key: 'layer', dim, eps }))
-      parts.push(matmulKernel(ctx, pool, wf.w1, b.xb, b.h1, { key: 'up' })) // (n, hidden)
-      parts.push(matmulKernel(ctx, pool, wf.w3, b.xb, b.h3, { key: 'up' })) // (n, hidden)
-      parts.push(swigluKernel(ctx, pool, b.h1, b.h3, hiddenDim))
-      parts.push(matmulKernel(ctx, pool, wf.w2, b.h1, b.xb2, { key: 'down' })) // (n, dim)
-      parts.push(addKernel(ctx, pool, b.x, b.xb2, dim))
-    }
+    if (wf !== undefined) parts.push(feedForwardUnit(ctx, pool, config, wf, b)) // feed-forward unit (2l + 1)
   }
   if (s.head) {
     // final norm and LM head over the last `rows` positions, top-k of the last one

@@ -1,5 +1,5 @@
 import { toFloat32 } from '@shardmesh/model'
-import type { ModelConfig } from '@shardmesh/model'
+import type { ModelConfig, Tensor } from '@shardmesh/model'
 import type { TensorSource } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import { destroyMatrix, uploadMatrix } from './matrix.ts'
@@ -66,9 +66,7 @@ export function uploadStageWeights (ctx: GpuContext, config: ModelConfig, tensor
     return m
   }
   const vector = (name: string): GPUBuffer => {
-    const values = toFloat32(checked.get(name)!)
-    const buffer = ctx.storage(values.byteLength, name)
-    ctx.device.queue.writeBuffer(buffer, 0, values.buffer, values.byteOffset, values.byteLength)
+    const buffer = uploadVector(ctx, checked.get(name)!)
     bytes += buffer.size
     return buffer
   }
@@ -87,6 +85,14 @@ export function uploadStageWeights (ctx: GpuContext, config: ModelConfig, tensor
   }
   weights.bytes = bytes
   return weights
+}
+
+/** A norm weight `(dim)` as f32 on the GPU. */
+export function uploadVector (ctx: GpuContext, t: Tensor): GPUBuffer {
+  const values = toFloat32(t)
+  const buffer = ctx.storage(values.byteLength, t.name)
+  ctx.device.queue.writeBuffer(buffer, 0, values.buffer, values.byteOffset, values.byteLength)
+  return buffer
 }
 
 export function destroyStageWeights (w: GpuStageWeights): void {
