@@ -1,5 +1,7 @@
 import { StageConfigError } from '../errors.ts'
+import type { ComponentBackend } from '../components/types.ts'
 import type { Backend, Stage, StageInit } from '../types.ts'
+import { webgpuComponentStages } from './components.ts'
 import { requestContext } from './context.ts'
 import type { GpuContext, GpuContextInit, GpuInfo } from './context.ts'
 import { WebGpuStage } from './stage.ts'
@@ -9,6 +11,7 @@ export type WebGpuBackendInit = GpuContextInit
 export interface WebGpuBackend extends Backend {
   /** The adapter and limits the backend runs on (requests the device if not yet done). */
   info: () => Promise<GpuInfo>
+  createEncoderStage: ComponentBackend['createEncoderStage']
 }
 
 /** Backends created without a device or options share one device per process (or page). */
@@ -25,8 +28,9 @@ async function sharedContext (): Promise<GpuContext> {
 }
 
 /**
- * The WebGPU backend: the same stages as the CPU backend, computed by the kernels in
- * `shaders/`, in Node (Dawn, npm `webgpu`) and in browsers (`navigator.gpu`).
+ * The WebGPU backend: the same stages as the CPU backend (and encoder stages of models made
+ * of parts), computed by the kernels in `shaders/`, in Node (Dawn, npm `webgpu`) and in
+ * browsers (`navigator.gpu`).
  */
 export function webgpuBackend (init: WebGpuBackendInit = {}): WebGpuBackend {
   const own = Object.keys(init).length > 0
@@ -44,6 +48,7 @@ export function webgpuBackend (init: WebGpuBackendInit = {}): WebGpuBackend {
     },
     async info (): Promise<GpuInfo> {
       return (await context()).info
-    }
+    },
+    ...webgpuComponentStages(context)
   }
 }

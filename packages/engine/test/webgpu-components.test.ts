@@ -1,0 +1,186 @@
+// Models made of parts on the WebGPU backend, the contract of components.test.ts: encoder
+// components (CLIP-style towers, a T5/Whisper-style encoder) cut into WebGPU stages give the
+// whole WebGPU component's hidden states and embeddings bit for bit. Against the CPU backend:
+// embeddings and memories within TOLERANCE of the largest value (measured: about 1e-6; the
+// GPU sums in f32 where the CPU twins use float64).
+// On SwiftShader without a GPU, so the models are the small synthetic ones.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
+import type { ComponentModel, ModelConfig, Tensor } from '@shardmesh/model'
+import { cpuBackend, fuseTowers, webgpuBackend } from '../src/index.ts'
+import type { EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, WebGpuBackend } from '../src/index.ts'
+import { requestContext } from '../src/webgpu/context.ts'
+
+process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json'
+
+/** Largest |GPU − CPU| allowed, as a fraction of the largest |CPU value| (at least 1). */
+const TOLERANCE = 1e-5
+
+const cpu = cpuBackend()
+const twoTower = syntheticTwoTower()
+const encDec = syntheticEncoderDecoder()
+const TEXT = [1, 17, 42, 99, 150, 7, 3, 199, 64, 12]
+const PROMPT = [1, 5, 77, 23, 180, 42, 9, 130, 66, 2, 11, 190]
+
+let device: GPUDevice
+let gpu: WebGpuBackend
+beforeAll(async () => {
+  device = (await requestContext()).device
+  gpu = webgpuBackend({ device })
+})
+afterAll(() => { device?.destroy() })
+
+/** Every cut of units `[0, total)` into `k` non-empty consecutive ranges. */
+function cuts (total: number, k: number): Array<Array<[number, number]>> {
+  if (k === 1) return [[[0, total]]]
+  const out: Array<Array<[number, number]>> = []
+  for (let b = 1; b <= total - k + 1; b++) {
+    for (const rest of cuts(total - b, k - 1)) out.push([[0, b], ...rest.map(([a, c]): [number, number] => [a + b, c + b])])
+  }
+  return out
+}
+
+/** Index of the first value whose bits differ, or -1 (-2: lengths differ). */
+function firstDiff (a: Float32Array, b: Float32Array): number {
+  if (a.length !== b.length) return -2
+  const x = new Uint32Array(a.buffer, a.byteOffset, a.length)
+  const y = new Uint32Array(b.buffer, b.byteOffset, b.length)
+  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i
+  return -1
+}
+
+/** Largest |got − want| over the largest |want| (at least 1), naming where it is. */
+function closeToCpu (got: Float32Array, want: Float32Array, what: string): void {
+  expect(got.length, what).toBe(want.length)
+  let worst = 0
+  let at = 0
+  let scale = 1
+  for (let i = 0; i < want.length; i++) {
+    scale = Math.max(scale, Math.abs(want[i]))
+    const d = Math.abs(got[i] - want[i])
+    if (!(d <= worst)) { worst = d; at = i }
+  }
+  expect(worst / scale, `${what}: index ${at}, gpu ${got[at]}, cpu ${want[at]}`).toBeLessThan(TOLERANCE)
+}
+
+function pixelsOf (seed: number): Float32Array {
+  const image = twoTower.config.kind === 'two_tower' ? twoTower.config.image : undefined!
+  const out = new Float32Array(image.imageSize * image.imageSize * image.channels)
+  let s = seed
+  for (let i = 0; i < out.length; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
+    out[i] = s / 2 ** 32 - 0.5
+  }
+  return out
+}
+
+const valuesOf = (out: EncoderOutput): Float32Array => 'hidden' in out ? out.hidden : out.embedding
+
+/** Runs `input` through stages over `ranges` (units) of `component`; returns what each stage emitted. */
+async function encoderChain (backend: WebGpuBackend | typeof cpu, model: ComponentModel, component: EncoderComponent, ranges: Array<[number, number]>, input: EncoderInput): Promise<EncoderOutput[]> {
+  const stages: EncoderStage[] = []
+  for (const units of ranges) stages.push(await backend.createEncoderStage({ model: model.config, component, layers: [0, 0], units, tensors: model.tensors }))
+  const outputs: EncoderOutput[] = []
+  let x = input
+  for (const stage of stages) {
+    const out = await stage.forward(x)
+    outputs.push(out)
+    if ('hidden' in out) x = { hidden: out.hidden, n: out.n }
+  }
+  for (const s of stages) await s.close()
+  return outputs
+}
+
+const ENCODERS: Array<[ComponentModel, EncoderComponent, EncoderInput]> = [
+  [twoTower, 'text', { tokens: TEXT }],
+  [twoTower, 'image', { pixels: pixelsOf(5) }],
+  [encDec, 'encoder', { tokens: PROMPT }]
+]
+
+describe('webgpu encoder stages', () => {
+  for (const [model, component, input] of ENCODERS) {
+    it(`${component}: every cut into 2 and 3 WebGPU stages gives the whole WebGPU component's output, and the hidden states at each cut, bit for bit`, async () => {
+      const units = 2 * (model.config as unknown as Record<string, { nLayers: number }>)[component].nLayers
+      const [whole] = await encoderChain(gpu, model, component, [[0, units]], input)
+      // the residual stream after every unit, from one stage per unit
+      const singles = await encoderChain(gpu, model, component, Array.from({ length: units }, (_, u): [number, number] => [u, u + 1]), input)
+      expect(firstDiff(valuesOf(singles[units - 1]), valuesOf(whole)), 'one stage per unit').toBe(-1)
+      for (const cut of [...cuts(units, 2), ...cuts(units, 3)]) {
+        const outs = await encoderChain(gpu, model, component, cut, input)
+        outs.forEach((out, i) => {
+          expect(firstDiff(valuesOf(out), valuesOf(singles[cut[i][1] - 1])), `${JSON.stringify(cut)}: stage ${i}`).toBe(-1)
+        })
+      }
+      // stages over whole layers (no units) are the same stages
+      const byLayers = await gpu.createEncoderStage({ model: model.config, component, layers: [0, units / 2], tensors: model.tensors })
+      expect([byLayers.units, byLayers.embed, byLayers.pool]).toEqual([[0, units], true, true])
+      expect(firstDiff(valuesOf(await byLayers.forward(input)), valuesOf(whole))).toBe(-1)
+      await byLayers.close()
+    }, 60_000)
+
+    it(`${component}: the WebGPU output and the hidden states after every unit are the CPU backend's within ${TOLERANCE} of the largest value`, async () => {
+      const units = 2 * (model.config as unknown as Record<string, { nLayers: number }>)[component].nLayers
+      const ranges = Array.from({ length: units }, (_, u): [number, number] => [u, u + 1])
+      const onGpu = await encoderChain(gpu, model, component, ranges, input)
+      const onCpu = await encoderChain(cpu, model, component, ranges, input)
+      onGpu.forEach((out, u) => closeToCpu(valuesOf(out), valuesOf(onCpu[u]), `after unit ${u}`))
+    })
+  }
+
+  it('towers: embeddings for several inputs and their cosine agree with the CPU backend', async () => {
+    for (let seed = 1; seed <= 4; seed++) {
+      const tokens = Array.from({ length: 2 + 7 * seed }, (_, i) => (i * 37 + 11 * seed) % 200)
+      const [text, image] = await Promise.all([[gpu, cpu], [gpu, cpu]].map(async (backends, i) => await Promise.all(backends.map(async b => {
+        const [out] = i === 0 ? await encoderChain(b, twoTower, 'text', [[0, 6]], { tokens }) : await encoderChain(b, twoTower, 'image', [[0, 6]], { pixels: pixelsOf(seed) })
+        return valuesOf(out)
+      }))))
+      closeToCpu(text[0], text[1], `text embedding ${seed}`)
+      closeToCpu(image[0], image[1], `image embedding ${seed}`)
+      expect(Math.abs(fuseTowers(text[0], image[0]).similarity - fuseTowers(text[1], image[1]).similarity)).toBeLessThan(TOLERANCE)
+    }
+  })
+
+  it('a causal tower runs the WebGPU Llama stage\'s kernels: its hidden states are the WebGPU Llama stage\'s bit for bit', async () => {
+    if (twoTower.config.kind !== 'two_tower') throw new Error('kind')
+    const t = twoTower.config.text
+    const llama: ModelConfig = { architecture: 'llama', name: 'text-as-llama', ...t, vocabSize: t.vocabSize, ropeLayout: 'half', tiedEmbeddings: false, bosId: 1, eosId: 2, stopIds: [] }
+    const llamaNames = {
+      get: (name: string): Tensor | undefined => twoTower.tensors.get(name === 'tok_embeddings' ? 'text.embed' : 'text.' + name.replace('attention_norm', 'attn_norm'))
+    }
+    for (const layers of [[0, 1], [0, 2]] as Array<[number, number]>) {
+      const stage = await gpu.createStage({ config: llama, layers, tensors: llamaNames, head: false })
+      const got = await stage.createSession().forward({ position: 0, tokens: TEXT })
+      const [tower] = await encoderChain(gpu, twoTower, 'text', [[0, 2 * layers[1]]], { tokens: TEXT })
+      expect(firstDiff(got.hidden!, valuesOf(tower)), `layers ${JSON.stringify(layers)}`).toBe(-1)
+      await stage.close()
+    }
+  })
+
+  it('refuses bad inputs, ranges and tensors with the CPU backend\'s errors; a rejected input leaves the stage working', async () => {
+    const image = await gpu.createEncoderStage({ model: twoTower.config, component: 'image', layers: [0, 2], tensors: twoTower.tensors })
+    const middle = await gpu.createEncoderStage({ model: twoTower.config, component: 'image', layers: [1, 3], tensors: twoTower.tensors })
+    const rejects = async (p: Promise<unknown>, name: string, message: RegExp): Promise<void> => { await expect(p).rejects.toMatchObject({ name, message: expect.stringMatching(message) }) }
+    await rejects(image.forward({ pixels: new Float32Array(16 * 16 * 3 - 1) }), 'StageInputError', /16×16×3 = 768/)
+    await rejects(image.forward({ tokens: [1, 2] }), 'StageInputError', /takes pixels/)
+    await rejects(middle.forward({ pixels: pixelsOf(1) }), 'StageInputError', /takes hidden states/)
+    await rejects(middle.forward({ hidden: new Float32Array(40 * 15), n: 15 }), 'StageInputError', /16 patches/)
+    await rejects(middle.forward({ hidden: new Float32Array(40 * 16).fill(NaN), n: 16 }), 'NonFiniteActivationError', /position 0/)
+    const out = await image.forward({ pixels: pixelsOf(1) })
+    expect('hidden' in out && out.n).toBe(16)
+    await image.close()
+    await rejects(image.forward({ pixels: pixelsOf(1) }), 'StageClosedError', /closed/)
+    await middle.close()
+    const text = { model: twoTower.config, component: 'text' as const, layers: [0, 3] as [number, number], tensors: twoTower.tensors }
+    await rejects(gpu.createEncoderStage({ ...text, layers: [0, 4] }), 'StageConfigError', /layer range/)
+    await rejects(gpu.createEncoderStage({ ...text, component: 'encoder' }), 'StageConfigError', /no component encoder/)
+    const missing = new Map(twoTower.tensors)
+    missing.delete('text.layers.2.w3')
+    await rejects(gpu.createEncoderStage({ ...text, tensors: missing }), 'MissingFieldError', /text\.layers\.2\.w3/)
+    // a stage reads only its own tensors: layers [0, 2) need neither layer 2 nor the head
+    missing.delete('text.proj')
+    await (await gpu.createEncoderStage({ ...text, layers: [0, 2], tensors: missing })).close()
+    const stage = await gpu.createEncoderStage({ ...text, layers: [0, 2] })
+    await rejects(stage.forward({ tokens: new Array(33).fill(1) }), 'ContextLengthError', /33 positions exceed the context length 32/)
+    await stage.close()
+  })
+})
