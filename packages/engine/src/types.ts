@@ -45,7 +45,7 @@ export interface StageInit {
    * values: after each layer's self-attention (in unit 2l), x += wo_c · attention(q = wq_c ·
    * rmsnorm_c(x), K = wk_c · memory, V = wv_c · memory), no RoPE, no mask, from the tensors
    * `layers.l.cross_{norm,q,k,v,o}`. Sessions then need `setMemory` before their first
-   * forward (see `DecoderSession`). CPU backend only.
+   * forward (see `DecoderSession`). CPU and WebGPU backends.
    */
   crossAttention?: { dim: number }
 }

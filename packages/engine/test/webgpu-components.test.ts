@@ -1,14 +1,16 @@
 // Models made of parts on the WebGPU backend, the contract of components.test.ts: encoder
 // components (CLIP-style towers, a T5/Whisper-style encoder) cut into WebGPU stages give the
-// whole WebGPU component's hidden states and embeddings bit for bit. Against the CPU backend:
-// embeddings and memories within TOLERANCE of the largest value (measured: about 1e-6; the
-// GPU sums in f32 where the CPU twins use float64).
+// whole WebGPU component's hidden states and embeddings bit for bit; a decoder cut into
+// WebGPU stages, each cross-attending to the memory set on its session, the WebGPU
+// single-process reference's logits and tokens bit for bit. Against the CPU backend: the same
+// greedy and sampled tokens, and embeddings, memories and logits within TOLERANCE of the
+// largest value (measured: about 1e-6; the GPU sums in f32 where the CPU twins use float64).
 // On SwiftShader without a GPU, so the models are the small synthetic ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
-import type { ComponentModel, ModelConfig, Tensor } from '@shardmesh/model'
-import { cpuBackend, fuseTowers, webgpuBackend } from '../src/index.ts'
-import type { EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, WebGpuBackend } from '../src/index.ts'
+import { decodeComponentModel, decoderModelConfig, encodeComponentModel, syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
+import type { ComponentModel, EncoderDecoderConfig, ModelConfig, Tensor } from '@shardmesh/model'
+import { cpuBackend, decoderTensorSource, encoderDecoderGenerate, forwardChain, fuseTowers, webgpuBackend } from '../src/index.ts'
+import type { DecoderSession, DecoderStage, EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, SamplingParams, StageOutput, WebGpuBackend } from '../src/index.ts'
 import { requestContext } from '../src/webgpu/context.ts'
 
 process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json'
@@ -19,8 +21,10 @@ const TOLERANCE = 1e-5
 const cpu = cpuBackend()
 const twoTower = syntheticTwoTower()
 const encDec = syntheticEncoderDecoder()
+const config = encDec.config as EncoderDecoderConfig
 const TEXT = [1, 17, 42, 99, 150, 7, 3, 199, 64, 12]
 const PROMPT = [1, 5, 77, 23, 180, 42, 9, 130, 66, 2, 11, 190]
+const SAMPLED: SamplingParams = { temperature: 0.9, topK: 40, topP: 0.95, seed: 7 }
 
 let device: GPUDevice
 let gpu: WebGpuBackend
@@ -182,5 +186,162 @@ describe('webgpu encoder stages', () => {
     const stage = await gpu.createEncoderStage({ ...text, layers: [0, 2] })
     await rejects(stage.forward({ tokens: new Array(33).fill(1) }), 'ContextLengthError', /33 positions exceed the context length 32/)
     await stage.close()
+  })
+})
+
+describe('webgpu decoder stages', () => {
+  async function decoderChain (ranges: Array<[number, number]>, model: ComponentModel = encDec): Promise<DecoderStage[]> {
+    const stages: DecoderStage[] = []
+    for (const units of ranges) stages.push(await gpu.createDecoderStage({ model: config, layers: [0, 0], units, tensors: model.tensors }))
+    return stages
+  }
+
+  /** Decodes step by step through the chain, as a pipeline does: start token at position 0, each sampled token next. */
+  async function decode (stages: DecoderStage[], memory: { hidden: Float32Array, n: number }, maxTokens: number, sampling: SamplingParams): Promise<{ tokens: number[], logits: Float32Array[] }> {
+    const sessions = stages.map(s => s.createSession())
+    for (const s of sessions) s.setMemory(memory.hidden, memory.n)
+    const tokens: number[] = []
+    const logits: Float32Array[] = []
+    let token = config.decoder.startId!
+    for (let position = 0; tokens.length < maxTokens; position++) {
+      const out: StageOutput = await forwardChain(sessions, position, [token], { sample: sampling })
+      logits.push(out.logits!)
+      token = out.token!
+      if (config.decoder.stopIds!.includes(token)) break
+      tokens.push(token)
+    }
+    return { tokens, logits }
+  }
+
+  it('the WebGPU reference gives the CPU reference\'s tokens, greedy and sampled, with memory and logits within tolerance', async () => {
+    const samplings: SamplingParams[] = [{}, SAMPLED, { temperature: 1, seed: 3 }, { temperature: 0.7, topK: 300, seed: 5 }]
+    for (const prompt of [PROMPT, PROMPT.slice(0, 4), [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]]) {
+      for (const sampling of samplings) {
+        const what = `prompt of ${prompt.length}, ${JSON.stringify(sampling)}`
+        const onGpu = await encoderDecoderGenerate({ model: encDec, prompt, maxTokens: 16, sampling, backend: gpu })
+        const onCpu = await encoderDecoderGenerate({ model: encDec, prompt, maxTokens: 16, sampling, backend: cpu })
+        expect(onGpu.tokens, what).toEqual(onCpu.tokens)
+        expect(onGpu.finishReason, what).toBe(onCpu.finishReason)
+        closeToCpu(onGpu.memory, onCpu.memory, `${what}: memory`)
+        onGpu.logits.forEach((l, i) => closeToCpu(l, onCpu.logits[i], `${what}: step ${i}`))
+      }
+    }
+  }, 60_000)
+
+  for (const [label, sampling] of [['greedy', {}], ['sampled', SAMPLED]] as Array<[string, SamplingParams]>) {
+    it(`a decoder cut into 2 and 3 WebGPU stages gives the WebGPU reference's logits and tokens bit for bit (${label})`, async () => {
+      const ref = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 16, sampling, backend: gpu })
+      expect(ref.tokens.length).toBeGreaterThanOrEqual(4)
+      // the memory from an encoder in two WebGPU stages is the reference's
+      const [, split] = await encoderChain(gpu, encDec, 'encoder', [[0, 3], [3, 6]], { tokens: PROMPT })
+      if (!('hidden' in split)) throw new Error('memory')
+      expect(firstDiff(split.hidden, ref.memory)).toBe(-1)
+      for (const cut of [...cuts(6, 2), ...cuts(6, 3)]) {
+        const stages = await decoderChain(cut)
+        const got = await decode(stages, split, 16, sampling)
+        expect(got.tokens, JSON.stringify(cut)).toEqual(ref.tokens)
+        expect(got.logits.length).toBe(ref.logits.length)
+        got.logits.forEach((l, i) => expect(firstDiff(l, ref.logits[i]), `${JSON.stringify(cut)} step ${i}`).toBe(-1))
+        for (const s of stages) await s.close()
+      }
+    }, 60_000)
+  }
+
+  it('createStage with crossAttention and the renamed tensors is the same stage as createDecoderStage', async () => {
+    const ref = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 8, backend: gpu })
+    const stage = await gpu.createStage({ config: decoderModelConfig(config), layers: [0, 3], tensors: decoderTensorSource(encDec.tensors), crossAttention: { dim: config.encoder.dim } }) as DecoderStage
+    const got = await decode([stage], { hidden: ref.memory, n: ref.memoryLength }, 8, {})
+    expect(got.tokens).toEqual(ref.tokens)
+    got.logits.forEach((l, i) => expect(firstDiff(l, ref.logits[i]), `step ${i}`).toBe(-1))
+    await stage.close()
+    await expect(gpu.createStage({ config: decoderModelConfig(config), layers: [0, 3], tensors: decoderTensorSource(encDec.tensors), crossAttention: { dim: 0 } })).rejects.toMatchObject({ name: 'StageConfigError', message: /crossAttention\.dim/ })
+  })
+
+  it('F16 weights: split WebGPU stages give the WebGPU reference\'s bits and the CPU backend\'s tokens', async () => {
+    const half = decodeComponentModel(encodeComponentModel(encDec, { dtype: 'F16' }), 'f16')
+    expect(half.tensors.get('decoder.layers.0.cross_k')!.dtype).toBe('F16')
+    const ref = await encoderDecoderGenerate({ model: half, prompt: PROMPT, maxTokens: 8, backend: gpu })
+    const onCpu = await encoderDecoderGenerate({ model: half, prompt: PROMPT, maxTokens: 8, backend: cpu })
+    expect(ref.tokens).toEqual(onCpu.tokens)
+    ref.logits.forEach((l, i) => closeToCpu(l, onCpu.logits[i], `step ${i}`))
+    const [, memory] = await encoderChain(gpu, half, 'encoder', [[0, 1], [1, 6]], { tokens: PROMPT })
+    if (!('hidden' in memory)) throw new Error('memory')
+    expect(firstDiff(memory.hidden, ref.memory)).toBe(-1)
+    const stages = await decoderChain([[0, 3], [3, 6]], half)
+    const got = await decode(stages, memory, 8, {})
+    expect(got.tokens).toEqual(ref.tokens)
+    got.logits.forEach((l, i) => expect(firstDiff(l, ref.logits[i]), `step ${i}`).toBe(-1))
+    for (const s of stages) await s.close()
+  })
+
+  it('prefill equals step-by-step decode, and a batch of sessions with different memories gives each its own result', async () => {
+    const a = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 8, backend: gpu })
+    const b = await encoderDecoderGenerate({ model: encDec, prompt: [3, 4, 5], maxTokens: 8, backend: gpu })
+    const stages = await decoderChain([[0, 3], [3, 6]])
+    const [s0, s1] = stages.map(s => s.createSession())
+    s0.setMemory(a.memory, a.memoryLength)
+    s1.setMemory(a.memory, a.memoryLength)
+    const sequence = [config.decoder.startId!, ...a.tokens.slice(0, -1)]
+    const h = await s0.forward({ position: 0, tokens: sequence })
+    const out = await s1.forward({ position: 0, hidden: h.hidden! }, { allLogits: true })
+    const v = config.vocabSize
+    a.logits.slice(0, sequence.length).forEach((l, i) => expect(firstDiff(out.logits!.subarray(i * v, (i + 1) * v), l), `position ${i}`).toBe(-1))
+    // one batch, two sessions, two memories (of 12 and 3 positions)
+    const sessions: DecoderSession[][] = [a, b].map(r => stages.map(s => { const x = s.createSession(); x.setMemory(r.memory, r.memoryLength); return x }))
+    const first = await stages[0].forwardBatch(sessions.map(([x]) => ({ session: x, input: { position: 0, tokens: [config.decoder.startId!] } })))
+    const last = await stages[1].forwardBatch(sessions.map(([, y], i) => ({ session: y, input: { position: 0, hidden: (first[i] as PromiseFulfilledResult<StageOutput>).value.hidden! } })))
+    expect(firstDiff((last[0] as PromiseFulfilledResult<StageOutput>).value.logits!, a.logits[0])).toBe(-1)
+    expect(firstDiff((last[1] as PromiseFulfilledResult<StageOutput>).value.logits!, b.logits[0])).toBe(-1)
+    for (const s of stages) await s.close()
+  })
+
+  it('a session keeps its memory across truncate, takes another at position 0, drops it on close', async () => {
+    const a = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 1, backend: gpu })
+    const b = await encoderDecoderGenerate({ model: encDec, prompt: [3, 4, 5], maxTokens: 1, backend: gpu })
+    const [stage] = await decoderChain([[0, 6]])
+    const s = stage.createSession()
+    expect(s.memoryLength).toBeUndefined()
+    s.setMemory(a.memory, a.memoryLength)
+    expect(s.memoryLength).toBe(PROMPT.length)
+    const start = config.decoder.startId!
+    expect(firstDiff((await s.forward({ position: 0, tokens: [start] })).logits!, a.logits[0])).toBe(-1)
+    expect(() => s.setMemory(a.memory, a.memoryLength)).toThrow(expect.objectContaining({ name: 'StageInputError' }))
+    s.truncate(0)
+    expect(firstDiff((await s.forward({ position: 0, tokens: [start] })).logits!, a.logits[0])).toBe(-1)
+    s.truncate(0)
+    s.setMemory(b.memory, b.memoryLength)
+    expect(s.memoryLength).toBe(3)
+    expect(firstDiff((await s.forward({ position: 0, tokens: [start] })).logits!, b.logits[0])).toBe(-1)
+    s.close()
+    expect(s.memoryLength).toBeUndefined()
+    await expect(s.forward({ position: 0, tokens: [start] })).rejects.toMatchObject({ name: 'StageInputError', message: /setMemory/ })
+    await stage.close()
+    expect(() => stage.createSession().setMemory(a.memory, a.memoryLength)).toThrow(expect.objectContaining({ name: 'StageClosedError' }))
+  })
+
+  it('forward before setMemory, bad memories and bad ranges are typed errors; sessions of stages without cross-attention have no setMemory', async () => {
+    const stage = await gpu.createDecoderStage({ model: config, layers: [0, 3], tensors: encDec.tensors })
+    const s = stage.createSession()
+    await expect(s.forward({ position: 0, tokens: [1] })).rejects.toMatchObject({ name: 'StageInputError', message: /setMemory/ })
+    const batch = await stage.forwardBatch([{ session: s, input: { position: 0, tokens: [1] } }])
+    expect(batch[0]).toMatchObject({ status: 'rejected', reason: { name: 'StageInputError' } })
+    expect(() => s.setMemory(new Float32Array(48 * 3 - 1), 3)).toThrow(expect.objectContaining({ name: 'StageInputError', message: expect.stringMatching(/144 values, got 143/) }))
+    expect(() => s.setMemory(new Float32Array(0), 0)).toThrow(expect.objectContaining({ name: 'StageInputError' }))
+    expect(() => s.setMemory(new Float32Array(48).fill(Infinity), 1)).toThrow(expect.objectContaining({ name: 'NonFiniteActivationError' }))
+    expect(s.memoryLength).toBeUndefined()
+    await stage.close()
+    const decoder = async (init: Partial<Parameters<typeof gpu.createDecoderStage>[0]>): Promise<DecoderStage> => await gpu.createDecoderStage({ model: config, layers: [0, 3], tensors: encDec.tensors, ...init })
+    await expect(decoder({ layers: [0, 4] })).rejects.toMatchObject({ name: 'StageConfigError' })
+    await expect(decoder({ model: twoTower.config as never })).rejects.toMatchObject({ name: 'StageConfigError', message: /only an encoder_decoder/ })
+    const noCross = new Map(encDec.tensors)
+    noCross.delete('decoder.layers.1.cross_k')
+    await expect(decoder({ tensors: noCross })).rejects.toMatchObject({ name: 'MissingFieldError', message: /decoder\.layers\.1\.cross_k/ })
+    // a feed-forward-only stage of layer 1 needs no attention or cross-attention weights, and its sessions still take the memory
+    const mlp = await decoder({ units: [3, 4], tensors: noCross })
+    expect(typeof mlp.createSession().setMemory).toBe('function')
+    await mlp.close()
+    const plain = await gpu.createStage({ config: decoderModelConfig(config), layers: [0, 1], head: false, tensors: decoderTensorSource(encDec.tensors) })
+    expect(typeof (plain.createSession() as Partial<DecoderSession>).setMemory).toBe('undefined')
+    await plain.close()
   })
 })

@@ -1,4 +1,3 @@
-import { StageConfigError } from '../errors.ts'
 import type { ComponentBackend } from '../components/types.ts'
 import type { Backend, Stage, StageInit } from '../types.ts'
 import { webgpuComponentStages } from './components.ts'
@@ -12,6 +11,7 @@ export interface WebGpuBackend extends Backend {
   /** The adapter and limits the backend runs on (requests the device if not yet done). */
   info: () => Promise<GpuInfo>
   createEncoderStage: ComponentBackend['createEncoderStage']
+  createDecoderStage: ComponentBackend['createDecoderStage']
 }
 
 /** Backends created without a device or options share one device per process (or page). */
@@ -28,9 +28,9 @@ async function sharedContext (): Promise<GpuContext> {
 }
 
 /**
- * The WebGPU backend: the same stages as the CPU backend (and encoder stages of models made
- * of parts), computed by the kernels in `shaders/`, in Node (Dawn, npm `webgpu`) and in
- * browsers (`navigator.gpu`).
+ * The WebGPU backend: the same stages as the CPU backend (models made of parts too: encoder
+ * stages, decoder stages with cross-attention), computed by the kernels in `shaders/`, in
+ * Node (Dawn, npm `webgpu`) and in browsers (`navigator.gpu`).
  */
 export function webgpuBackend (init: WebGpuBackendInit = {}): WebGpuBackend {
   const own = Object.keys(init).length > 0
@@ -43,7 +43,6 @@ export function webgpuBackend (init: WebGpuBackendInit = {}): WebGpuBackend {
   return {
     name: 'webgpu',
     async createStage (stageInit: StageInit): Promise<Stage> {
-      if (stageInit.crossAttention !== undefined) throw new StageConfigError('the WebGPU backend has no cross-attention: decoder stages of encoder–decoder models run on the CPU backend')
       return await WebGpuStage.create(await context(), stageInit)
     },
     async info (): Promise<GpuInfo> {

@@ -12,6 +12,8 @@ export interface Step {
   rows: number
   /** Candidates the top-k kernel returns (1 = greedy; 0 skips it). */
   k: number
+  /** Positions of the session's memory (decoder stages with cross-attention). @default 0 */
+  memory?: number
 }
 
 /** Writes one kernel's Params struct: `u32(i, v)` / `f32(i, v)` set word i. */

@@ -5,7 +5,8 @@ import type { Encode } from './kernels/encode.ts'
 import { matmulKernel } from './kernels/matmul.ts'
 import { rmsnormKernel } from './kernels/rmsnorm.ts'
 import { topkKernel } from './kernels/sampling.ts'
-import { attentionUnit, feedForwardUnit } from './units.ts'
+import { attentionUnit, crossAttentionUnit, feedForwardUnit } from './units.ts'
+import type { GpuCrossBuffers, GpuCrossWeights } from './cross-attention.ts'
 import type { GpuKvCache } from './kv-cache.ts'
 import type { ParamPool } from './params.ts'
 import type { Scratch } from './scratch.ts'
@@ -23,14 +24,17 @@ export interface PlanInputs {
   kvLayers: [number, number]
   embed: boolean
   head: boolean
+  /** A decoder's cross-attention weights, one per layer of `kvLayers`. */
+  cross?: { weights: GpuCrossWeights[] }
 }
 
 /**
- * Every dispatch of one forward pass of a stage for one session (its KV cache), in model
- * order over the stage's units — the GPU twin of the CPU stage's forward(). Bind groups are
- * made here once and reused until the scratch or the KV cache is reallocated.
+ * Every dispatch of one forward pass of a stage for one session (its KV cache and, in a
+ * decoder, its memory's cross keys and values), in model order over the stage's units — the
+ * GPU twin of the CPU stage's forward(). Bind groups are made here once and reused until the
+ * scratch, the KV cache or the memory is reallocated.
  */
-export function forwardPlan (s: PlanInputs, kv: GpuKvCache): Encode {
+export function forwardPlan (s: PlanInputs, kv: GpuKvCache, memory?: GpuCrossBuffers): Encode {
   const { ctx, config, pool, weights, scratch: b } = s
   const { dim, nKvHeads, headDim, normEps: eps, vocabSize } = config
   const kvDim = nKvHeads * headDim
@@ -47,6 +51,8 @@ export function forwardPlan (s: PlanInputs, kv: GpuKvCache): Encode {
         ropeTable: s.ropeTable,
         ropeLayout: config.ropeLayout
       }))
+      // a decoder's cross-attention belongs to the same unit, after the self-attention
+      if (s.cross !== undefined) parts.push(crossAttentionUnit(ctx, pool, config, s.cross.weights[c], b, memory!.keys[c], memory!.values[c]))
     }
     if (wf !== undefined) parts.push(feedForwardUnit(ctx, pool, config, wf, b)) // feed-forward unit (2l + 1)
   }

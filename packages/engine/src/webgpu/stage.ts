@@ -1,10 +1,13 @@
 import type { ModelConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
+import { StageConfigError } from '../errors.ts'
 import { sample } from '../sampling.ts'
 import { stageLabel, stageShape } from '../stage-shape.ts'
 import type { ActivationDType, BatchItem, ForwardOptions, SamplingParams, Stage, StageInit, StageOutput, StageSession } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import type { CheckedInput } from '../input.ts'
+import { destroyCrossWeights, uploadCrossWeights } from './cross-attention.ts'
+import type { GpuCrossBuffers, GpuCrossWeights } from './cross-attention.ts'
 import type { Encode } from './kernels/encode.ts'
 import type { GpuKvCache } from './kv-cache.ts'
 import { ropeTable } from './ops.ts'
@@ -13,7 +16,7 @@ import type { Step } from './params.ts'
 import { forwardPlan } from './plan.ts'
 import { Readback } from './readback.ts'
 import { MAX_BATCH, MAX_GPU_TOP_K, Scratch } from './scratch.ts'
-import { WebGpuStageSession } from './session.ts'
+import { WebGpuDecoderSession, WebGpuStageSession } from './session.ts'
 import { destroyStageWeights, uploadStageWeights } from './weights.ts'
 import type { GpuStageWeights } from './weights.ts'
 
@@ -47,6 +50,8 @@ export class WebGpuStage implements Stage {
   readonly pool: ParamPool
   readonly scratch: Scratch
   readonly ropeTable: GPUBuffer
+  /** A decoder's cross-attention (`StageInit.crossAttention`): one per layer of `kvLayers`, run after its self-attention. */
+  readonly cross?: { memoryDim: number, weights: GpuCrossWeights[] }
   private readonly readback: Readback
   private readonly sessions = new Set<WebGpuStageSession>()
   private tail: Promise<unknown> = Promise.resolve()
@@ -63,7 +68,17 @@ export class WebGpuStage implements Stage {
     this.embed = shape.embed
     this.head = shape.head
     this.activations = init.activations ?? 'F32'
-    this.weights = uploadStageWeights(ctx, config, init.tensors, this.units, this.embed, this.head)
+    if (init.crossAttention !== undefined) {
+      const memoryDim = init.crossAttention.dim
+      if (!Number.isSafeInteger(memoryDim) || memoryDim < 1) throw new StageConfigError(`crossAttention.dim must be a positive integer, got ${String(memoryDim)}`)
+      this.cross = { memoryDim, weights: uploadCrossWeights(ctx, config, memoryDim, init.tensors, this.kvLayers) }
+    }
+    try {
+      this.weights = uploadStageWeights(ctx, config, init.tensors, this.units, this.embed, this.head)
+    } catch (err) {
+      if (this.cross !== undefined) destroyCrossWeights(this.cross.weights)
+      throw err
+    }
     this.pool = new ParamPool(ctx)
     this.scratch = new Scratch(ctx, config, this.head)
     const table = ropeTable(config.headDim, config.ropeTheta, config.contextLength)
@@ -77,8 +92,13 @@ export class WebGpuStage implements Stage {
     return await ctx.guarded(`stage ${label}`, () => new WebGpuStage(ctx, init))
   }
 
+  get isClosed (): boolean {
+    return this.closed
+  }
+
+  /** Sessions of a decoder stage have `setMemory`; others do not. */
   createSession (): StageSession {
-    const session = new WebGpuStageSession(this)
+    const session = this.cross !== undefined ? new WebGpuDecoderSession(this) : new WebGpuStageSession(this)
     this.sessions.add(session)
     return session
   }
@@ -91,9 +111,9 @@ export class WebGpuStage implements Stage {
     return await Promise.allSettled(items.map(async ({ session, input, options }) => await session.forward(input, options)))
   }
 
-  /** The dispatches of a forward pass over `kv` (bind groups for the current buffers). */
-  plan (kv: GpuKvCache): Encode {
-    return forwardPlan(this, kv)
+  /** The dispatches of a forward pass over `kv` and a decoder session's memory (bind groups for the current buffers). */
+  plan (kv: GpuKvCache, memory?: GpuCrossBuffers): Encode {
+    return forwardPlan(this, kv, memory)
   }
 
   /** Run `work` after every earlier forward pass of this stage (they share the scratch). */
@@ -122,10 +142,11 @@ export class WebGpuStage implements Stage {
       options.signal?.throwIfAborted()
       const bn = Math.min(MAX_BATCH, n - b)
       const last = b + bn === n
-      const step: Step = { n: bn, start: start + b, rows: this.head ? (allRows ? bn : last ? 1 : 0) : 0, k: last ? k : 0 }
+      const step: Step = { n: bn, start: start + b, rows: this.head ? (allRows ? bn : last ? 1 : 0) : 0, k: last ? k : 0, memory: session.crossMemory?.n ?? 0 }
       const out = await ctx.guarded('forward', async () => {
         scratch.ensure(bn)
         session.kv.reserve(start + b + bn)
+        const memory = session.memoryWork() // a new memory's cross keys and values, before the layers
         const plan = session.plan()
         this.pool.write(step)
         const src = 'tokens' in input ? input.tokens : input.hidden
@@ -134,11 +155,13 @@ export class WebGpuStage implements Stage {
         const staging = this.readback.ensure(outBytes + step.k * 8)
         const encoder = ctx.device.createCommandEncoder()
         const pass = encoder.beginComputePass()
+        memory?.encode(pass, step)
         plan(pass, step)
         pass.end()
         if (outBytes > 0) encoder.copyBufferToBuffer(this.head ? scratch.logits : scratch.x, 0, staging, 0, outBytes)
         if (step.k > 0) encoder.copyBufferToBuffer(scratch.topk, 0, staging, outBytes, step.k * 8)
         ctx.device.queue.submit([encoder.finish()])
+        memory?.submitted()
         if (outBytes + step.k * 8 === 0) { // an early batch of a head stage's long prefill
           await ctx.device.queue.onSubmittedWorkDone()
           return { bytes: new ArrayBuffer(0), outBytes }
@@ -182,6 +205,7 @@ export class WebGpuStage implements Stage {
     await this.tail
     for (const s of this.sessions) s.close()
     destroyStageWeights(this.weights)
+    if (this.cross !== undefined) destroyCrossWeights(this.cross.weights)
     this.scratch.destroy()
     this.pool.destroy()
     this.ropeTable.destroy()

@@ -8,6 +8,7 @@ import { matmulKernel } from './kernels/matmul.ts'
 import type { MatmulInit } from './kernels/matmul.ts'
 import { rmsnormKernel } from './kernels/rmsnorm.ts'
 import { ropeKernel } from './kernels/rope.ts'
+import type { GpuCrossWeights } from './cross-attention.ts'
 import type { ParamPool } from './params.ts'
 import type { GpuAttentionWeights, GpuFfnWeights } from './weights.ts'
 
@@ -67,6 +68,22 @@ export function feedForwardUnit (ctx: GpuContext, pool: ParamPool, c: BlockShape
     matmulKernel(ctx, pool, w.w3, b.xb, b.h3, { key: 'up' }), // (n, hidden)
     swigluKernel(ctx, pool, b.h1, b.h3, hiddenDim),
     matmulKernel(ctx, pool, w.w2, b.h1, b.xb2, { key: 'down' }), // (n, dim)
+    addKernel(ctx, pool, b.x, b.xb2, dim)
+  ])
+}
+
+/**
+ * A decoder layer's cross-attention, after its self-attention in unit 2l:
+ * x += cross_o · attention(cross_q · norm(x; cross_norm), K, V) over every position of the
+ * session's memory (`step.memory` of them), no RoPE, no mask — the CPU's order.
+ */
+export function crossAttentionUnit (ctx: GpuContext, pool: ParamPool, c: BlockShape, w: GpuCrossWeights, b: BlockBuffers, keys: GPUBuffer, values: GPUBuffer): Encode {
+  const { dim, nHeads, nKvHeads, headDim, normEps: eps } = c
+  return inOrder([
+    rmsnormKernel(ctx, pool, b.x, w.norm, b.xb, { key: 'layer', dim, eps }), // (n, dim)
+    matmulKernel(ctx, pool, w.wq, b.xb, b.q, { key: 'q' }), // (n, qDim)
+    attentionKernel(ctx, pool, b.q, keys, values, b.att, { nHeads, nKvHeads, headDim }, { key: 'cross', keys: st => st.memory ?? 0 }), // (n, qDim)
+    matmulKernel(ctx, pool, w.wo, b.att, b.xb2, { key: 'o' }), // (n, dim)
     addKernel(ctx, pool, b.x, b.xb2, dim)
   ])
 }
