@@ -4,7 +4,6 @@
 import { cpuBackend, webgpuBackend } from '@shardmesh/engine'
 import type { Backend, Stage, StageOutput, StageSession } from '@shardmesh/engine'
 import type { Tensor } from '@shardmesh/model'
-import { measureThroughput } from './bench.ts'
 import type { Request, Response, WireError, WireResult } from './worker-protocol.ts'
 
 let backend: Backend | undefined
@@ -38,8 +37,6 @@ async function handle (req: Request): Promise<{ value: unknown, transfer?: Trans
     case 'init':
       backend = req.backend === 'webgpu' ? webgpuBackend() : cpuBackend()
       return { value: backend.name }
-    case 'bench':
-      return { value: await measureThroughput(backend!) }
     case 'createStage': {
       const tensors = new Map<string, Tensor>(req.init.tensors.map(t => [t.name, t]))
       stages.set(req.stage, await backend!.createStage({ ...req.init, tensors }))

@@ -1,7 +1,7 @@
 // The peer page: detect → measure → join → serve, rendered every 500 ms; the chat box makes
 // this tab the head of a session. Tests and demos read `globalThis.shardmeshPeer`.
 import { peerIdOfKey } from '@shardmesh/mesh'
-import { measureThroughput } from './bench.ts'
+import { measureThroughput } from '@shardmesh/pipeline'
 import { handleBulk, sendBulk } from './bulk.ts'
 import type { BulkRun } from './bulk.ts'
 import { chooseBackend, capabilitiesOf, detect } from './capabilities.ts'
@@ -92,7 +92,8 @@ async function main (): Promise<void> {
   const inner = worker ?? chooseBackend(kind)
   backendName = inner.name
   state = 'measuring'
-  const throughput = worker !== undefined ? await worker.bench() : await measureThroughput(inner)
+  // through the Worker proxy, as the stage server computes and as the coordinator's audits time it
+  const throughput = await measureThroughput(inner)
   bench = throughput.decodeTokensPerSecond
   const { backend } = meteredBackend(inner, compute)
   state = 'joining'

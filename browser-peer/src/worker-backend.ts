@@ -32,8 +32,6 @@ function tensorList (tensors: StageInit['tensors']): Tensor[] {
 }
 
 export interface WorkerBackend extends Backend {
-  /** The join benchmark, run in the Worker on its backend. */
-  bench: () => Promise<{ model: string, decodeTokensPerSecond: number }>
   terminate: () => void
 }
 
@@ -69,7 +67,6 @@ export async function workerBackend (kind: 'webgpu' | 'cpu'): Promise<WorkerBack
 
   return {
     name,
-    bench: async () => await call({ op: 'bench' }),
     terminate: () => { worker.terminate() },
     async createStage (init: StageInit): Promise<Stage> {
       const stageId = ++stageIds

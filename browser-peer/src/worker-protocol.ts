@@ -8,7 +8,6 @@ export type WireOptions = Omit<ForwardOptions, 'signal'>
 
 export type Request =
   | { op: 'init', backend: 'webgpu' | 'cpu' }
-  | { op: 'bench' }
   | { op: 'createStage', stage: number, init: WireStageInit }
   | { op: 'createSession', stage: number, session: number }
   | { op: 'forward', session: number, input: StageInput, options: WireOptions }
