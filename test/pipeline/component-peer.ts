@@ -5,8 +5,9 @@
  * hand over. Prints `{"peerId", "addrs"}` as one JSON line and runs until stdin closes.
  * Usage: node test/pipeline/component-peer.ts two_tower|encoder_decoder COMPONENT L0 L1 [U0,U1]
  * (the synthetic models of @shardmesh/model, default seeds: every process builds the same weights).
+ * SHARDMESH_COMPONENT_BACKEND=webgpu computes on WebGPU (Dawn; VK_ICD_FILENAMES for SwiftShader).
  */
-import { cpuBackend, decoderTensorSource } from '@shardmesh/engine'
+import { cpuBackend, decoderTensorSource, webgpuBackend } from '@shardmesh/engine'
 import type { EncoderComponent } from '@shardmesh/engine'
 import { createMeshPeer } from '@shardmesh/mesh'
 import { decoderModelConfig, syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
@@ -17,7 +18,7 @@ const [kind, component, l0, l1, unitsArg] = process.argv.slice(2)
 const model = kind === 'two_tower' ? syntheticTwoTower() : syntheticEncoderDecoder()
 const layers: [number, number] = [Number(l0), Number(l1)]
 const units = unitsArg === undefined ? undefined : unitsArg.split(',').map(Number) as [number, number]
-const backend = cpuBackend()
+const backend = process.env.SHARDMESH_COMPONENT_BACKEND === 'webgpu' ? webgpuBackend() : cpuBackend()
 const node = await createMeshPeer({ listen: ['/ip4/127.0.0.1/tcp/0'], meshId: `component-peer-${process.ppid}` })
 const components = new ComponentEndpoint({
   node,
@@ -34,7 +35,7 @@ if (component === 'decoder') {
 } else {
   await components.serve(component, layers, units)
 }
-process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), component, layers, ...(units === undefined ? {} : { units }) }) + '\n')
+process.stdout.write(JSON.stringify({ peerId: node.peerId.toString(), addrs: node.getMultiaddrs().map(String), component, layers, ...(units === undefined ? {} : { units }), backend: backend.name }) + '\n')
 
 let stopping = false
 async function shutdown (): Promise<void> {

@@ -26,18 +26,21 @@ const TEXT = [3, 17, 42, 99, 150, 7]
 const PIXELS = Float32Array.from({ length: tower.image.imageSize ** 2 * tower.image.channels }, (_, i) => Math.sin(i * 0.37))
 const INPUT = [5, 61, 9, 120, 33, 2, 77]
 
-interface Proc { hop: RouteHop & { component: string }, child: ChildProcess }
+interface Proc { hop: RouteHop & { component: string, backend: string }, child: ChildProcess }
+/** The stage processes compute on the CPU, or on WebGPU (SwiftShader here). */
+type Compute = 'cpu' | 'webgpu'
+const WEBGPU_ENV = { SHARDMESH_COMPONENT_BACKEND: 'webgpu', VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? '/usr/lib/chromium/vk_swiftshader_icd.json' }
 
 describe('models of several parts over separate processes', () => {
   const cleanup: Array<() => Promise<void>> = []
   afterEach(async () => { for (const f of cleanup.splice(0).reverse()) await f().catch(() => {}) })
 
   /** One process per stage of `stages` (each on its own part and span). */
-  async function spawnStages (kind: 'two_tower' | 'encoder_decoder', stages: Array<Pick<PlanStage, 'component' | 'range' | 'units'>>): Promise<Proc[]> {
+  async function spawnStages (kind: 'two_tower' | 'encoder_decoder', stages: Array<Pick<PlanStage, 'component' | 'range' | 'units'>>, compute: Compute): Promise<Proc[]> {
     const children: ChildProcess[] = []
     cleanup.push(async () => { await Promise.all(children.map(stopChild)) })
     return await Promise.all(stages.map(async s => {
-      const { info, child } = await spawnReady<Proc['hop']>('test/pipeline/component-peer.ts', [kind, s.component!, String(s.range[0]), String(s.range[1]), ...(s.units === undefined ? [] : [s.units.join(',')])], children)
+      const { info, child } = await spawnReady<Proc['hop']>('test/pipeline/component-peer.ts', [kind, s.component!, String(s.range[0]), String(s.range[1]), ...(s.units === undefined ? [] : [s.units.join(',')])], children, compute === 'webgpu' ? WEBGPU_ENV : {})
       return { hop: info, child }
     }))
   }
@@ -51,7 +54,7 @@ describe('models of several parts over separate processes', () => {
   }
 
   /** The plan for `n` members, its stages' primaries (and standbys) replaced by real processes. */
-  async function planned (kind: 'two_tower' | 'encoder_decoder', model: ComponentModel, n: number, strategy: 'component' | 'hybrid', standbys = 0): Promise<{ plan: Plan, procs: Map<string, Proc> }> {
+  async function planned (kind: 'two_tower' | 'encoder_decoder', model: ComponentModel, n: number, strategy: 'component' | 'hybrid', standbys = 0, compute: Compute = 'cpu'): Promise<{ plan: Plan, procs: Map<string, Proc> }> {
     const sizes = componentPartSizes(model.config)
     const members = Array.from({ length: n + standbys }, (_, i) => ({ peerId: `m${i}`, capabilities: { runtime: { name: 'node', version: '22' }, backend: { kind: 'cpu' as const }, memoryBytes: 0 } }))
     const plan = planComponents({
@@ -65,7 +68,8 @@ describe('models of several parts over separate processes', () => {
     const ids = [...new Set(plan.stages.flatMap(s => [s.primary, ...s.standbys]))]
     // a standby serves the stage it stands by for
     const stageOf = (id: string): PlanStage => plan.stages.find(s => s.primary === id) ?? plan.stages.find(s => s.standbys.includes(id))!
-    const spawned = await spawnStages(kind, ids.map(stageOf))
+    const spawned = await spawnStages(kind, ids.map(stageOf), compute)
+    for (const p of spawned) expect(p.hop.backend).toBe(compute)
     const procs = new Map(ids.map((id, i) => [id, spawned[i]]))
     const real = (id: string): string => procs.get(id)!.hop.peerId
     return { plan: { ...plan, stages: plan.stages.map(s => ({ ...s, primary: real(s.primary), standbys: s.standbys.map(real) })) }, procs }
@@ -158,5 +162,29 @@ describe('models of several parts over separate processes', () => {
     expect(got.tokens).toEqual(want.tokens)
     expect(got.recoveries).toHaveLength(1)
     expect(got.recoveries[0]).toMatchObject({ ok: true, path: 'replay', failed: [decoderStages[1].primary] })
+  })
+
+  it('on WebGPU peers: two towers give the CPU embeddings within 1e-5 of their largest value, an encoder–decoder the CPU tokens', async () => {
+    const want = await towerReference()
+    const towersPlan = await planned('two_tower', towers, 3, 'component', 0, 'webgpu')
+    const { components } = await head(towers)
+    const stagesOf = (c: string): PlanStage[] => towersPlan.plan.stages.filter(s => s.component === c)
+    for (const [c, input, ref] of [['text', { tokens: TEXT }, want.text], ['image', { pixels: PIXELS }, want.image]] as const) {
+      const got = await encodePart(components, stagesOf(c), c, input, { addrsOf: addrsOf(towersPlan.procs) })
+      if (!('embedding' in got.output)) throw new Error('a tower gives an embedding')
+      const largest = Math.max(1, ...Array.from(ref, Math.abs))
+      const worst = Math.max(...Array.from(got.output.embedding, (x, i) => Math.abs(x - ref[i])))
+      expect(worst / largest).toBeLessThan(1e-5)
+    }
+    const { plan, procs } = await planned('encoder_decoder', encdec, 3, 'component', 0, 'webgpu')
+    const ed2 = await head(encdec)
+    const driver = new SessionDriver({ endpoint: new Endpoint(ed2.node), config: decoderModelConfig(ed) })
+    await driver.start()
+    cleanup.push(async () => { await driver.stop() })
+    const decoder: RouteHop[] = plan.stages.filter(s => s.component === 'decoder').map(s => ({ peerId: s.primary, addrs: addrsOf(procs)(s.primary), layers: s.range }))
+    const sampling = { temperature: 0, topK: 0, topP: 1, seed: 0 }
+    const cpuTokens = (await encoderDecoderGenerate({ model: encdec, prompt: INPUT, maxTokens: 24, sampling })).tokens
+    const got = await generateEncoderDecoder({ components: ed2.components, driver, encoder: plan.stages.filter(s => s.component === 'encoder'), decoder, addrsOf: addrsOf(procs), input: INPUT, start: [ed.decoder.startId ?? 0], maxTokens: 24, sampling, stopIds: ed.decoder.stopIds ?? [] })
+    expect(got.tokens).toEqual(cpuTokens)
   })
 })
