@@ -4,7 +4,7 @@ import { createTokenizer, layerManifest, syntheticModel, SYNTHETIC_PRESETS } fro
 import type { Checkpoint } from '@shardmesh/model'
 import { partSizes, plan } from '@shardmesh/pipeline'
 import type { PlanMember, StrategyName } from '@shardmesh/pipeline'
-import { localPipeline } from './local.ts'
+import { PATIENT_PINGS, localPipeline } from './local.ts'
 import type { LocalPipeline } from './local.ts'
 
 const model = syntheticModel({ ...SYNTHETIC_PRESETS['tiny-gqa4-untied'], nLayers: 6, seed: 11 })
@@ -43,7 +43,8 @@ describe('synthetic model through in-process peers, planned by each strategy', (
       expect(p.stages.some(s => s.units !== undefined && (s.units[0] % 2 === 1 || s.units[1] % 2 === 1))).toBe(true)
       expect(p.stages.map(s => s.units ?? [2 * s.range[0], 2 * s.range[1]]).flat()).toEqual([0, ...p.stages.slice(1).flatMap(s => { const u = s.units ?? [2 * s.range[0], 2 * s.range[1]]; return [u[0], u[0]] }), 2 * model.config.nLayers])
     }
-    const pipe = await localPipeline(model, p.stages.map(s => ({ layers: s.range, units: s.units })))
+    // up to 8 nodes share this process's event loop: pings get the time a peer of its own would have
+    const pipe = await localPipeline(model, p.stages.map(s => ({ layers: s.range, units: s.units })), { node: PATIENT_PINGS })
     running.push(pipe)
     const requests = [
       { prompt: 'Once upon a time', sampling: { temperature: 0, seed: 0 } },
