@@ -1,12 +1,10 @@
-import { checkComponentConfig, componentConfig } from '@shardmesh/model'
-import type { ComponentModelConfig, EncoderConfig, ModelConfig } from '@shardmesh/model'
+import type { ComponentModelConfig, EncoderConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
 import { checkEncoderInput } from '../components/encoder-input.ts'
 import type { CheckedEncoderInput } from '../components/encoder-input.ts'
-import { checkStageTensors } from '../components/tensors.ts'
 import type { EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, EncoderStageInit } from '../components/types.ts'
-import { StageClosedError, StageConfigError } from '../errors.ts'
-import { layerParts, stageLabel, stageShape } from '../stage-shape.ts'
+import { StageClosedError } from '../errors.ts'
+import { layerParts, stageLabel } from '../stage-shape.ts'
 import { nextTask } from '../tasks.ts'
 import type { ActivationDType } from '../types.ts'
 import { addInPlace, attention, meanRows, rmsnorm, rope, RopeTable, swiglu } from './kernels.ts'
@@ -17,6 +15,7 @@ import { Scratch } from './stage.ts'
 import { wasmArena } from './wasm/arena.ts'
 import type { WasmArena } from './wasm/arena.ts'
 import type { AttentionWeights, FfnWeights } from './weights.ts'
+import { encoderShape } from '../components/stages.ts'
 
 /** Longest stretch of computing between event-loop turns in a pass (ms), as the decoder stages. */
 const YIELD_MS = 2
@@ -51,27 +50,15 @@ export class CpuEncoderStage implements EncoderStage {
   private closed = false
 
   constructor (init: EncoderStageInit, threads: number, quant?: CpuQuant) {
-    const model = checkComponentConfig(init.model)
-    const { component } = init
-    if (!['text', 'image', 'encoder'].includes(component)) {
-      throw new StageConfigError(`${String(component)} is not an encoder component (text, image or encoder); a decoder runs in createDecoderStage`)
-    }
-    let config: EncoderConfig
-    try {
-      config = componentConfig(model, component)
-    } catch (err) {
-      throw new StageConfigError((err as Error).message, { cause: err })
-    }
-    const shape = stageShape({ config: { name: `${model.name}'s ${component}`, nLayers: config.nLayers } as ModelConfig, layers: init.layers, units: init.units })
-    this.model = model
-    this.component = component
-    this.config = config
+    const shape = encoderShape(init)
+    this.model = shape.model
+    this.component = shape.component
+    this.config = shape.config
     this.units = shape.units
     this.layers = shape.layers
     this.embed = shape.embed
-    this.pool = shape.head
-    this.activations = init.activations ?? 'F32'
-    checkStageTensors(model, component, { units: this.units, embed: this.embed, head: this.pool }, init.tensors)
+    this.pool = shape.pool
+    this.activations = shape.activations
     this.arena = wasmArena({ threads })
     try {
       this.weights = this.load(init.tensors, quant)
@@ -79,7 +66,7 @@ export class CpuEncoderStage implements EncoderStage {
       this.arena.close()
       throw err
     }
-    this.rope = new RopeTable(config.headDim, config.ropeTheta)
+    this.rope = new RopeTable(shape.config.headDim, shape.config.ropeTheta)
   }
 
   private load (tensors: EncoderStageInit['tensors'], quant?: CpuQuant): EncoderWeights {

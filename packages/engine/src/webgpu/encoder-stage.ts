@@ -1,12 +1,10 @@
-import { checkComponentConfig, componentConfig } from '@shardmesh/model'
-import type { ComponentModelConfig, EncoderConfig, ModelConfig } from '@shardmesh/model'
+import type { ComponentModelConfig, EncoderConfig } from '@shardmesh/model'
 import { roundActivations } from '../activations.ts'
 import { checkEncoderInput } from '../components/encoder-input.ts'
 import type { CheckedEncoderInput } from '../components/encoder-input.ts'
-import { checkStageTensors } from '../components/tensors.ts'
 import type { EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, EncoderStageInit } from '../components/types.ts'
-import { StageClosedError, StageConfigError } from '../errors.ts'
-import { stageLabel, stageShape } from '../stage-shape.ts'
+import { StageClosedError } from '../errors.ts'
+import { stageLabel } from '../stage-shape.ts'
 import type { ActivationDType } from '../types.ts'
 import type { GpuContext } from './context.ts'
 import { EncoderScratch, encoderPlan } from './encoder-plan.ts'
@@ -16,6 +14,7 @@ import type { Encode } from './kernels/encode.ts'
 import { ropeTable } from './ops.ts'
 import { ParamPool } from './params.ts'
 import { Readback } from './readback.ts'
+import { encoderShape } from '../components/stages.ts'
 
 /**
  * A range of one encoder component on a WebGPU device: the decoder stages' kernels over one
@@ -42,18 +41,8 @@ export class WebGpuEncoderStage implements EncoderStage {
   private closed = false
 
   private constructor (ctx: GpuContext, init: EncoderStageInit) {
-    const model = checkComponentConfig(init.model)
-    const { component } = init
-    if (!['text', 'image', 'encoder'].includes(component)) {
-      throw new StageConfigError(`${String(component)} is not an encoder component (text, image or encoder); a decoder runs in createDecoderStage`)
-    }
-    let config: EncoderConfig
-    try {
-      config = componentConfig(model, component)
-    } catch (err) {
-      throw new StageConfigError((err as Error).message, { cause: err })
-    }
-    const shape = stageShape({ config: { name: `${model.name}'s ${component}`, nLayers: config.nLayers } as ModelConfig, layers: init.layers, units: init.units })
+    const shape = encoderShape(init)
+    const { model, component, config } = shape
     this.ctx = ctx
     this.model = model
     this.component = component
@@ -61,9 +50,8 @@ export class WebGpuEncoderStage implements EncoderStage {
     this.units = shape.units
     this.layers = shape.layers
     this.embed = shape.embed
-    this.pool = shape.head
-    this.activations = init.activations ?? 'F32'
-    checkStageTensors(model, component, { units: this.units, embed: this.embed, head: this.pool }, init.tensors)
+    this.pool = shape.pool
+    this.activations = shape.activations
     this.weights = uploadEncoderWeights(ctx, component, { units: this.units, embed: this.embed, head: this.pool }, init.tensors)
     const image = model.kind === 'two_tower' && component === 'image' ? model.image : undefined
     const inputWidth = image !== undefined ? image.patchSize ** 2 * image.channels : 1
