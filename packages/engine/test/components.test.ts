@@ -4,68 +4,14 @@
 // single-process reference's logits and tokens; and everything must agree with a plain
 // float64 forward pass written from the model description (components-reference.ts).
 import { describe, expect, it } from 'vitest'
-import { decodeComponentModel, decoderModelConfig, encodeComponentModel, syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
-import type { ComponentModel, ModelConfig, Tensor } from '@shardmesh/model'
+import { decodeComponentModel, decoderModelConfig, encodeComponentModel, syntheticEncoderDecoder } from '@shardmesh/model'
+import type { ModelConfig, Tensor } from '@shardmesh/model'
 import { cpuBackend, encoderDecoderGenerate, forwardChain, fuseTowers } from '../src/index.ts'
-import type { DecoderSession, DecoderStage, EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, SamplingParams, StageOutput } from '../src/index.ts'
+import type { DecoderSession, DecoderStage, EncoderComponent, EncoderStage, SamplingParams, StageOutput } from '../src/index.ts'
 import { referenceDecoderLogits, referenceMemory, referenceTower, rowsOf } from './components-reference.ts'
+import { cuts, decode, decoderChain, encDec, encoderChain, ENCODERS, firstDiff, nLayersOf, pixelsOf, PROMPT, TEXT, twoTower, valuesOf } from './components-fixture.ts'
 
 const backend = cpuBackend()
-const twoTower = syntheticTwoTower()
-const encDec = syntheticEncoderDecoder()
-const TEXT = [1, 17, 42, 99, 150, 7, 3, 199, 64, 12]
-const PROMPT = [1, 5, 77, 23, 180, 42, 9, 130, 66, 2, 11, 190]
-
-/** Every cut of units `[0, total)` into `k` non-empty consecutive ranges. */
-function cuts (total: number, k: number): Array<Array<[number, number]>> {
-  if (k === 1) return [[[0, total]]]
-  const out: Array<Array<[number, number]>> = []
-  for (let b = 1; b <= total - k + 1; b++) {
-    for (const rest of cuts(total - b, k - 1)) out.push([[0, b], ...rest.map(([a, c]): [number, number] => [a + b, c + b])])
-  }
-  return out
-}
-
-/** Index of the first value whose bits differ, or -1 (lengths must match). */
-function firstDiff (a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return -2
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length)
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length)
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i
-  return -1
-}
-
-function pixelsOf (seed: number): Float32Array {
-  const cfg = twoTower.config.kind === 'two_tower' ? twoTower.config.image : undefined!
-  const out = new Float32Array(cfg.imageSize * cfg.imageSize * cfg.channels)
-  let s = seed
-  for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = s / 2 ** 32 - 0.5
-  }
-  return out
-}
-
-function nLayersOf (model: ComponentModel, component: string): number {
-  return (model.config as unknown as Record<string, { nLayers: number }>)[component].nLayers
-}
-
-/** Runs `input` through stages over `ranges` (units) of `component`; returns what each stage emitted. */
-async function encoderChain (model: ComponentModel, component: EncoderComponent, ranges: Array<[number, number]>, input: EncoderInput): Promise<EncoderOutput[]> {
-  const stages: EncoderStage[] = []
-  for (const units of ranges) stages.push(await backend.createEncoderStage({ model: model.config, component, layers: [0, 0], units, tensors: model.tensors }))
-  const outputs: EncoderOutput[] = []
-  let x = input
-  for (const stage of stages) {
-    const out = await stage.forward(x)
-    outputs.push(out)
-    if ('hidden' in out) x = { hidden: out.hidden, n: out.n }
-  }
-  for (const s of stages) await s.close()
-  return outputs
-}
-
-const valuesOf = (out: EncoderOutput): Float32Array => 'hidden' in out ? out.hidden : out.embedding
 
 const closeTo = (got: ArrayLike<number>, want: ArrayLike<number>, what: string): void => {
   const scale = Math.max(1, ...Array.from(want, Math.abs))
@@ -75,22 +21,16 @@ const closeTo = (got: ArrayLike<number>, want: ArrayLike<number>, what: string):
   expect(worst / scale, what).toBeLessThan(1e-4)
 }
 
-const ENCODERS: Array<[ComponentModel, EncoderComponent, EncoderInput]> = [
-  [twoTower, 'text', { tokens: TEXT }],
-  [twoTower, 'image', { pixels: pixelsOf(5) }],
-  [encDec, 'encoder', { tokens: PROMPT }]
-]
-
 describe('encoder stages', () => {
   for (const [model, component, input] of ENCODERS) {
     it(`${component}: every cut into 2 and 3 stages gives the whole component's output, and the hidden states at each cut, bit for bit`, async () => {
       const units = 2 * nLayersOf(model, component)
-      const [whole] = await encoderChain(model, component, [[0, units]], input)
+      const [whole] = await encoderChain(backend, model, component, [[0, units]], input)
       // the residual stream after every unit, from one stage per unit
-      const singles = await encoderChain(model, component, Array.from({ length: units }, (_, u): [number, number] => [u, u + 1]), input)
+      const singles = await encoderChain(backend, model, component, Array.from({ length: units }, (_, u): [number, number] => [u, u + 1]), input)
       expect(firstDiff(valuesOf(singles[units - 1]), valuesOf(whole)), 'one stage per unit').toBe(-1)
       for (const cut of [...cuts(units, 2), ...cuts(units, 3)]) {
-        const outs = await encoderChain(model, component, cut, input)
+        const outs = await encoderChain(backend, model, component, cut, input)
         outs.forEach((out, i) => {
           expect(firstDiff(valuesOf(out), valuesOf(singles[cut[i][1] - 1])), `${JSON.stringify(cut)}: stage ${i}`).toBe(-1)
         })
@@ -104,8 +44,8 @@ describe('encoder stages', () => {
   }
 
   it('towers agree with the float64 reference: embeddings and their cosine', async () => {
-    const [text] = await encoderChain(twoTower, 'text', [[0, 6]], { tokens: TEXT })
-    const [image] = await encoderChain(twoTower, 'image', [[0, 6]], { pixels: pixelsOf(5) })
+    const [text] = await encoderChain(backend, twoTower, 'text', [[0, 6]], { tokens: TEXT })
+    const [image] = await encoderChain(backend, twoTower, 'image', [[0, 6]], { pixels: pixelsOf(5) })
     if (!('embedding' in text) || !('embedding' in image)) throw new Error('towers give embeddings')
     expect(text.embedding.length).toBe(32)
     const refText = referenceTower(twoTower, 'text', TEXT)
@@ -118,7 +58,7 @@ describe('encoder stages', () => {
   })
 
   it('the encoder\'s memory agrees with the float64 reference', async () => {
-    const [out] = await encoderChain(encDec, 'encoder', [[0, 6]], { tokens: PROMPT })
+    const [out] = await encoderChain(backend, encDec, 'encoder', [[0, 6]], { tokens: PROMPT })
     if (!('hidden' in out)) throw new Error('the encoder gives its memory')
     expect(out.n).toBe(PROMPT.length)
     closeTo(out.hidden, referenceMemory(encDec, PROMPT).flat(), 'memory')
@@ -135,7 +75,7 @@ describe('encoder stages', () => {
     for (const layers of [[0, 1], [0, 2]] as Array<[number, number]>) {
       const llama = await backend.createStage({ config, layers, tensors: llamaNames, head: false })
       const got = await llama.createSession().forward({ position: 0, tokens: TEXT })
-      const [tower] = await encoderChain(twoTower, 'text', [[0, 2 * layers[1]]], { tokens: TEXT })
+      const [tower] = await encoderChain(backend, twoTower, 'text', [[0, 2 * layers[1]]], { tokens: TEXT })
       expect(firstDiff(got.hidden!, valuesOf(tower)), `layers ${JSON.stringify(layers)}`).toBe(-1)
       await llama.close()
     }
@@ -166,32 +106,9 @@ describe('fuseTowers', () => {
 describe('encoder–decoder', () => {
   const config = encDec.config.kind === 'encoder_decoder' ? encDec.config : undefined!
   const memoryOf = async (prompt: number[]): Promise<{ hidden: Float32Array, n: number }> => {
-    const [out] = await encoderChain(encDec, 'encoder', [[0, 6]], { tokens: prompt })
+    const [out] = await encoderChain(backend, encDec, 'encoder', [[0, 6]], { tokens: prompt })
     if (!('hidden' in out)) throw new Error('memory')
     return out
-  }
-
-  async function decoderChain (ranges: Array<[number, number]>): Promise<DecoderStage[]> {
-    const stages: DecoderStage[] = []
-    for (const units of ranges) stages.push(await backend.createDecoderStage({ model: config, layers: [0, 0], units, tensors: encDec.tensors }))
-    return stages
-  }
-
-  /** Decodes step by step through the chain, as a pipeline does: start token at position 0, each sampled token next. */
-  async function decode (stages: DecoderStage[], memory: { hidden: Float32Array, n: number }, maxTokens: number, sampling: SamplingParams): Promise<{ tokens: number[], logits: Float32Array[] }> {
-    const sessions = stages.map(s => s.createSession())
-    for (const s of sessions) s.setMemory(memory.hidden, memory.n)
-    const tokens: number[] = []
-    const logits: Float32Array[] = []
-    let token = config.decoder.startId!
-    for (let position = 0; tokens.length < maxTokens; position++) {
-      const out: StageOutput = await forwardChain(sessions, position, [token], { sample: sampling })
-      logits.push(out.logits!)
-      token = out.token!
-      if (config.decoder.stopIds!.includes(token)) break
-      tokens.push(token)
-    }
-    return { tokens, logits }
   }
 
   it('the reference agrees with the float64 forward pass, and its output depends on the memory', async () => {
@@ -211,13 +128,13 @@ describe('encoder–decoder', () => {
     it(`a decoder cut into 2 and 3 stages gives the reference's logits and tokens bit for bit (${label})`, async () => {
       const ref = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 16, sampling })
       // the memory from an encoder in two stages is the reference's
-      const [, split] = await encoderChain(encDec, 'encoder', [[0, 3], [3, 6]], { tokens: PROMPT })
+      const [, split] = await encoderChain(backend, encDec, 'encoder', [[0, 3], [3, 6]], { tokens: PROMPT })
       if (!('hidden' in split)) throw new Error('memory')
       expect(firstDiff(split.hidden, ref.memory)).toBe(-1)
       const all = [...cuts(6, 2), ...cuts(6, 3)]
       expect(all.filter(c => c.every(([a, b]) => a % 2 === 0 && b % 2 === 0)).length).toBe(3) // [0,1)[1,3), [0,2)[2,3), [0,1)[1,2)[2,3) in layers
       for (const cut of all) {
-        const stages = await decoderChain(cut)
+        const stages = await decoderChain(backend, cut)
         const got = await decode(stages, split, 16, sampling)
         expect(got.tokens, JSON.stringify(cut)).toEqual(ref.tokens)
         expect(got.logits.length).toBe(ref.logits.length)
@@ -233,7 +150,7 @@ describe('encoder–decoder', () => {
     const ref = await encoderDecoderGenerate({ model: half, prompt: PROMPT, maxTokens: 6 })
     const f32 = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 1 })
     expect(Math.max(...ref.logits[0].map((x, i) => Math.abs(x - f32.logits[0][i])))).toBeLessThan(0.1)
-    const [, memory] = await encoderChain(half, 'encoder', [[0, 1], [1, 6]], { tokens: PROMPT })
+    const [, memory] = await encoderChain(backend, half, 'encoder', [[0, 1], [1, 6]], { tokens: PROMPT })
     if (!('hidden' in memory)) throw new Error('memory')
     expect(firstDiff(memory.hidden, ref.memory)).toBe(-1)
     const stages: DecoderStage[] = []
@@ -247,7 +164,7 @@ describe('encoder–decoder', () => {
   it('prefill equals step-by-step decode, and a batch of sessions with different memories gives each its own result', async () => {
     const a = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 8 })
     const b = await encoderDecoderGenerate({ model: encDec, prompt: [3, 4, 5], maxTokens: 8 })
-    const stages = await decoderChain([[0, 3], [3, 6]])
+    const stages = await decoderChain(backend, [[0, 3], [3, 6]])
     const [s0, s1] = stages.map(s => s.createSession())
     s0.setMemory(a.memory, a.memoryLength)
     s1.setMemory(a.memory, a.memoryLength)
@@ -267,7 +184,7 @@ describe('encoder–decoder', () => {
 
   it('a session keeps its memory across truncate, drops it on close, and a memory is set only at position 0', async () => {
     const memory = await memoryOf(PROMPT)
-    const [stage] = await decoderChain([[0, 6]])
+    const [stage] = await decoderChain(backend, [[0, 6]])
     const s = stage.createSession()
     expect(s.memoryLength).toBeUndefined()
     s.setMemory(memory.hidden, memory.n)

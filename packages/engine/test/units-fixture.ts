@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { expect } from 'vitest'
 import type { Checkpoint, Tensor } from '@shardmesh/model'
 import { loadModel } from '@shardmesh/model/node'
 import { generate } from '../src/index.ts'
@@ -44,6 +45,28 @@ export async function chain (backend: Backend, model: Checkpoint, ranges: Array<
 
 export async function closeAll (stages: Stage[]): Promise<void> {
   for (const s of stages) await s.close()
+}
+
+/**
+ * Every two-way cut of the model prefills `sequence` to the whole model's logits (`want`), and
+ * hands on at its cut the residual stream a chain of one-unit stages has there, bit for bit;
+ * `each` checks more of a cut's chain (with the residual stream at the cut) before it closes.
+ */
+export async function expectEveryCutExact (backend: Backend, model: Checkpoint, sequence: number[], want: { logits: Float32Array }, each: (stages: Stage[], cut: number, atCut: Float32Array) => Promise<void> = async () => {}): Promise<void> {
+  const n = model.config.nLayers
+  const singles = await chain(backend, model, singleUnits(n))
+  const after = await prefill(singles, sequence)
+  expect(firstDiff(after.logits, want.logits), 'one stage per unit: logits').toBe(-1)
+  for (const cut of everyTwoWayCut(n)) {
+    const b = cut[0][1]
+    const stages = await chain(backend, model, cut)
+    const got = await prefill(stages, sequence)
+    expect(firstDiff(got.hidden[0], after.hidden[b - 1]), `cut at unit ${b}: hidden states`).toBe(-1)
+    expect(firstDiff(got.logits, want.logits), `cut at unit ${b}: logits`).toBe(-1)
+    await each(stages, b, after.hidden[b - 1])
+    await closeAll(stages)
+  }
+  await closeAll(singles)
 }
 
 /** One prefill of `tokens` through the chain: the hidden states each stage emits and all logits. */

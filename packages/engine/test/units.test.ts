@@ -8,7 +8,7 @@ import type { Checkpoint, Tensor } from '@shardmesh/model'
 import { attentionLayersOfUnits, cpuBackend, evenUnitRanges, forwardChain, generate, layersOfUnits, unitRange } from '../src/index.ts'
 import type { BatchItem, SamplingParams, Stage, StageOutput, StageSession } from '../src/index.ts'
 import type { KvCache } from '../src/cpu/kv-cache.ts'
-import { ATTENTION, chain, closeAll, everyTwoWayCut, FFN, firstDiff, generated, prefill, singleUnits, stories, without } from './units-fixture.ts'
+import { ATTENTION, chain, closeAll, expectEveryCutExact, FFN, firstDiff, generated, prefill, singleUnits, stories, without } from './units-fixture.ts'
 import type { GoldenCase } from './units-fixture.ts'
 
 let model: Checkpoint
@@ -49,27 +49,18 @@ describe('cpu stages cut at unit boundaries (stories260K)', () => {
       const want = await prefill(whole, sequence)
       expect(firstDiff((await prefill([byLayers], sequence)).logits, want.logits)).toBe(-1)
       expect(await generated(whole, model, golden)).toEqual(golden.generated_tokens)
-      // the residual stream after every unit, from a chain of one-unit stages
-      const singles = await chain(backend, model, singleUnits(n))
-      const after = await prefill(singles, sequence)
-      expect(firstDiff(after.logits, want.logits), 'one stage per unit: logits').toBe(-1)
-      for (const cut of everyTwoWayCut(n)) {
-        const b = cut[0][1]
-        const stages = await chain(backend, model, cut)
-        const got = await prefill(stages, sequence)
-        expect(firstDiff(got.hidden[0], after.hidden[b - 1]), `cut at unit ${b}: hidden states`).toBe(-1)
-        expect(firstDiff(got.logits, want.logits), `cut at unit ${b}: logits`).toBe(-1)
+      // the residual stream after every unit, from a chain of one-unit stages, at every cut
+      await expectEveryCutExact(backend, model, sequence, want, async (stages, b, atCut) => {
         expect(await generated(stages, model, golden), `cut at unit ${b}: tokens`).toEqual(golden.generated_tokens)
         if (b % 2 === 0) {
           // a cut between whole layers is the same cut as by layers
           const first = await backend.createStage({ config: model.config, layers: [0, b / 2], tensors: model.tensors })
           const hidden = (await first.createSession().forward({ position: 0, tokens: sequence })).hidden!
-          expect(firstDiff(hidden, after.hidden[b - 1]), `layers [0, ${b / 2}) vs units [0, ${b})`).toBe(-1)
+          expect(firstDiff(hidden, atCut), `layers [0, ${b / 2}) vs units [0, ${b})`).toBe(-1)
           await first.close()
         }
-        await closeAll(stages)
-      }
-      await closeAll([...whole, byLayers, ...singles])
+      })
+      await closeAll([...whole, byLayers])
     })
   }
 

@@ -7,11 +7,12 @@
 // largest value (measured: about 1e-6; the GPU sums in f32 where the CPU twins use float64).
 // On SwiftShader without a GPU, so the models are the small synthetic ones.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { decodeComponentModel, decoderModelConfig, encodeComponentModel, syntheticEncoderDecoder, syntheticTwoTower } from '@shardmesh/model'
-import type { ComponentModel, EncoderDecoderConfig, ModelConfig, Tensor } from '@shardmesh/model'
-import { cpuBackend, decoderTensorSource, encoderDecoderGenerate, forwardChain, fuseTowers, webgpuBackend } from '../src/index.ts'
-import type { DecoderSession, DecoderStage, EncoderComponent, EncoderInput, EncoderOutput, EncoderStage, SamplingParams, StageOutput, WebGpuBackend } from '../src/index.ts'
+import { decodeComponentModel, decoderModelConfig, encodeComponentModel } from '@shardmesh/model'
+import type { ModelConfig, Tensor } from '@shardmesh/model'
+import { cpuBackend, decoderTensorSource, encoderDecoderGenerate, fuseTowers, webgpuBackend } from '../src/index.ts'
+import type { DecoderSession, DecoderStage, SamplingParams, StageOutput, WebGpuBackend } from '../src/index.ts'
 import { requestContext } from '../src/webgpu/context.ts'
+import { cuts, decode, decoderChain, encDec, encDecConfig, encoderChain, ENCODERS, firstDiff, nLayersOf, pixelsOf, PROMPT, TEXT, twoTower, valuesOf } from './components-fixture.ts'
 
 process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json'
 
@@ -19,11 +20,7 @@ process.env.VK_ICD_FILENAMES ??= '/usr/lib/chromium/vk_swiftshader_icd.json'
 const TOLERANCE = 1e-5
 
 const cpu = cpuBackend()
-const twoTower = syntheticTwoTower()
-const encDec = syntheticEncoderDecoder()
-const config = encDec.config as EncoderDecoderConfig
-const TEXT = [1, 17, 42, 99, 150, 7, 3, 199, 64, 12]
-const PROMPT = [1, 5, 77, 23, 180, 42, 9, 130, 66, 2, 11, 190]
+const config = encDecConfig
 const SAMPLED: SamplingParams = { temperature: 0.9, topK: 40, topP: 0.95, seed: 7 }
 
 let device: GPUDevice
@@ -33,25 +30,6 @@ beforeAll(async () => {
   gpu = webgpuBackend({ device })
 })
 afterAll(() => { device?.destroy() })
-
-/** Every cut of units `[0, total)` into `k` non-empty consecutive ranges. */
-function cuts (total: number, k: number): Array<Array<[number, number]>> {
-  if (k === 1) return [[[0, total]]]
-  const out: Array<Array<[number, number]>> = []
-  for (let b = 1; b <= total - k + 1; b++) {
-    for (const rest of cuts(total - b, k - 1)) out.push([[0, b], ...rest.map(([a, c]): [number, number] => [a + b, c + b])])
-  }
-  return out
-}
-
-/** Index of the first value whose bits differ, or -1 (-2: lengths differ). */
-function firstDiff (a: Float32Array, b: Float32Array): number {
-  if (a.length !== b.length) return -2
-  const x = new Uint32Array(a.buffer, a.byteOffset, a.length)
-  const y = new Uint32Array(b.buffer, b.byteOffset, b.length)
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return i
-  return -1
-}
 
 /** Largest |got − want| over the largest |want| (at least 1), naming where it is. */
 function closeToCpu (got: Float32Array, want: Float32Array, what: string): void {
@@ -67,44 +45,10 @@ function closeToCpu (got: Float32Array, want: Float32Array, what: string): void 
   expect(worst / scale, `${what}: index ${at}, gpu ${got[at]}, cpu ${want[at]}`).toBeLessThan(TOLERANCE)
 }
 
-function pixelsOf (seed: number): Float32Array {
-  const image = twoTower.config.kind === 'two_tower' ? twoTower.config.image : undefined!
-  const out = new Float32Array(image.imageSize * image.imageSize * image.channels)
-  let s = seed
-  for (let i = 0; i < out.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0
-    out[i] = s / 2 ** 32 - 0.5
-  }
-  return out
-}
-
-const valuesOf = (out: EncoderOutput): Float32Array => 'hidden' in out ? out.hidden : out.embedding
-
-/** Runs `input` through stages over `ranges` (units) of `component`; returns what each stage emitted. */
-async function encoderChain (backend: WebGpuBackend | typeof cpu, model: ComponentModel, component: EncoderComponent, ranges: Array<[number, number]>, input: EncoderInput): Promise<EncoderOutput[]> {
-  const stages: EncoderStage[] = []
-  for (const units of ranges) stages.push(await backend.createEncoderStage({ model: model.config, component, layers: [0, 0], units, tensors: model.tensors }))
-  const outputs: EncoderOutput[] = []
-  let x = input
-  for (const stage of stages) {
-    const out = await stage.forward(x)
-    outputs.push(out)
-    if ('hidden' in out) x = { hidden: out.hidden, n: out.n }
-  }
-  for (const s of stages) await s.close()
-  return outputs
-}
-
-const ENCODERS: Array<[ComponentModel, EncoderComponent, EncoderInput]> = [
-  [twoTower, 'text', { tokens: TEXT }],
-  [twoTower, 'image', { pixels: pixelsOf(5) }],
-  [encDec, 'encoder', { tokens: PROMPT }]
-]
-
 describe('webgpu encoder stages', () => {
   for (const [model, component, input] of ENCODERS) {
     it(`${component}: every cut into 2 and 3 WebGPU stages gives the whole WebGPU component's output, and the hidden states at each cut, bit for bit`, async () => {
-      const units = 2 * (model.config as unknown as Record<string, { nLayers: number }>)[component].nLayers
+      const units = 2 * nLayersOf(model, component)
       const [whole] = await encoderChain(gpu, model, component, [[0, units]], input)
       // the residual stream after every unit, from one stage per unit
       const singles = await encoderChain(gpu, model, component, Array.from({ length: units }, (_, u): [number, number] => [u, u + 1]), input)
@@ -123,7 +67,7 @@ describe('webgpu encoder stages', () => {
     }, 60_000)
 
     it(`${component}: the WebGPU output and the hidden states after every unit are the CPU backend's within ${TOLERANCE} of the largest value`, async () => {
-      const units = 2 * (model.config as unknown as Record<string, { nLayers: number }>)[component].nLayers
+      const units = 2 * nLayersOf(model, component)
       const ranges = Array.from({ length: units }, (_, u): [number, number] => [u, u + 1])
       const onGpu = await encoderChain(gpu, model, component, ranges, input)
       const onCpu = await encoderChain(cpu, model, component, ranges, input)
@@ -190,29 +134,6 @@ describe('webgpu encoder stages', () => {
 })
 
 describe('webgpu decoder stages', () => {
-  async function decoderChain (ranges: Array<[number, number]>, model: ComponentModel = encDec): Promise<DecoderStage[]> {
-    const stages: DecoderStage[] = []
-    for (const units of ranges) stages.push(await gpu.createDecoderStage({ model: config, layers: [0, 0], units, tensors: model.tensors }))
-    return stages
-  }
-
-  /** Decodes step by step through the chain, as a pipeline does: start token at position 0, each sampled token next. */
-  async function decode (stages: DecoderStage[], memory: { hidden: Float32Array, n: number }, maxTokens: number, sampling: SamplingParams): Promise<{ tokens: number[], logits: Float32Array[] }> {
-    const sessions = stages.map(s => s.createSession())
-    for (const s of sessions) s.setMemory(memory.hidden, memory.n)
-    const tokens: number[] = []
-    const logits: Float32Array[] = []
-    let token = config.decoder.startId!
-    for (let position = 0; tokens.length < maxTokens; position++) {
-      const out: StageOutput = await forwardChain(sessions, position, [token], { sample: sampling })
-      logits.push(out.logits!)
-      token = out.token!
-      if (config.decoder.stopIds!.includes(token)) break
-      tokens.push(token)
-    }
-    return { tokens, logits }
-  }
-
   it('the WebGPU reference gives the CPU reference\'s tokens, greedy and sampled, with memory and logits within tolerance', async () => {
     const samplings: SamplingParams[] = [{}, SAMPLED, { temperature: 1, seed: 3 }, { temperature: 0.7, topK: 300, seed: 5 }]
     for (const prompt of [PROMPT, PROMPT.slice(0, 4), [7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26]]) {
@@ -237,7 +158,7 @@ describe('webgpu decoder stages', () => {
       if (!('hidden' in split)) throw new Error('memory')
       expect(firstDiff(split.hidden, ref.memory)).toBe(-1)
       for (const cut of [...cuts(6, 2), ...cuts(6, 3)]) {
-        const stages = await decoderChain(cut)
+        const stages = await decoderChain(gpu, cut)
         const got = await decode(stages, split, 16, sampling)
         expect(got.tokens, JSON.stringify(cut)).toEqual(ref.tokens)
         expect(got.logits.length).toBe(ref.logits.length)
@@ -267,7 +188,7 @@ describe('webgpu decoder stages', () => {
     const [, memory] = await encoderChain(gpu, half, 'encoder', [[0, 1], [1, 6]], { tokens: PROMPT })
     if (!('hidden' in memory)) throw new Error('memory')
     expect(firstDiff(memory.hidden, ref.memory)).toBe(-1)
-    const stages = await decoderChain([[0, 3], [3, 6]], half)
+    const stages = await decoderChain(gpu, [[0, 3], [3, 6]], half)
     const got = await decode(stages, memory, 8, {})
     expect(got.tokens).toEqual(ref.tokens)
     got.logits.forEach((l, i) => expect(firstDiff(l, ref.logits[i]), `step ${i}`).toBe(-1))
@@ -277,7 +198,7 @@ describe('webgpu decoder stages', () => {
   it('prefill equals step-by-step decode, and a batch of sessions with different memories gives each its own result', async () => {
     const a = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 8, backend: gpu })
     const b = await encoderDecoderGenerate({ model: encDec, prompt: [3, 4, 5], maxTokens: 8, backend: gpu })
-    const stages = await decoderChain([[0, 3], [3, 6]])
+    const stages = await decoderChain(gpu, [[0, 3], [3, 6]])
     const [s0, s1] = stages.map(s => s.createSession())
     s0.setMemory(a.memory, a.memoryLength)
     s1.setMemory(a.memory, a.memoryLength)
@@ -298,7 +219,7 @@ describe('webgpu decoder stages', () => {
   it('a session keeps its memory across truncate, takes another at position 0, drops it on close', async () => {
     const a = await encoderDecoderGenerate({ model: encDec, prompt: PROMPT, maxTokens: 1, backend: gpu })
     const b = await encoderDecoderGenerate({ model: encDec, prompt: [3, 4, 5], maxTokens: 1, backend: gpu })
-    const [stage] = await decoderChain([[0, 6]])
+    const [stage] = await decoderChain(gpu, [[0, 6]])
     const s = stage.createSession()
     expect(s.memoryLength).toBeUndefined()
     s.setMemory(a.memory, a.memoryLength)
