@@ -20,6 +20,7 @@ import { loadModel } from '@shardmesh/model/node'
 import { storiesDir } from '../fixtures.ts'
 import { PeerMesh, waitFor } from '../browser/peer-mesh.ts'
 import { startXvfb } from '../browser/xvfb.ts'
+import { installTimerProbe, readTimerProbe } from '../browser/timer-probe.ts'
 
 const { values: opts } = parseArgs({ options: { clock: { type: 'string', default: 'worker' }, minutes: { type: 'string', default: '6' }, grace: { type: 'string' }, tokens: { type: 'string', default: '24' } } })
 if (opts.clock !== 'worker' && opts.clock !== 'page') throw new Error('--clock is worker or page')
@@ -77,20 +78,7 @@ try {
   for (let i = 0; i < 3; i++) generations.push(await generate('in front'))
 
   // the probes: chained 1 s timers (nesting level ≥ 5 after five, the ones intensive throttling limits)
-  await tab.page.evaluate(() => {
-    const frame = document.createElement('iframe')
-    frame.style.display = 'none'
-    document.body.append(frame)
-    const own = frame.contentWindow!.setTimeout.bind(frame.contentWindow)
-    const probe = { own: [] as number[], page: [] as number[] }
-    const chain = (set: (fn: () => void, ms: number) => unknown, into: number[]): void => {
-      const tick = (): void => { into.push(Date.now()); set(tick, 1000) }
-      set(tick, 1000)
-    }
-    chain(own, probe.own)
-    chain((fn, ms) => setTimeout(fn, ms), probe.page)
-    ;(globalThis as unknown as { hiddenProbe: unknown }).hiddenProbe = probe
-  })
+  await installTimerProbe(tab.page)
   const other = await m.browser!.newPage()
   await other.goto('about:blank')
   await other.bringToFront()
@@ -112,7 +100,7 @@ try {
   }
   for (let i = 0; i < 3; i++) generations.push(await generate(`hidden ${Math.round((Date.now() - hiddenAt) / 6000) / 10} min`))
 
-  const probe = await tab.page.evaluate(() => (globalThis as unknown as { hiddenProbe: { own: number[], page: number[] } }).hiddenProbe)
+  const probe = await readTimerProbe(tab.page)
   const after = await m.status(tab)
   const perMinute = Array.from({ length: Math.ceil(minutes) }, (_, i) => {
     const inMinute = (ts: number[]): number => ts.filter(x => x - hiddenAt >= i * 60_000 && x - hiddenAt < (i + 1) * 60_000).length

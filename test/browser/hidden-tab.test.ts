@@ -16,6 +16,7 @@ import { storiesDir } from '../fixtures.ts'
 import { PeerMesh, waitFor } from './peer-mesh.ts'
 import { startXvfb } from './xvfb.ts'
 import type { Xvfb } from './xvfb.ts'
+import { installTimerProbe, readTimerProbe } from './timer-probe.ts'
 
 const dir = storiesDir()
 const gguf = join(dir, 'stories260K.gguf')
@@ -59,20 +60,7 @@ describe('a hidden tab in headed Chromium keeps announcing and serving', () => {
     const model = (await m.http('/v1/models')).data[0].id as string
 
     // probes: a chained 1 s timer of a same-origin iframe (the page's own timers) and one on the page's setTimeout
-    await tab.page.evaluate(() => {
-      const frame = document.createElement('iframe')
-      frame.style.display = 'none'
-      document.body.append(frame)
-      const own = frame.contentWindow!.setTimeout.bind(frame.contentWindow)
-      const probe = { own: [] as number[], page: [] as number[] }
-      const chain = (set: (fn: () => void, ms: number) => unknown, into: number[]): void => {
-        const tick = (): void => { into.push(Date.now()); set(tick, 1000) }
-        set(tick, 1000)
-      }
-      chain(own, probe.own)
-      chain((fn, ms) => setTimeout(fn, ms), probe.page)
-      ;(globalThis as unknown as { hiddenProbe: unknown }).hiddenProbe = probe
-    })
+    await installTimerProbe(tab.page)
     const front = await m.browser!.newPage()
     await front.goto('about:blank')
     await front.bringToFront()
@@ -90,7 +78,7 @@ describe('a hidden tab in headed Chromium keeps announcing and serving', () => {
     const computedBefore = (await m.status(tab)).compute.tokens
     const r = await m.http('/v1/completions', { model, prompt: once.prompt, max_tokens: N, temperature: 0 })
     const after = await m.status(tab)
-    const probe = await tab.page.evaluate(() => (globalThis as unknown as { hiddenProbe: { own: number[], page: number[] } }).hiddenProbe)
+    const probe = await readTimerProbe(tab.page)
 
     // the regime is the throttled one: over the last window the page's own chained timer ran
     // far less than the Worker-driven one (else this test would show nothing)
