@@ -1,5 +1,9 @@
 // What the page reads of `GET /api/events` snapshots (node-bootstrap/src/http/events.ts): the
 // `GET /api/mesh` body of the node serving the page, and its live generation figures.
+// the head's own types of its live feed (type-only: nothing of node-bootstrap is bundled)
+import type { LiveSnapshot } from '../../node-bootstrap/src/http/live.ts'
+
+export type { LiveSnapshot }
 
 export type LinkKind = 'webrtc' | 'relay' | 'websocket' | 'tcp' | 'other'
 
@@ -45,22 +49,10 @@ export interface MeshBody {
   recoveries?: Recovery[]
 }
 
-export interface LiveGeneration {
-  at: number
-  model: string
-  promptTokens: number
-  tokens: number
-  finishReason: string
-  recoveries: number
-  prefillMs: number
-  decodeMs: number
-  decodeTokensPerSecond: number
-  msPerToken: number | null
-}
 
 export interface Snapshot {
   at: number
   self: string
   mesh: MeshBody
-  live?: { tokensPerSecond: number, windowMs: number, inFlight: number, finished: number, failed: number, recent: LiveGeneration[] }
+  live?: LiveSnapshot
 }
