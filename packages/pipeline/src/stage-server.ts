@@ -1,6 +1,6 @@
 import { activationPayload, encodeControl, encodeFrame, frameActivations, frameTokens, tokenPayload } from '@shardmesh/protocol'
 import { nextTask } from '@shardmesh/engine'
-import type { ActivationDType, Backend, BatchItem, Stage, StageSession, TensorSource } from '@shardmesh/engine'
+import type { ActivationDType, Backend, BatchItem, DecoderSession, Stage, StageSession, TensorSource } from '@shardmesh/engine'
 import type { ModelConfig } from '@shardmesh/model'
 import type { ControlMessage, Frame, PeerRef, RouteHop } from '@shardmesh/protocol'
 import type { Endpoint, Inbound } from './endpoint.ts'
@@ -31,8 +31,8 @@ export interface StageServerInit {
   limits?: PeerLimitsInit
   /**
    * The encoder memory a head handed this peer for a decoder session (a model of several parts;
-   * ComponentEndpoint `memory`): a stage whose sessions take one (`setMemory`) refuses an `open`
-   * without it (`NO_MEMORY`). @default none
+   * ComponentEndpoint `memory`): with `crossAttention`, an `open` without one is refused
+   * (`NO_MEMORY`). @default none
    */
   memory?: (session: string) => { data: Float32Array, n: number } | undefined
   /** An encoder–decoder's decoder: every stage cross-attends to an encoder memory of this width (StageInit.crossAttention). @default none */
@@ -343,13 +343,12 @@ export class StageServer {
     for (const x of this.sessions.values()) if (x.upstream === from && x.head.peerId === c.head.peerId) held++
     if (old === undefined && held >= cap) { fail('TOO_MANY_SESSIONS', `${from} already holds ${held} sessions of head ${c.head.peerId} on ${endpoint.peerId} (at most ${cap})`); return }
     const session = stage.createSession()
-    // a decoder stage with cross-attention computes over the encoder memory its head handed this peer (component protocol)
-    const crossing = session as StageSession & { setMemory?: (memory: Float32Array, n: number) => void }
-    if (typeof crossing.setMemory === 'function') {
+    // a decoder stage (cross-attention) computes over the encoder memory its head handed this peer (component protocol)
+    if (this.init.crossAttention !== undefined) {
       const memory = this.init.memory?.(c.session)
       if (memory === undefined) { session.close(); fail('NO_MEMORY', `${endpoint.peerId} holds no encoder memory for session ${c.session}: the head sends it before opening`); return }
       try {
-        crossing.setMemory(memory.data, memory.n)
+        (session as DecoderSession).setMemory(memory.data, memory.n)
       } catch (err) {
         session.close()
         fail('BAD_MEMORY', `${endpoint.peerId}: ${(err as Error).message}`)
